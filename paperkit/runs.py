@@ -1,0 +1,175 @@
+"""Run records: one folder per experiment, keyed by a hash of its configuration.
+
+``out_dir/<chapter>/<key>/`` holds
+
+* ``params.json``       the configuration (what the key hashes),
+* ``environment.json``  package versions, device, git commit (see :mod:`paperkit.runtime`),
+* ``history.csv``       one row per epoch,
+* ``metrics.json``      final metrics; written last, so its presence means "finished",
+* ``checkpoint.pt``     the training checkpoint (see :func:`paperkit.train.fit`),
+
+and anything else the chapter stores with :meth:`Run.path`. A finished record with the
+same key is reused instead of retrained, so records copied in from a GPU sweep elsewhere
+feed the book. Every file is written atomically.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .atomic import atomic_path, write_json
+from .runtime import capture_environment
+
+KEY_LENGTH = 12
+
+
+def _canonical(value: Any, where: str = "config") -> Any:
+    """Plain-JSON form of ``value`` so equal configurations hash equally."""
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v, f"{where}.{k}") for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where}={value!r}: run configurations must hold finite numbers")
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"{where}={value!r} ({type(value).__name__}) cannot go into a run configuration; "
+                    "use numbers, strings, booleans, None, lists and dicts")
+
+
+def config_key(config: Mapping[str, Any]) -> str:
+    """Short hex hash of the canonical JSON of ``config`` (key order does not matter)."""
+    text = json.dumps(_canonical(config), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:KEY_LENGTH]
+
+
+@dataclass
+class Run:
+    """One experiment's record folder. Create it with :func:`start_run`."""
+
+    chapter: str
+    key: str
+    dir: Path
+    config: dict
+
+    @property
+    def done(self) -> bool:
+        """True when the run finished (its ``metrics.json`` exists)."""
+        return (self.dir / "metrics.json").exists()
+
+    @property
+    def checkpoint(self) -> Path:
+        """Path of the training checkpoint for :func:`paperkit.train.fit`."""
+        return self.dir / "checkpoint.pt"
+
+    def path(self, name: str) -> Path:
+        """Path of an extra artifact of this run (predictions, figures, ...)."""
+        return self.dir / name
+
+    @property
+    def metrics(self) -> dict:
+        """Final metrics of a finished run."""
+        if not self.done:
+            raise RuntimeError(f"run {self.dir} has not finished: no metrics.json yet")
+        return json.loads((self.dir / "metrics.json").read_text())
+
+    @property
+    def history(self) -> pd.DataFrame:
+        """Per-epoch history (empty DataFrame when none was stored)."""
+        path = self.dir / "history.csv"
+        return pd.read_csv(path) if path.exists() else pd.DataFrame()
+
+    @property
+    def environment(self) -> dict:
+        """The environment captured when the run started."""
+        return json.loads((self.dir / "environment.json").read_text())
+
+    def finish(self, metrics: Mapping[str, Any], history: Iterable[Mapping[str, Any]] | pd.DataFrame | None = None) -> None:
+        """Store the history and then the final metrics, which marks the run finished."""
+        if history is not None:
+            frame = history if isinstance(history, pd.DataFrame) else pd.DataFrame(list(history))
+            with atomic_path(self.dir / "history.csv") as tmp:
+                frame.to_csv(tmp, index=False)
+        write_json(self.dir / "metrics.json", _canonical(dict(metrics), "metrics"))
+
+
+def start_run(chapter: str, config: Mapping[str, Any], out_dir: str | Path = "runs", *,
+              force: bool = False, device: str = "auto") -> Run:
+    """Open (or reuse) the record of ``config`` under ``out_dir/chapter``.
+
+    A finished record is returned as is (check ``run.done`` and skip training) unless
+    ``force=True``, which deletes its metrics and checkpoint so training starts over.
+    An unfinished record keeps its checkpoint, so training resumes where it stopped.
+    """
+    canonical = _canonical(dict(config))
+    key = config_key(canonical)
+    run_dir = Path(out_dir) / chapter / key
+    params_path = run_dir / "params.json"
+    if params_path.exists():
+        stored = json.loads(params_path.read_text())
+        if stored != canonical:
+            raise RuntimeError(f"{params_path}: stored configuration differs from the requested one "
+                               f"under the same key {key}; delete the folder or use another out_dir")
+    if force and run_dir.exists():
+        for name in ("metrics.json", "history.csv", "checkpoint.pt"):
+            (run_dir / name).unlink(missing_ok=True)
+    run = Run(chapter=chapter, key=key, dir=run_dir, config=canonical)
+    if not run.done:
+        write_json(params_path, canonical)
+        write_json(run_dir / "environment.json", capture_environment(device))
+    return run
+
+
+def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for k, v in d.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            flat.update(_flatten(v, name + "."))
+        elif isinstance(v, list):
+            flat[name] = json.dumps(v)
+        else:
+            flat[name] = v
+    return flat
+
+
+def load_runs(chapter: str, out_dir: str | Path = "runs", *, include_unfinished: bool = False) -> pd.DataFrame:
+    """All run records of ``chapter`` as a DataFrame: one row per run.
+
+    Columns: ``key``, ``finished``, ``device``, ``git_commit``, then the configuration
+    (nested keys joined by ``.``), then the final metrics (a metric whose name clashes
+    with a configuration column is prefixed ``metrics.``).
+    """
+    root = Path(out_dir) / chapter
+    rows = []
+    for run_dir in sorted(p for p in root.glob("*") if (p / "params.json").exists()):
+        finished = (run_dir / "metrics.json").exists()
+        if not finished and not include_unfinished:
+            continue
+        params = _flatten(json.loads((run_dir / "params.json").read_text()))
+        env_path = run_dir / "environment.json"
+        env = json.loads(env_path.read_text()) if env_path.exists() else {}
+        row: dict[str, Any] = {"key": run_dir.name, "finished": finished, "device": env.get("device"),
+                               "git_commit": (env.get("git") or {}).get("commit"), **params}
+        if finished:
+            for name, value in _flatten(json.loads((run_dir / "metrics.json").read_text())).items():
+                row[f"metrics.{name}" if name in row else name] = value
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def delete_run(run: Run) -> None:
+    """Remove a run's folder entirely."""
+    shutil.rmtree(run.dir, ignore_errors=True)

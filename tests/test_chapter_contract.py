@@ -1,0 +1,80 @@
+import json
+
+import pytest
+
+from paperkit import claims
+from paperkit.chapter import PROFILES, ChapterSpec, Stopwatch
+
+SPEC = ChapterSpec(
+    name="demo", title="Demo",
+    datasets={"synthetic": "synthetic demo data", "real": "a real dataset"},
+    models=["a", "b", "c"],
+    profiles={"smoke": {"models": ["a"], "epochs": 1, "size": 8},
+              "classroom": {"models": ["a", "b"], "epochs": 3, "size": 32},
+              "paper": {"models": ["a", "b", "c"], "epochs": 100, "size": 224}},
+    timing={"smoke": "10 s"})
+
+
+def test_resolve_merges_profile_and_overrides(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAPERKIT_CACHE", str(tmp_path / "cache"))
+    s = SPEC.resolve(profile="smoke", size=None, device="cpu")
+    assert s.models == ["a"] and s.epochs == 1 and s.size == 8 and s.device.type == "cpu"
+    assert s.data_dir == tmp_path / "cache" / "synthetic" / "demo" and s.data_dir.is_dir()
+    s = SPEC.resolve(profile="classroom", models="a, c", epochs=2, size=16)
+    assert s.models == ["a", "c"] and s.epochs == 2 and s.size == 16
+    assert "classroom profile, seed 0" in s.data_label and s.data_label.startswith("synthetic demo data")
+    cfg = s.as_config(model="a")
+    assert cfg["model"] == "a" and cfg["data_dir"] is None and "out_dir" not in cfg
+    json.dumps(cfg)
+    with pytest.raises(AttributeError, match="nope"):
+        s.nope
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"dataset": "adni"}, r"dataset='adni' is not valid; choose one of: 'synthetic', 'real'"),
+    ({"profile": "fast"}, r"profile='fast'.*'smoke', 'classroom', 'paper'"),
+    ({"models": ["a", "zz"]}, r"unknown \['zz'\].*a, b, c"),
+    ({"epochs": 0}, r"epochs=0"),
+    ({"seed": "1"}, r"seed='1'"),
+    ({"device": "gpu9"}, r"gpu9"),
+])
+def test_bad_parameters_fail_with_the_valid_choices(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SPEC.resolve(**kwargs)
+
+
+def test_real_dataset_needs_its_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("PAPERKIT_DATA", raising=False)
+    with pytest.raises(FileNotFoundError, match="PAPERKIT_DATA"):
+        SPEC.resolve(dataset="real")
+    with pytest.raises(FileNotFoundError, match=r"data_dir = .*missing: folder not found"):
+        SPEC.resolve(dataset="real", data_dir=str(tmp_path / "missing"))
+    (tmp_path / "real").mkdir()
+    monkeypatch.setenv("PAPERKIT_DATA", str(tmp_path))
+    assert SPEC.resolve(dataset="real").data_dir == tmp_path / "real"
+
+
+def test_spec_validation():
+    with pytest.raises(ValueError, match="synthetic"):
+        ChapterSpec("x", "X", {"real": ""}, ["a"], {p: {"models": ["a"], "epochs": 1} for p in PROFILES})
+    with pytest.raises(ValueError, match=r"profiles \['paper'\]"):
+        ChapterSpec("x", "X", {"synthetic": ""}, ["a"], {p: {"models": ["a"], "epochs": 1} for p in PROFILES[:2]})
+    assert "| `smoke` |" in SPEC.header() and "10 s" in SPEC.header()
+    assert str(Stopwatch()).endswith(" s")
+
+
+def test_ledger_verdicts_are_computed_and_saved(tmp_path):
+    led = claims.Ledger("demo", "synthetic demo data")
+    led.add("A beats B", "Table 1", "A 0.9 vs B 0.8", 0.9 > 0.8)
+    led.add("B beats A", "Table 1", "A 0.9 vs B 0.8", 0.8 > 0.9)
+    import numpy as np
+    led.add("numpy bools work", "-", "-", np.float64(1) > 0)
+    led.add("needs real data", "Table 2", "no real data here", None)
+    assert list(led.frame()["verdict"]) == ["supported", "not supported", "supported", "not testable here"]
+    with pytest.raises(TypeError, match="holds"):
+        led.add("typed by hand", "-", "-", "supported")
+    led.save(tmp_path, profile="smoke", dataset="synthetic")
+    df = claims.load_ledgers(tmp_path)
+    assert len(df) == 4 and set(df["chapter"]) == {"demo"} and set(df["run profile"]) == {"smoke"}
+    assert (df["data"] == "synthetic demo data").all()
+    assert 'color:#1a7f37' in claims.ledger_html(led.frame(), "x")

@@ -1,0 +1,30 @@
+# Two set-up commands on a fresh machine: `make book` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+PROFILE ?= classroom
+
+.PHONY: install book test bench clean
+
+install: $(STAMP)
+
+# One pip command installs torch, torchvision and everything else together (pinned in
+# pyproject.toml), so nothing can resolve an unpinned, multi-GB torch.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	rm -f $(VENV)/.installed-* && touch $@
+
+book: install
+	$(PY) -m paperkit.book --profile $(PROFILE)
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf _build book/chapters book/_static/plotly.min.js runs

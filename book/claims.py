@@ -1,0 +1,58 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Claims overview
+#
+# Every chapter ends with a claims ledger: each claim of its paper, the paper's evidence, this run's
+# evidence and a verdict computed by code (`supported`, `not supported`, `not testable here`). This
+# page gathers the ledgers the chapters wrote when the book was built, with the data and profile each
+# ran on. A verdict on synthetic data says whether the paper's mechanism shows up on data built to
+# carry it; it is not a reproduction of the paper's real-data result.
+
+# %% tags=["parameters"]
+out_dir = "runs"        # where the chapters saved their run records and ledgers
+
+# %%
+from IPython.display import HTML, display
+
+from paperkit.chapters import CHAPTERS
+from paperkit.claims import VERDICTS, ledger_html, load_ledgers
+
+ledgers = load_ledgers(out_dir)
+missing = [c for c in CHAPTERS if ledgers.empty or c not in set(ledgers["chapter"])]
+if missing:
+    print("No ledger found for: " + ", ".join(missing) + f" (looked in {out_dir}/<chapter>/claims.json)")
+
+# %% [markdown]
+# ## Verdicts per chapter
+
+# %%
+if not ledgers.empty:
+    counts = (ledgers.pivot_table(index="chapter", columns="verdict", values="claim", aggfunc="count", fill_value=0)
+              .reindex(columns=list(VERDICTS), fill_value=0).reindex([c for c in CHAPTERS if c in set(ledgers.chapter)]))
+    counts["run profile"] = ledgers.groupby("chapter")["run profile"].first()
+    counts["run dataset"] = ledgers.groupby("chapter")["run dataset"].first()
+    counts["run seconds"] = ledgers.groupby("chapter")["run seconds"].first()
+    display(HTML(counts.reset_index().to_html(index=False, border=0, classes="paperkit-table")))
+
+# %% [markdown]
+# ## All claims
+
+# %%
+for chapter in CHAPTERS:
+    rows = ledgers[ledgers.chapter == chapter] if not ledgers.empty else ledgers
+    if len(rows):
+        context = rows.iloc[0]
+        caption = f"{chapter} — profile {context['run profile']}, dataset {context['run dataset']}"
+        display(HTML(ledger_html(rows[["claim", "paper_evidence", "our_evidence", "verdict", "data"]], caption)))

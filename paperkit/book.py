@@ -1,0 +1,98 @@
+"""Build the book: execute every chapter with papermill, then render the HTML with Jupyter Book.
+
+``python -m paperkit.book --profile classroom`` is what ``make book`` runs. Chapters are
+executed from ``nbs/<name>.ipynb`` into ``book/chapters/<name>.ipynb`` (the executed copies
+the table of contents points at; they are build products, not sources), then the claims
+overview page gathers every chapter's ledger, then ``jupyter-book build`` renders the tree
+with execution off. plotly.js is copied from the installed plotly package into
+``book/_static`` so figures render with no CDN.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .atomic import atomic_path
+from .chapters import CHAPTERS
+from .plots import plotly_js_path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def execute(notebook: Path, output: Path, parameters: dict, *, cwd: Path) -> float:
+    """Execute ``notebook`` with papermill into ``output`` (atomically); return the seconds it took."""
+    import papermill
+
+    t0 = time.perf_counter()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(f".{output.stem}.partial.ipynb")
+    try:
+        papermill.execute_notebook(str(notebook), str(partial), parameters=parameters, cwd=str(cwd),
+                                   progress_bar=False, kernel_name="python3")
+        os.replace(partial, output)
+    finally:
+        partial.unlink(missing_ok=True)  # a failed run leaves no half-executed page behind
+    return time.perf_counter() - t0
+
+
+def execute_chapters(profile: str, *, root: Path = ROOT, dest: Path | None = None, out_dir: Path | None = None,
+                     chapters: tuple[str, ...] = CHAPTERS, extra: dict | None = None) -> dict[str, float]:
+    """Execute each chapter, then the claims overview; return the seconds per notebook."""
+    dest = dest or root / "book" / "chapters"
+    out_dir = (out_dir or root / "runs").resolve()
+    dest.mkdir(parents=True, exist_ok=True)
+    times = {}
+    for name in chapters:
+        print(f"[book] executing {name} (profile {profile}) ...", flush=True)
+        times[name] = execute(root / "nbs" / f"{name}.ipynb", dest / f"{name}.ipynb",
+                              {"profile": profile, "out_dir": str(out_dir), **(extra or {})}, cwd=root)
+        print(f"[book] {name}: {times[name]:.1f} s", flush=True)
+    times["claims"] = execute(root / "book" / "claims.ipynb", dest / "claims.ipynb", {"out_dir": str(out_dir)}, cwd=root)
+    return times
+
+
+def prepare_static(root: Path = ROOT) -> Path:
+    """Copy plotly.min.js from the installed plotly package into ``book/_static``."""
+    target = root / "book" / "_static" / "plotly.min.js"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    source = plotly_js_path()
+    if not target.exists() or target.stat().st_size != source.stat().st_size:
+        with atomic_path(target) as tmp:
+            shutil.copyfile(source, tmp)
+    return target
+
+
+def build_html(root: Path = ROOT, *, strict: bool = True) -> Path:
+    """Run ``jupyter-book build`` on ``root`` (warnings are errors when ``strict``); return index.html."""
+    prepare_static(root)
+    cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(root), "--builder", "html"]
+    if strict:
+        cmd += ["-W", "-n", "--keep-going"]
+    subprocess.run(cmd, check=True, env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
+    index = root / "_build" / "html" / "index.html"
+    if not index.exists():
+        raise RuntimeError(f"jupyter-book finished but {index} was not written")
+    return index
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="classroom", choices=["smoke", "classroom", "paper"])
+    parser.add_argument("--skip-execute", action="store_true", help="render the notebooks already in book/chapters")
+    args = parser.parse_args(argv)
+    t0 = time.perf_counter()
+    if not args.skip_execute:
+        times = execute_chapters(args.profile)
+        print("[book] execution times: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()))
+    index = build_html()
+    print(f"[book] built in {time.perf_counter() - t0:.0f} s. Open file://{index}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,111 @@
+"""Chapters: jupytext pairs in sync, each chapter runs in the smoke profile, and the book builds.
+
+The chapters are executed once into a temporary copy of the book, which is then built with
+Jupyter Book (warnings are errors), so this file tests exactly what `make book` does.
+"""
+import json
+import shutil
+import time
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+
+from paperkit import book
+from paperkit.chapters import CHAPTERS
+
+ROOT = Path(__file__).resolve().parents[1]
+PAIRS = sorted(ROOT.glob("nbs/*.py")) + [ROOT / "book" / "claims.py"]
+SECTIONS = ["## Parameters", "## Data", "## Method", "## Experiments", "## Results", "## Claims ledger",
+            "## Differences from the paper", "## Exercises"]
+
+
+@pytest.mark.parametrize("source", PAIRS, ids=lambda p: p.stem)
+def test_py_and_ipynb_pair_in_sync(source):
+    paired = source.with_suffix(".ipynb")
+    assert paired.exists(), f"{source} has no paired {paired.name}; run: jupytext --sync {source}"
+    text = jupytext.read(source)
+    nb = nbformat.read(paired, as_version=4)
+    got = [(c.cell_type, c.source) for c in nb.cells]
+    want = [(c.cell_type, c.source) for c in text.cells]
+    assert got == want, f"{paired.name} differs from {source.name}; run: jupytext --sync {source}"
+    assert all(not c.get("outputs") and not c.get("execution_count") for c in nb.cells if c.cell_type == "code"), \
+        f"{paired.name} is committed with outputs"
+
+
+def test_every_chapter_has_the_contract():
+    assert sorted(p.stem for p in ROOT.glob("nbs/*.py")) == sorted(CHAPTERS)
+    for name in CHAPTERS:
+        nb = jupytext.read(ROOT / "nbs" / f"{name}.py")
+        params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(params) == 1, f"{name}: expected one cell tagged 'parameters'"
+        for var in ("dataset", "data_dir", "profile", "models", "epochs", "seed", "device", "out_dir"):
+            assert f"\n{var} = " in "\n" + params[0].source, f"{name}: parameter {var!r} missing"
+        markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        positions = [markdown.find(s) for s in SECTIONS]
+        assert -1 not in positions, f"{name}: missing sections {[s for s, p in zip(SECTIONS, positions) if p < 0]}"
+        assert positions == sorted(positions), f"{name}: sections out of order"
+
+
+@pytest.fixture(scope="session")
+def smoke_book(tmp_path_factory):
+    """A copy of the book sources in a temporary root, into which chapters are executed."""
+    root = tmp_path_factory.mktemp("book")
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, root / name)
+    shutil.copytree(ROOT / "book", root / "book", ignore=shutil.ignore_patterns("chapters", "plotly.min.js"))
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_chapter_runs_in_smoke_profile(name, smoke_book):
+    out = smoke_book / "book" / "chapters" / f"{name}.ipynb"
+    t0 = time.perf_counter()
+    book.execute(ROOT / "nbs" / f"{name}.ipynb", out, {"profile": "smoke", "out_dir": str(smoke_book / "runs")},
+                 cwd=ROOT)
+    print(f"{name}: {time.perf_counter() - t0:.1f} s in the smoke profile")
+    nb = nbformat.read(out, as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    ledger = json.loads((smoke_book / "runs" / name / "claims.json").read_text())
+    assert ledger["context"]["profile"] == "smoke" and len(ledger["claims"]) >= 2
+    assert all(c["verdict"] in ("supported", "not supported", "not testable here") for c in ledger["claims"])
+    html = "\n".join(str(o.get("data", {}).get("text/html", "")) for o in outputs)
+    assert "Claims ledger" in html
+
+
+@pytest.mark.slow
+def test_rethink_transfer_fig2_section_is_complete(smoke_book):
+    out = smoke_book / "book" / "chapters" / "rethink_transfer.ipynb"
+    if not out.exists():
+        pytest.skip("runs after test_chapter_runs_in_smoke_profile[rethink_transfer]")
+    nb = nbformat.read(out, as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    figures = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert len(figures) >= 2 and all("Plotly.newPlot" in f["data"]["text/html"] for f in figures)
+    html = "\n".join(str(o.get("data", {}).get("text/html", "")) for o in outputs)
+    assert "simulated scores" in html and "0.354" in html and "0.990" in html
+    ledger = json.loads((smoke_book / "runs" / "rethink_transfer" / "claims.json").read_text())
+    assert ledger["claims"][0]["verdict"] == "supported"
+
+
+@pytest.mark.slow
+def test_book_builds_with_every_chapter(smoke_book):
+    for name in CHAPTERS:
+        if not (smoke_book / "book" / "chapters" / f"{name}.ipynb").exists():
+            book.execute(ROOT / "nbs" / f"{name}.ipynb", smoke_book / "book" / "chapters" / f"{name}.ipynb",
+                         {"profile": "smoke", "out_dir": str(smoke_book / "runs")}, cwd=ROOT)
+    book.execute(ROOT / "book" / "claims.ipynb", smoke_book / "book" / "chapters" / "claims.ipynb",
+                 {"out_dir": str(smoke_book / "runs")}, cwd=ROOT)
+    index = book.build_html(smoke_book, strict=True)
+    html_dir = index.parent
+    for name in (*CHAPTERS, "claims"):
+        assert (html_dir / "book" / "chapters" / f"{name}.html").exists(), name
+    page = (html_dir / "book" / "chapters" / "rethink_transfer.html").read_text()
+    assert "Plotly.newPlot" in page and "cdn.plot.ly" not in page
+    assert (html_dir / "_static" / "plotly.min.js").exists() and 'src="../../_static/plotly.min.js' in page
+    claims = (html_dir / "book" / "chapters" / "claims.html").read_text()
+    assert all(name in claims for name in CHAPTERS)
+    assert "not testable here" in claims and "supported" in claims

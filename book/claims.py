@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -41,6 +43,7 @@ if missing:
 if not ledgers.empty:
     counts = (ledgers.pivot_table(index="chapter", columns="verdict", values="claim", aggfunc="count", fill_value=0)
               .reindex(columns=list(VERDICTS), fill_value=0).reindex([c for c in CHAPTERS if c in set(ledgers.chapter)]))
+    counts.columns.name = None
     counts["run profile"] = ledgers.groupby("chapter")["run profile"].first()
     counts["run dataset"] = ledgers.groupby("chapter")["run dataset"].first()
     counts["run seconds"] = ledgers.groupby("chapter")["run seconds"].first()

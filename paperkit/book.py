@@ -44,15 +44,16 @@ def execute_chapters(profile: str, *, root: Path = ROOT, dest: Path | None = Non
                      chapters: tuple[str, ...] = CHAPTERS, extra: dict | None = None) -> dict[str, float]:
     """Execute each chapter, then the claims overview; return the seconds per notebook."""
     dest = dest or root / "book" / "chapters"
-    out_dir = (out_dir or root / "runs").resolve()
+    # Relative to the notebooks' working directory (root), so the page shows no machine path.
+    out_dir = os.path.relpath((out_dir or root / "runs").resolve(), root)
     dest.mkdir(parents=True, exist_ok=True)
     times = {}
     for name in chapters:
         print(f"[book] executing {name} (profile {profile}) ...", flush=True)
         times[name] = execute(root / "nbs" / f"{name}.ipynb", dest / f"{name}.ipynb",
-                              {"profile": profile, "out_dir": str(out_dir), **(extra or {})}, cwd=root)
+                              {"profile": profile, "out_dir": out_dir, **(extra or {})}, cwd=root)
         print(f"[book] {name}: {times[name]:.1f} s", flush=True)
-    times["claims"] = execute(root / "book" / "claims.ipynb", dest / "claims.ipynb", {"out_dir": str(out_dir)}, cwd=root)
+    times["claims"] = execute(root / "book" / "claims.ipynb", dest / "claims.ipynb", {"out_dir": out_dir}, cwd=root)
     return times
 
 

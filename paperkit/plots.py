@@ -39,7 +39,7 @@ def setup() -> None:
     """Register the paperkit template and renderer and make them the defaults (idempotent)."""
     template = go.layout.Template(pio.templates["plotly_white"])
     template.layout.update(colorway=COLORS, font=dict(family="Helvetica, Arial, sans-serif", size=13),
-                           title=dict(font=dict(size=15)), margin=dict(l=60, r=20, t=60, b=50),
+                           title=dict(font=dict(size=15)), margin=dict(l=60, r=20, t=80, b=50),
                            legend=dict(bgcolor="rgba(255,255,255,0.6)"), hoverlabel=dict(namelength=-1))
     pio.templates[TEMPLATE] = template
     pio.templates.default = TEMPLATE

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -56,15 +58,11 @@ device = "auto"         # cuda when available, else cpu
 out_dir = "runs"        # run records
 
 # %%
-from paperkit import plots
-from paperkit.chapter import Stopwatch, pending
+from paperkit.chapter import pending, start
 from paperkit.claims import Ledger
 
-plots.setup()
-clock = Stopwatch()
-S = chapter.SPEC.resolve(dataset=dataset, data_dir=data_dir, profile=profile, models=models, epochs=epochs,
-                         seed=seed, device=device, out_dir=out_dir)
-print(f"profile={S.profile}  dataset={S.dataset}  models={S.models}  epochs={S.epochs}  device={S.device}  seed={S.seed}")
+chapter, S, clock = start("model_doctor", dataset=dataset, data_dir=data_dir, profile=profile, models=models,
+                          epochs=epochs, seed=seed, device=device, out_dir=out_dir)
 
 # %% [markdown]
 # ## Data
@@ -98,9 +96,7 @@ pending("Results", chapter.ISSUE, 'Table 1 rows beside the paper, Figs. 2, 3, 5 
 
 # %%
 ledger = Ledger(chapter.SPEC.name, S.data_label)
-for claim, evidence in chapter.CLAIMS:
-    ledger.add(claim, evidence, f"the experiments are not built yet (issue #{chapter.ISSUE})", holds=None,
-               data="nothing run yet")
+ledger.add_not_built(chapter.CLAIMS, chapter.ISSUE)
 ledger.save(S.out_dir, profile=S.profile, dataset=S.dataset, seconds=round(clock.seconds, 1))
 ledger.show()
 

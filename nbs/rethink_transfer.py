@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -71,16 +73,12 @@ from plotly.subplots import make_subplots
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from paperkit import plots, reference
-from paperkit.chapter import Stopwatch, pending
+from paperkit.chapter import pending, start
 from paperkit.claims import Ledger
 from paperkit.ranked_scores import imbalance_study, percentile_of, ranked_scores
 
-plots.setup()
-clock = Stopwatch()
-S = chapter.SPEC.resolve(dataset=dataset, data_dir=data_dir, profile=profile, models=models, epochs=epochs,
-                         seed=seed, device=device, out_dir=out_dir, n_draws=n_draws)
-print(f"profile={S.profile}  dataset={S.dataset}  models={S.models}  epochs={S.epochs}  "
-      f"n_draws={S.n_draws}  device={S.device}  seed={S.seed}")
+chapter, S, clock = start("rethink_transfer", dataset=dataset, data_dir=data_dir, profile=profile, models=models,
+                          epochs=epochs, seed=seed, device=device, out_dir=out_dir, n_draws=n_draws)
 
 # %% [markdown]
 # ## Data
@@ -220,9 +218,7 @@ ledger.add(claim, evidence,
            f"median gap A-B: AUROC {auroc_gap:.3f} vs AUPRC {auprc_gap:.3f}; the AUPRC gap exceeds 10x the AUROC gap "
            f"in {100 * share:.1f}% of {S.n_draws} paired draws (criterion: at least 95%)",
            holds=share >= 0.95, data=f"simulated scores, {S.n_draws} seeded draws")
-for claim, evidence in chapter.CLAIMS[1:]:
-    ledger.add(claim, evidence, f"the experiments are not built yet (issue #{chapter.ISSUE})", holds=None,
-               data="nothing run yet")
+ledger.add_not_built(chapter.CLAIMS[1:], chapter.ISSUE)
 ledger.save(S.out_dir, profile=S.profile, dataset=S.dataset, seconds=round(clock.seconds, 1))
 ledger.show()
 

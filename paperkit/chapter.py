@@ -158,3 +158,21 @@ class Stopwatch:
     def __str__(self) -> str:
         s = self.seconds
         return f"{s:.1f} s" if s < 120 else f"{s / 60:.1f} min"
+
+
+def start(name: str, **parameters: Any) -> tuple[Any, Settings, Stopwatch]:
+    """Begin a chapter run: set up plotly, check the parameters, start a stopwatch.
+
+    ``parameters`` are the parameters cell's values. Returns ``(chapter module, settings,
+    stopwatch)`` and prints the settings the run will use.
+    """
+    from . import chapters, plots
+
+    module = chapters.get(name)
+    plots.setup()
+    clock = Stopwatch()
+    settings = module.SPEC.resolve(**parameters)
+    shown = ["profile", "dataset", "models", "epochs", *[k for k in settings.values if k not in (
+        "profile", "dataset", "models", "epochs", "device", "seed", "data_dir", "out_dir")], "device", "seed"]
+    print("  ".join(f"{k}={getattr(settings, k)}" for k in shown))
+    return module, settings, clock

@@ -58,6 +58,12 @@ class Ledger:
         self.rows.append(row)
         return row
 
+    def add_not_built(self, claims: list[tuple[str, str]], issue: int) -> None:
+        """Add ``(claim, paper evidence)`` rows whose experiments are not built yet (not testable here)."""
+        for claim, evidence in claims:
+            self.add(claim, evidence, f"the experiments are not built yet (issue #{issue})", holds=None,
+                     data="nothing run yet")
+
     def frame(self) -> pd.DataFrame:
         """The ledger as a DataFrame (columns: claim, paper_evidence, our_evidence, verdict, data)."""
         return pd.DataFrame([asdict(r) for r in self.rows], columns=list(Claim.__dataclass_fields__))

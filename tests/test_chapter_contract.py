@@ -78,3 +78,24 @@ def test_ledger_verdicts_are_computed_and_saved(tmp_path):
     assert len(df) == 4 and set(df["chapter"]) == {"demo"} and set(df["run profile"]) == {"smoke"}
     assert (df["data"] == "synthetic demo data").all()
     assert 'color:#1a7f37' in claims.ledger_html(led.frame(), "x")
+
+
+def test_start_checks_parameters_and_sets_up_plotly(capsys, tmp_path, monkeypatch):
+    import plotly.io as pio
+
+    from paperkit import plots
+    from paperkit.chapter import start
+    monkeypatch.setenv("PAPERKIT_CACHE", str(tmp_path))
+    chapter, s, clock = start("rethink_transfer", profile="smoke", n_draws=None, device="cpu")
+    assert chapter.SPEC.name == "rethink_transfer" and s.n_draws == chapter.SPEC.profiles["smoke"]["n_draws"]
+    assert pio.renderers.default == plots.RENDERER and clock.seconds >= 0
+    assert "profile=smoke" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="unknown chapter"):
+        start("video5mri")
+
+
+def test_not_built_claims_are_not_testable():
+    led = claims.Ledger("demo", "synthetic")
+    led.add_not_built([("c1", "Table 1"), ("c2", "Fig. 2")], issue=9)
+    frame = led.frame()
+    assert list(frame["verdict"]) == ["not testable here"] * 2 and frame["our_evidence"].str.contains("#9").all()

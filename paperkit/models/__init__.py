@@ -6,6 +6,8 @@
 """
 from .registry import ModelEntry, create, list_models, model_info, register, unregister
 
-# Chapter model files are imported here as they are added, so that they register themselves.
+# Chapter model files are imported here so that they register themselves.
+from . import lv_segmentation  # noqa: F401,E402  (gap_net, fcn8s, unet, unetpp, attention_unet)
+from .lv_segmentation import parameter_table  # noqa: E402
 
-__all__ = ["ModelEntry", "create", "list_models", "model_info", "register", "unregister"]
+__all__ = ["ModelEntry", "parameter_table", "create", "list_models", "model_info", "register", "unregister"]

@@ -9,5 +9,7 @@ from .registry import ModelEntry, create, list_models, model_info, register, unr
 # Chapter model files are imported here so that they register themselves.
 from . import lv_segmentation  # noqa: F401,E402  (gap_net, fcn8s, unet, unetpp, attention_unet)
 from .lv_segmentation import parameter_table  # noqa: E402
+from . import cbr, pretrained, truncated  # noqa: F401,E402  (rethink_transfer: CBR family, ResNet-50/DenseNet-121 and truncations)
+from .pretrained import imagenet_weights_available  # noqa: E402
 
-__all__ = ["ModelEntry", "parameter_table", "create", "list_models", "model_info", "register", "unregister"]
+__all__ = ["ModelEntry", "imagenet_weights_available", "parameter_table", "create", "list_models", "model_info", "register", "unregister"]

@@ -4,6 +4,8 @@
   into a :class:`Volume` (array + spacing + affine + meta).
 * :class:`VolumeCache` -- decode once, then memory-map, keyed by file content.
 * :func:`subject_split` / :func:`check_no_overlap` -- splits that never share a subject.
+* Dataset layouts and synthetic generators live in their own modules (``sunnybrook``,
+  ``synthetic_cine``, ``chexpert``, ``synthetic_cxr``, ...); the most used names are re-exported here.
 """
 from paperkit.data.cache import VolumeCache, content_digest
 from paperkit.data.errors import DataError, SubjectLeakError
@@ -21,9 +23,17 @@ from paperkit.data.readers import (
     source_files,
 )
 from paperkit.data.splits import check_no_overlap, subject_split
+from paperkit.data.sunnybrook import OFFICIAL_SPLIT, SegmentationSlices, SunnybrookSample, load_sunnybrook, read_contour
+from paperkit.data.synthetic_cine import make_synthetic_cine
 
 __all__ = [
     "DataError",
+    "OFFICIAL_SPLIT",
+    "SegmentationSlices",
+    "SunnybrookSample",
+    "load_sunnybrook",
+    "make_synthetic_cine",
+    "read_contour",
     "SUPPORTED_SUFFIXES",
     "SubjectLeakError",
     "Volume",

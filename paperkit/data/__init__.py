@@ -25,9 +25,24 @@ from paperkit.data.readers import (
 from paperkit.data.splits import check_no_overlap, subject_split
 from paperkit.data.sunnybrook import OFFICIAL_SPLIT, SegmentationSlices, SunnybrookSample, load_sunnybrook, read_contour
 from paperkit.data.synthetic_cine import make_synthetic_cine
+from paperkit.data.chexpert import PAPER_LABELS, load_chexpert
+from paperkit.data.csv_images import ImageLabelDataset, imbalance_table, load_csv_images, prospective_split
+from paperkit.data.medmnist import MedMNISTDataset, load_medmnist_npz
+from paperkit.data.subsample import stratified_subsample
+from paperkit.data.synthetic_cxr import make_synthetic_cxr
 
 __all__ = [
     "DataError",
+    "ImageLabelDataset",
+    "MedMNISTDataset",
+    "PAPER_LABELS",
+    "imbalance_table",
+    "load_chexpert",
+    "load_csv_images",
+    "load_medmnist_npz",
+    "make_synthetic_cxr",
+    "prospective_split",
+    "stratified_subsample",
     "OFFICIAL_SPLIT",
     "SegmentationSlices",
     "SunnybrookSample",

@@ -51,7 +51,7 @@ display(Markdown(chapter.SPEC.header()))
 dataset = "synthetic"   # the chapter choices; "synthetic" always works offline
 data_dir = None         # real dataset root; default $PAPERKIT_DATA/<dataset>
 profile = "classroom"   # "smoke" (seconds, CI) | "classroom" (minutes, laptop CPU) | "paper" (paper settings, GPU)
-models = None           # subset of the chapter models; None = the profile list
+models = None           # subset of the chapter models, None means the profile list
 epochs = None           # override the profile
 seed = 0
 device = "auto"         # cuda when available, else cpu

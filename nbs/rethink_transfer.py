@@ -104,7 +104,7 @@ chapter, S, clock = start("rethink_transfer", dataset=dataset, data_dir=data_dir
 task = chapter.load_task(S)
 labels, tables, datasets = task["labels"], task["tables"], task["datasets"]
 counts = imbalance_table(tables, labels)
-plots.show_table(counts.reset_index() if counts.index.name else counts,
+plots.show_table(counts.round(3),
                  f"Positives per pathology and split ({S.data_label})",
                  note="Labels with no positive (or no negative) case in some split are left out: AUROC/AUPRC need both.")
 
@@ -208,7 +208,9 @@ fig.show()
 # Transfer learning starts from ImageNet weights when torchvision's checkpoint is already in the
 # local cache (nothing is downloaded). Otherwise each architecture is pretrained here on a
 # substitute source task, a synthetic 16-class shapes-and-textures problem that calls for the
-# low- and mid-level features the paper argues medical images need, and the table says so.
+# low- and mid-level features the paper argues medical images need, and the table says so, with
+# how well that pretraining went: a substitute that barely beat chance transfers little, and the
+# TL-vs-RI comparison below is then a test of this substitute, not of ImageNet.
 # Truncated networks take the bottom layers of their full parent, as in the paper.
 
 # %%

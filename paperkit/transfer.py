@@ -14,6 +14,7 @@ rate falls below 1e-6 (here also capped at ``epochs``), and the best validation 
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -84,9 +85,11 @@ def pretrained_weights(name: str, **pretrain_kwargs) -> SourceWeights:
     if imagenet_weights_available(arch):
         return SourceWeights("imagenet", "ImageNet (torchvision checkpoint found in the local cache)")
     path = pretrain_on_source(arch, **pretrain_kwargs)
+    accuracy = json.loads((path.parent / "metrics.json").read_text())["source_val_accuracy"]
     n, size = pretrain_kwargs["n_images"], pretrain_kwargs["image_size"]
     return SourceWeights(path, f"substitute: synthetic 16-class shapes x textures task ({n} images, {size} px), "
-                               f"pretrained here because no ImageNet checkpoint is cached")
+                               f"pretrained here because no ImageNet checkpoint is cached; it reached "
+                               f"{accuracy:.0%} validation accuracy on that task (chance {1 / len(CLASSES):.0%})")
 
 
 def label_metrics(y_true: np.ndarray, y_score: np.ndarray, labels: Sequence[str]) -> dict[str, dict[str, float]]:

@@ -95,7 +95,7 @@ chapter, S, clock = start("rethink_transfer", dataset=dataset, data_dir=data_dir
 # ## Data
 #
 # With `dataset="synthetic"` paperkit writes a CheXpert-style folder (`train.csv` with the real
-# column names, one PNG per study) and reads it back with the CheXpert loader, U-Zeros and all.
+# column names, one JPEG per study, as CheXpert ships) and reads it back with the CheXpert loader, U-Zeros and all.
 # Its findings carry the kind of signal the paper's hypothesis is about: some are low-level
 # *texture* (lung opacity, nodules, effusion, oedema, pneumothorax), some are *shape* (an enlarged
 # heart or mediastinum). The split is by patient, 72/8/20 % as in the paper, checked for overlap.
@@ -328,12 +328,13 @@ fig.show()
 tl_full = results[(results.init == "TL") & (results.fraction == max(S.fractions))]
 per = pd.DataFrame([{"model": r.model, "pathology": lab, **vals} for r in tl_full.itertuples()
                     for lab, vals in r.per_label.items()]).groupby(["model", "pathology"], as_index=False).mean(numeric_only=True)
-fig = make_subplots(rows=1, cols=2, subplot_titles=("AUROC", "AUPRC"), horizontal_spacing=0.15)
+fig = make_subplots(rows=1, cols=2, subplot_titles=("AUROC", "AUPRC"), shared_yaxes=True, horizontal_spacing=0.04)
 for c, metric in enumerate(("AUROC", "AUPRC"), start=1):
     grid = per.pivot(index="pathology", columns="model", values=metric)[S.models]
     fig.add_trace(go.Heatmap(z=grid.values, x=grid.columns, y=grid.index, coloraxis="coloraxis",
                              text=np.round(grid.values, 2), texttemplate="%{text}"), 1, c)
-fig.update_layout(coloraxis=dict(colorscale="Viridis", cmin=0, cmax=1), height=120 + 28 * len(labels),
+fig.update_layout(coloraxis=dict(colorscale="Viridis", cmin=0, cmax=1), height=140 + 30 * len(labels),
+                  margin=dict(l=190),
                   title=f"Per-pathology TL scores ({S.data_label})")
 fig.show()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import json
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import pandas as pd
 import plotly
@@ -20,7 +20,6 @@ from plotly.io.base_renderers import MimetypeRenderer
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 COLORS = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
-PAPER_COLOR, RUN_COLOR = "#7f7f7f", COLORS[0]
 TEMPLATE = "paperkit"
 RENDERER = "paperkit"
 
@@ -106,13 +105,3 @@ def show_table(table: pd.DataFrame, caption: str, *, note: str | None = None) ->
     from IPython.display import HTML, display
 
     display(HTML(table_html(table, caption, note=note)))
-
-
-def add_reference_lines(fig: go.Figure, values: Iterable[tuple[str, float]], *, axis: str = "x",
-                        color: str = PAPER_COLOR) -> go.Figure:
-    """Mark the paper's values on a figure as dashed lines labelled "paper: <name>"."""
-    for label, value in values:
-        kw = dict(line_dash="dash", line_color=color, annotation_text=f"paper: {label}",
-                  annotation_position="top")
-        (fig.add_vline if axis == "x" else fig.add_hline)(value, **kw)
-    return fig

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -168,8 +167,3 @@ def load_runs(chapter: str, out_dir: str | Path = "runs", *, include_unfinished:
                 row[f"metrics.{name}" if name in row else name] = value
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def delete_run(run: Run) -> None:
-    """Remove a run's folder entirely."""
-    shutil.rmtree(run.dir, ignore_errors=True)

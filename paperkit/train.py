@@ -21,7 +21,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
 import pandas as pd
 import torch
@@ -347,8 +347,3 @@ def predict(model: nn.Module, data: Dataset | DataLoader, *, batch_size: int = 3
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     """Number of (trainable) parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
-
-
-def history_frame(history: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """A history list as a DataFrame indexed by epoch."""
-    return pd.DataFrame(list(history)).set_index("epoch") if history else pd.DataFrame()

@@ -8,6 +8,7 @@ value fails with the list of valid ones) and merges the profile's settings with 
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -170,6 +171,9 @@ def start(name: str, **parameters: Any) -> tuple[Any, Settings, Stopwatch]:
 
     module = chapters.get(name)
     plots.setup()
+    # Libraries that import tqdm.auto inside a kernel warn that ipywidgets is absent; the book's
+    # bars are plain text on purpose, so the warning is noise on the page.
+    warnings.filterwarnings("ignore", message="IProgress not found")
     clock = Stopwatch()
     settings = module.SPEC.resolve(**parameters)
     shown = ["profile", "dataset", "models", "epochs", *[k for k in settings.values if k not in (

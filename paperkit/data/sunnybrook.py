@@ -730,15 +730,23 @@ class SegmentationSlices(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def _prepare(self, sample: SunnybrookSample):
+    def crop_box(self, index: int) -> tuple[int, int, int]:
+        """``(top, left, side)`` of the square crop taken from sample ``index``'s stored image.
+
+        A prediction made at ``image_size`` maps back to the stored image by resizing it to
+        ``side x side`` and placing it at ``(top, left)``; pixels outside the crop are background.
+        """
+        rows, cols = np.shape(self.samples[index].image)
+        side = max(1, int(round(min(rows, cols) * self.crop_fraction)))
+        return (rows - side) // 2, (cols - side) // 2, side
+
+    def _prepare(self, sample: SunnybrookSample, box: tuple[int, int, int]):
         import torch
         import torch.nn.functional as F
 
         image = torch.as_tensor(np.asarray(sample.image, dtype=np.float32))
         mask = torch.as_tensor(np.asarray(sample.mask, dtype=np.float32))
-        rows, cols = image.shape
-        side = max(1, int(round(min(rows, cols) * self.crop_fraction)))
-        top, left = (rows - side) // 2, (cols - side) // 2
+        top, left, side = box
         image = image[top:top + side, left:left + side]
         mask = mask[top:top + side, left:left + side]
         if (side, side) != self.image_size:
@@ -752,7 +760,7 @@ class SegmentationSlices(Dataset):
     def __getitem__(self, index: int):
         import torch
 
-        image, mask = self._prepare(self.samples[index])
+        image, mask = self._prepare(self.samples[index], self.crop_box(index))
         if self.augment:
             if torch.rand(()) < 0.5:
                 image, mask = image.flip(-1), mask.flip(-1)

@@ -16,7 +16,7 @@ from paperkit.metrics.contours import (
     polygon_to_mask,
     symmetric_nearest_distance,
 )
-from paperkit.metrics.segmentation import average_surface_distance, dice, hausdorff_distance
+from paperkit.metrics.segmentation import average_surface_distance, dice, hausdorff_distance, pixel_accuracy
 
 __all__ = [
     "BootstrapResult",
@@ -27,6 +27,7 @@ __all__ = [
     "confusion_metrics",
     "per_label",
     "dice",
+    "pixel_accuracy",
     "hausdorff_distance",
     "average_surface_distance",
     "perpendicular_point_distances",

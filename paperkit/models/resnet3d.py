@@ -1,0 +1,42 @@
+"""The 3D ResNet baselines of Video4MRI: 3DResNet-18 (torchvision) and 3DResNet-50 (MONAI).
+
+* ``r3d_18``: ``torchvision.models.video.r3d_18`` (Tran et al., CVPR 2018), random init, its
+  stem convolution rebuilt for ``in_channels``.
+* ``r3d_50``: ``monai.networks.nets.resnet50(spatial_dims=3)``, the MedicalNet-compatible 3D
+  ResNet-50 (Hara et al., 2018) with shortcut type B (1x1x1 projection convs).
+
+Both take ``(B, C, T, H, W)`` (``T`` = slices, treated as depth) and return logits. Neither
+library's head has dropout, and none is added (the paper mentions dropout for TSN/TSM).
+The classifier is ``model.fc`` in both.
+"""
+from __future__ import annotations
+
+from monai.networks.nets import resnet50 as monai_resnet50
+from torch import nn
+from torchvision.models.video import VideoResNet, r3d_18 as torchvision_r3d_18
+
+from .registry import register
+
+__all__ = ["r3d_18", "r3d_50"]
+
+
+@register("r3d_18", chapter="video4mri")
+def r3d_18(num_classes: int = 2, in_channels: int = 1) -> VideoResNet:
+    """3DResNet-18 (torchvision r3d_18, no pretrained weights)."""
+    if in_channels < 1:
+        raise ValueError(f"in_channels={in_channels}: expected 1 or more")
+    model = torchvision_r3d_18(weights=None, num_classes=num_classes)
+    if in_channels != 3:
+        old = model.stem[0]
+        model.stem[0] = nn.Conv3d(in_channels, old.out_channels, old.kernel_size, stride=old.stride,
+                                  padding=old.padding, bias=False)
+        nn.init.kaiming_normal_(model.stem[0].weight, mode="fan_out", nonlinearity="relu")
+    return model
+
+
+@register("r3d_50", chapter="video4mri")
+def r3d_50(num_classes: int = 2, in_channels: int = 1) -> nn.Module:
+    """3DResNet-50 (MONAI resnet50, spatial_dims=3, shortcut B, no pretrained weights)."""
+    if in_channels < 1:
+        raise ValueError(f"in_channels={in_channels}: expected 1 or more")
+    return monai_resnet50(spatial_dims=3, n_input_channels=in_channels, num_classes=num_classes, shortcut_type="B")

@@ -11,6 +11,7 @@ from . import lv_segmentation  # noqa: F401,E402  (gap_net, fcn8s, unet, unetpp,
 from .lv_segmentation import parameter_table  # noqa: E402
 from . import cbr, pretrained, truncated  # noqa: F401,E402  (rethink_transfer: CBR family, ResNet-50/DenseNet-121 and truncations)
 from .pretrained import imagenet_weights_available  # noqa: E402
+from . import lge_quality  # noqa: F401,E402  (lge_quality: stage-1 UNet, QA ResNet-34, multi-task, SupCon encoder)
 from . import video  # noqa: F401,E402  (video4mri: TSN, TSM, SlowFast, 3D ResNets)
 
 __all__ = ["ModelEntry", "imagenet_weights_available", "parameter_table", "create", "list_models", "model_info", "register", "unregister"]

@@ -138,9 +138,8 @@ class BatchMix:
     def set_epoch(self, epoch: int) -> None:
         """Enable mixing for 0-based ``epoch`` iff it comes before ``until_epoch``.
 
-        With :func:`paperkit.train.fit`, call ``set_epoch(start)`` before training (``start`` = epochs
-        already done, e.g. after a resume) and ``set_epoch(epoch)`` in ``on_epoch_end(epoch, record)``
-        (``epoch`` there counts finished epochs, i.e. the next one's 0-based index).
+        With :func:`paperkit.train.fit`, pass ``on_epoch_start=mix.set_epoch``: fit calls it with the
+        0-based index before every epoch, including the first one after a resume.
         """
         self.enabled = self.until_epoch is None or epoch < self.until_epoch
 

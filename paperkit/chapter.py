@@ -8,7 +8,6 @@ value fails with the list of valid ones) and merges the profile's settings with 
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -31,7 +30,8 @@ class ChapterSpec:
 
     ``profiles`` maps each of :data:`PROFILES` to its settings; each must contain ``models``
     (the default model list) and ``epochs``. ``timing`` gives the expected wall time per
-    profile, shown in the chapter header.
+    profile, shown in the chapter header. ``data_folders`` names the folder under
+    ``$PAPERKIT_DATA`` of a dataset whose folder is not its own name.
     """
 
     name: str
@@ -40,6 +40,7 @@ class ChapterSpec:
     models: Sequence[str]
     profiles: Mapping[str, Mapping[str, Any]]
     timing: Mapping[str, str] = field(default_factory=dict)
+    data_folders: Mapping[str, str] = field(default_factory=dict)  # dataset -> folder under $PAPERKIT_DATA
 
     def __post_init__(self):
         if "synthetic" not in self.datasets:
@@ -74,7 +75,7 @@ class ChapterSpec:
             data_path = Path(data_dir).expanduser() if data_dir else cache_dir("synthetic", self.name)
             data_path.mkdir(parents=True, exist_ok=True)
         else:
-            data_path = resolve_data_dir(dataset, data_dir)
+            data_path = resolve_data_dir(self.data_folders.get(dataset, dataset), data_dir)
         values = dict(self.profiles[profile])
         for key, value in overrides.items():
             if value is not None:
@@ -171,9 +172,6 @@ def start(name: str, **parameters: Any) -> tuple[Any, Settings, Stopwatch]:
 
     module = chapters.get(name)
     plots.setup()
-    # Libraries that import tqdm.auto inside a kernel warn that ipywidgets is absent; the book's
-    # bars are plain text on purpose, so the warning is noise on the page.
-    warnings.filterwarnings("ignore", message="IProgress not found")
     clock = Stopwatch()
     settings = module.SPEC.resolve(**parameters)
     shown = ["profile", "dataset", "models", "epochs", *[k for k in settings.values if k not in (

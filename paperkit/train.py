@@ -162,6 +162,7 @@ def fit(
     progress: bool = True,
     desc: str | None = None,
     on_epoch_end: Callable[[int, Mapping[str, Any]], None] | None = None,
+    on_epoch_start: Callable[[int], None] | None = None,
 ) -> FitResult:
     """Train ``model`` on ``train_data`` for ``epochs`` epochs.
 
@@ -185,6 +186,8 @@ def fit(
         The best weights go to ``<checkpoint>.best.pt`` when ``monitor`` is set.
     amp : ``"auto"`` = bf16 autocast on CUDA, off on CPU; ``"bf16"`` forces it; ``"off"``.
     on_epoch_end : called as ``on_epoch_end(epoch, record)`` after the checkpoint is written.
+    on_epoch_start : called as ``on_epoch_start(epoch)`` (0-based) before each epoch's first batch,
+        also after a resume, e.g. to switch epoch-dependent augmentation such as mixing.
     """
     if epochs < 0:
         raise ValueError(f"epochs={epochs}: expected a non-negative number of epochs")
@@ -236,6 +239,8 @@ def fit(
         if result.stopped_early:
             break
         t0 = time.perf_counter()
+        if on_epoch_start is not None:
+            on_epoch_start(epoch)
         seed_everything(derive_seed(seed, epoch, ctx.rank))
         sampler = distributed.GlobalBatchSampler(len(train_data), batch_size, shuffle=shuffle, drop_last=drop_last,
                                                  seed=seed, epoch=epoch, ctx=ctx)

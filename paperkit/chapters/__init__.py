@@ -7,7 +7,12 @@ chapter's claims ledger tests.
 from __future__ import annotations
 
 import importlib
+import warnings
 from types import ModuleType
+
+# Libraries that import tqdm.auto inside a kernel warn that ipywidgets is absent; the book's
+# bars are plain text on purpose, so the warning is noise on a chapter's page.
+warnings.filterwarnings("ignore", message="IProgress not found")
 
 CHAPTERS = ("video4mri", "model_doctor", "lge_quality", "lv_segmentation", "rethink_transfer")
 

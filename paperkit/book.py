@@ -34,10 +34,48 @@ def execute(notebook: Path, output: Path, parameters: dict, *, cwd: Path) -> flo
     try:
         papermill.execute_notebook(str(notebook), str(partial), parameters=parameters, cwd=str(cwd),
                                    progress_bar=False, kernel_name="python3")
+        collapse_progress_output(partial)
         os.replace(partial, output)
     finally:
         partial.unlink(missing_ok=True)  # a failed run leaves no half-executed page behind
     return time.perf_counter() - t0
+
+
+def collapse_carriage_returns(text: str) -> str:
+    """What a terminal shows of ``text``: each line keeps only what follows its last carriage return.
+
+    A progress bar redraws itself with ``\r``; Jupyter does the same live, but the stored output
+    keeps every redraw, which a rendered page would show as hundreds of lines.
+    """
+    return "\n".join(line.rsplit("\r", 1)[-1] if "\r" in line.rstrip("\r") else line.rstrip("\r")
+                     for line in text.split("\n"))
+
+
+def collapse_progress_output(path: Path) -> None:
+    """Rewrite an executed notebook so each progress bar keeps only its last state.
+
+    A cell's stream outputs of one name (stdout, stderr) are merged into the first of them (the
+    kernel sends a bar's redraws as separate messages, interleaved with figures that update in
+    place), then :func:`collapse_carriage_returns` is applied.
+    """
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    for cell in nb.cells:
+        merged, first = [], {}
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") in first:
+                first[out["name"]]["text"] += out["text"]
+                continue
+            if out.get("output_type") == "stream":
+                first[out["name"]] = out
+            merged.append(out)
+        for out in merged:
+            if out.get("output_type") == "stream" and "\r" in out.get("text", ""):
+                out["text"] = collapse_carriage_returns(out["text"])
+        if "outputs" in cell:
+            cell["outputs"] = merged
+    nbformat.write(nb, str(path))
 
 
 def execute_chapters(profile: str, *, root: Path = ROOT, dest: Path | None = None, out_dir: Path | None = None,

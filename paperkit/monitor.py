@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .explain.layer_stats import GradientNorms
-from .plots import COLORS
+from .plots import COLORS, BookRenderer
 
 __all__ = ["LiveMonitor"]
 
@@ -90,8 +90,10 @@ class LiveMonitor:
             return
         from IPython.display import display
 
-        fig = self.figure
+        # A plotly figure displays itself through _ipython_display_, which ignores display ids;
+        # sending its MIME bundle raw lets the handle replace the output in place.
+        bundle = BookRenderer().to_mimebundle(self.figure.to_dict())
         if self._handle is None:
-            self._handle = display(fig, display_id=True)
+            self._handle = display(bundle, raw=True, display_id=True)
         else:
-            self._handle.update(fig)
+            self._handle.update(bundle, raw=True)

@@ -2,6 +2,7 @@
 MRIFrames video dataset with TSN sampling, and 3D MedMNIST. Fixtures are written in each real layout
 (tests/fixtures_brain.py); the real OASIS tables and AdrenalMNIST3D are used from $PAPERKIT_DATA when set."""
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -341,6 +342,58 @@ def test_mri_frames_over_dicom_and_analyze_cohorts(tmp_path):
     oasis = load_oasis1(fx.write_oasis1(tmp_path / "o1"))
     ds = MRIFrames(oasis, segments=3, frame_size=8, cache=tmp_path / "cache")
     assert ds.view == "axial" and torch.isfinite(ds[0][0]).all()
+
+
+def _corrupt(path):
+    """Keep a NIfTI's name but cut it short, as an interrupted download would."""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    return path
+
+
+def test_unreadable_volumes_raise_by_default_naming_the_file(tmp_path):
+    root = fx.write_ida(tmp_path / "adni", "ADNI", "nifti")
+    bad = _corrupt(next(root.rglob("*_I31230.nii")))
+    cohort = load_adni(root)  # no pre-check by default: loading the table is cheap
+    ds = MRIFrames(cohort, segments=2, frame_size=8, cache=tmp_path / "cache")
+    index = [r.scan_id for r in cohort].index("I31230")
+    with pytest.raises(DataError, match=str(bad.name)):
+        ds[index]
+    with pytest.raises(DataError, match=f"{bad.name}.*on_unreadable='skip'"):
+        load_adni(root, on_unreadable="raise", cache=tmp_path / "cache")
+    with pytest.raises(ValueError, match="on_unreadable"):
+        load_adni(root, on_unreadable="ignore", cache=tmp_path / "cache")
+
+
+def test_unreadable_volumes_skipped_on_request_are_listed_and_counted(tmp_path):
+    root = fx.write_oasis2(tmp_path / "o2")
+    bad = [_corrupt(root / "OAS2_RAW_PART1" / "OAS2_0001_MR2" / "RAW" / "mpr-2.nifti.img"),
+           _corrupt(root / "OAS2_RAW_PART1" / "OAS2_0020_MR1" / "RAW" / "mpr-1.nifti.img")]
+    everything = load_oasis2(root)
+    with pytest.warns(UserWarning, match=r"skipped 2 unreadable volume\(s\) of 14") as caught:
+        cohort = load_brain_mri("oasis2", root, on_unreadable="skip", cache=tmp_path / "cache")
+    message = str(caught[0].message)
+    assert "OAS2_0001_MR2" in message and "OAS2_0020_MR1" in message  # every skipped file is named
+    assert len(cohort) == len(everything) - 2
+    assert {"OAS2_0001_MR2/mpr-2", "OAS2_0020_MR1/mpr-1"} == {i for i, why in cohort.excluded
+                                                             if why == "unreadable volume"}
+    assert exclusion_counts(cohort)["unreadable volume"] == 2
+    assert sorted(Path(p).parent.parent.name for p, _ in cohort.unreadable) == ["OAS2_0001_MR2", "OAS2_0020_MR1"]
+    assert all(p.name.startswith("mpr-") for p in bad)
+    ds = MRIFrames(cohort, segments=2, frame_size=8, cache=tmp_path / "cache")
+    assert all(torch.isfinite(ds[i][0]).all() for i in range(len(ds)))  # only readable scans remain
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the default (no pre-check) neither reads nor warns
+        assert len(load_oasis2(root)) == len(everything)
+
+
+def test_fewer_slices_than_k_is_an_error_naming_the_file(tmp_path):
+    scans = _slice_coded_scan(tmp_path)  # 40 sagittal slices
+    ds = MRIFrames(scans, view="sagittal", segments=64, frame_size=8, cache=tmp_path / "cache")
+    with pytest.raises(DataError, match=r"coded0\.nii\.gz: 40 sagittal slices, fewer than K=64"):
+        ds[0]
+    assert MRIFrames(scans, view="sagittal", segments=40, frame_size=8, cache=tmp_path / "cache")[0][0].shape[1] == 40
+    assert MRIFrames(scans, frames="all", depth=64, frame_size=8, cache=tmp_path / "cache")[0][0].shape[1] == 64
 
 
 # --------------------------------------------------------------------------- 3D MedMNIST

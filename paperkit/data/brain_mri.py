@@ -36,6 +36,7 @@ __all__ = [
     "exclusion_counts",
     "load_brain_mri",
     "read_clinical_csv",
+    "apply_unreadable_policy",
     "split_cohort",
     "table1_row",
 ]
@@ -80,7 +81,9 @@ class Cohort(list):
     ``view`` is the slicing plane the paper used for this dataset, ``source`` the table
     that gave the labels, and ``excluded`` lists ``(id, reason)`` for every scan, session or
     table row the loader left out (e.g. ``"missing CDR"``, ``"group MCI not in classes"``,
-    ``"no image on disk"``), so a Table 1 can say how many were dropped and why.
+    ``"no image on disk"``, ``"unreadable volume"``), so a Table 1 can say how many were
+    dropped and why. ``unreadable`` lists ``(path, error)`` of every volume skipped because it
+    could not be read (``on_unreadable="skip"``, see :func:`paperkit.data.mri_frames.check_readable`).
     """
 
     def __init__(self, records: Sequence[BrainScan] = (), *, dataset: str, class_names: Sequence[str],
@@ -92,6 +95,7 @@ class Cohort(list):
         self.view = view
         self.source = source
         self.excluded = list(excluded)
+        self.unreadable: list[tuple[str, str]] = []
 
     def like(self, records: Sequence[BrainScan]) -> "Cohort":
         """A cohort of ``records`` with this cohort's metadata (and no exclusions)."""
@@ -115,7 +119,15 @@ class Cohort(list):
 
 
 def load_brain_mri(dataset: str, root: str | os.PathLike, **options: Any) -> Cohort:
-    """Load ``dataset`` (one of :data:`BRAIN_DATASETS`) from ``root`` with its loader's ``options``."""
+    """Load ``dataset`` (one of :data:`BRAIN_DATASETS`) from ``root`` with its loader's ``options``.
+
+    Every loader accepts ``on_unreadable=None`` (default: volumes are decoded when first
+    used, an unreadable one is then a DataError naming it), ``"raise"`` (decode all now, into
+    the volume cache ``cache=``, and fail on the first unreadable file) or ``"skip"`` (decode
+    all now and leave unreadable ones out, listed in ``cohort.excluded`` / ``cohort.unreadable``
+    and in a warning with their count). The synthetic cohort is read with
+    ``load_brain_mri(paperkit.data.synthetic_brain.SYNTHETIC_LAYOUT, root)``.
+    """
     import importlib
 
     key = str(dataset).lower().replace("-", "")
@@ -123,6 +135,16 @@ def load_brain_mri(dataset: str, root: str | os.PathLike, **options: Any) -> Coh
         raise ValueError(f"dataset={dataset!r}: expected one of {sorted(BRAIN_DATASETS)}")
     module, name = BRAIN_DATASETS[key]
     return getattr(importlib.import_module(module), name)(root, **options)
+
+
+def apply_unreadable_policy(cohort: Cohort, on_unreadable: str | None, cache=None) -> Cohort:
+    """The loaders' ``on_unreadable`` option: ``None`` returns ``cohort`` as is, ``"raise"`` /
+    ``"skip"`` run :func:`paperkit.data.mri_frames.check_readable` with that policy."""
+    if on_unreadable is None:
+        return cohort
+    from paperkit.data.mri_frames import check_readable
+
+    return check_readable(cohort, on_unreadable, cache=cache)
 
 
 def read_clinical_csv(path: str | os.PathLike, required: Sequence[str], what: str) -> pd.DataFrame:

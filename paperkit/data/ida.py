@@ -35,7 +35,8 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from paperkit.data.brain_mri import BrainScan, Cohort, parse_age, parse_sex, read_clinical_csv
+from paperkit.data.brain_mri import (BrainScan, Cohort, apply_unreadable_policy, parse_age, parse_sex,
+                                     read_clinical_csv)
 from paperkit.data.errors import DataError
 
 __all__ = ["ADNI_CLASSES", "IDA_COLUMNS", "PPMI_CLASSES", "find_ida_images", "load_adni", "load_ida", "load_ppmi"]
@@ -129,6 +130,8 @@ def load_ida(
     csv_path: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
     modality: str | None = "MRI",
     view: str = "sagittal",
+    on_unreadable: str | None = None,
+    cache=None,
 ) -> Cohort:
     """Every image of an IDA download in ``root`` whose CSV group is in ``classes``.
 
@@ -138,7 +141,8 @@ def load_ida(
     with an ``Image Data ID`` column. Rows whose ``Modality`` differs from ``modality``
     (when the column exists and ``modality`` is not None) or whose group is in no class are
     left out and listed in :attr:`Cohort.excluded`; so are rows without an image on disk.
-    Records are sorted by subject, then acquisition, then image id.
+    Records are sorted by subject, then acquisition, then image id. ``on_unreadable`` /
+    ``cache``: see :func:`paperkit.data.brain_mri.load_brain_mri`.
     """
     root = Path(os.path.abspath(os.fspath(root)))
     if not root.is_dir():
@@ -204,7 +208,8 @@ def load_ida(
     excluded += [(image_id, "no image on disk") for image_id in sorted(set(rows) - set(images), key=_id_number)]
     records.sort(key=lambda r: (r.subject, str(r.clinical.get("Acq Date", "")), _id_number(r.scan_id)))
     source = csvs[0] if len(csvs) == 1 else None
-    return Cohort(records, dataset=dataset, class_names=class_names, view=view, source=source, excluded=excluded)
+    cohort = Cohort(records, dataset=dataset, class_names=class_names, view=view, source=source, excluded=excluded)
+    return apply_unreadable_policy(cohort, on_unreadable, cache)
 
 
 def _id_number(image_id: str) -> int:
@@ -212,15 +217,19 @@ def _id_number(image_id: str) -> int:
 
 
 def load_adni(root: str | os.PathLike, *, classes: Mapping[str, Sequence[str]] = ADNI_CLASSES,
-              csv_path=None, modality: str | None = "MRI", view: str = "sagittal") -> Cohort:
+              csv_path=None, modality: str | None = "MRI", view: str = "sagittal", on_unreadable: str | None = None,
+              cache=None) -> Cohort:
     """ADNI from an IDA download (module docstring): AD vs CN by default (``classes`` maps
     class names to IDA groups, control first, e.g. ``{"CN": ["CN"], "AD": ["AD", "LMCI"]}``).
     The paper sliced ADNI sagittally (Table 1)."""
-    return load_ida(root, classes=classes, dataset="adni", csv_path=csv_path, modality=modality, view=view)
+    return load_ida(root, classes=classes, dataset="adni", csv_path=csv_path, modality=modality, view=view,
+                    on_unreadable=on_unreadable, cache=cache)
 
 
 def load_ppmi(root: str | os.PathLike, *, classes: Mapping[str, Sequence[str]] = PPMI_CLASSES,
-              csv_path=None, modality: str | None = "MRI", view: str = "sagittal") -> Cohort:
+              csv_path=None, modality: str | None = "MRI", view: str = "sagittal", on_unreadable: str | None = None,
+              cache=None) -> Cohort:
     """PPMI from an IDA download (module docstring): PD vs Control by default. The paper
     sliced PPMI sagittally (Table 1)."""
-    return load_ida(root, classes=classes, dataset="ppmi", csv_path=csv_path, modality=modality, view=view)
+    return load_ida(root, classes=classes, dataset="ppmi", csv_path=csv_path, modality=modality, view=view,
+                    on_unreadable=on_unreadable, cache=cache)

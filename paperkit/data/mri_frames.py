@@ -17,11 +17,16 @@ Video4MRI (Sec. 3.2) treats the slices of a volume as the frames of a video. For
    images are "not pre-processed" and PP-Care feeds raw slices);
 4. samples frames with TSN segments (:func:`tsn_indices`): the slice axis is cut into
    ``segments`` = K equal segments; in training one random slice per segment, at test the
-   middle slice of each segment. ``frames="all"`` returns every slice instead (for 3D
-   networks; ``depth=`` resamples them to a fixed count);
+   middle slice of each segment. A volume with fewer slices than K along the chosen axis is
+   a :class:`DataError` naming the file, its slice count and K. ``frames="all"`` returns every
+   slice instead (for 3D networks; ``depth=`` resamples them to a fixed count);
 5. resizes each frame to ``frame_size`` x ``frame_size``, keeping the physical aspect ratio
    from the voxel spacing (scaled to fit, centred, padded with the volume's minimum) unless
    ``keep_aspect=False`` (stretched, as PP-Care's plain resize).
+
+A file that cannot be decoded is a :class:`DataError` naming it when its item is read;
+:func:`check_readable` (also behind the loaders' ``on_unreadable=`` option) decodes a whole
+cohort up front and either raises or skips, listing every skipped file.
 
 Items are ``(x, label)`` with ``x`` a float32 tensor ``(C=1, T, H, W)`` (T = K, or the slice
 count for ``frames="all"``) and ``label`` an ``int``.
@@ -50,9 +55,11 @@ from paperkit.data.readers import Volume, read_volume
 
 __all__ = [
     "NORMALIZATIONS",
+    "UNREADABLE_CHOICES",
     "VIEWS",
     "MRIFrames",
     "check_frame_options",
+    "check_readable",
     "frames_from_volume",
     "intensity_stats",
     "read_ras",
@@ -62,6 +69,8 @@ __all__ = [
 
 VIEWS = {"sagittal": 0, "coronal": 1, "axial": 2}  # slicing plane -> RAS array axis
 NORMALIZATIONS = ("zscore", "minmax", "none")
+UNREADABLE_CHOICES = ("raise", "skip")
+UNREADABLE_REASON = "unreadable volume"
 _FOREGROUND_FRACTION = 0.10   # of the 99th percentile: separates head/brain from air
 _STATS_MAX_VOXELS = 2_000_000  # percentiles on a strided subsample above this size
 
@@ -192,6 +201,66 @@ def check_frame_options(frames: str, segments: int, depth: int | None) -> None:
         raise ValueError(f"depth={depth!r}: expected None or a positive int")
 
 
+def _volume_cache(cache: VolumeCache | str | os.PathLike | None) -> VolumeCache:
+    if isinstance(cache, VolumeCache):
+        return cache
+    if cache is None:
+        from paperkit.paths import cache_dir
+
+        cache = cache_dir("volumes")
+    return VolumeCache(cache)
+
+
+def _load_checked(cache: VolumeCache, path) -> np.ndarray:
+    """The cached RAS volume of ``path``; any decoding failure becomes a DataError naming the file."""
+    try:
+        return cache.load(path, reader=read_ras)
+    except DataError:
+        raise
+    except Exception as e:  # decoders raise many unrelated types for corrupt input
+        raise DataError(f"{path}: unreadable volume ({type(e).__name__}: {e})") from e
+
+
+def check_readable(cohort, on_unreadable: str = "raise", *,
+                   cache: VolumeCache | str | os.PathLike | None = None):
+    """Decode every volume of ``cohort`` now (into the volume cache, so training reuses it).
+
+    ``on_unreadable="raise"``: the first file that cannot be read is a :class:`DataError`
+    naming it. ``"skip"``: unreadable scans are dropped -- never silently: each is added to
+    ``cohort.excluded`` as ``(scan_id, "unreadable volume")``, listed with its path and error
+    in ``cohort.unreadable``, and a warning names every skipped file and their count.
+    Returns a cohort of the readable scans (``cohort`` itself when nothing was skipped);
+    works on any list of records with ``.path`` (then a plain list is returned).
+    """
+    import warnings
+
+    if on_unreadable not in UNREADABLE_CHOICES:
+        raise ValueError(f"on_unreadable={on_unreadable!r}: expected one of {UNREADABLE_CHOICES}")
+    cache = _volume_cache(cache)
+    kept, skipped = [], []
+    for scan in cohort:
+        try:
+            _load_checked(cache, scan.path)
+        except (DataError, OSError) as e:
+            if on_unreadable == "raise":
+                raise DataError(f"{scan.path}: cannot read this volume ({e}); pass on_unreadable='skip' to "
+                                "leave unreadable scans out (they are listed)") from e
+            skipped.append((scan, str(e)))
+            continue
+        kept.append(scan)
+    if not skipped:
+        return cohort
+    listing = "\n".join(f"  {scan.path}: {error}" for scan, error in skipped)
+    warnings.warn(f"skipped {len(skipped)} unreadable volume(s) of {len(cohort)}:\n{listing}", stacklevel=2)
+    if not hasattr(cohort, "like"):
+        return kept
+    out = cohort.like(kept)
+    out.excluded = list(cohort.excluded) + [(getattr(s, "scan_id", str(s.path)), UNREADABLE_REASON)
+                                            for s, _ in skipped]
+    out.unreadable = list(getattr(cohort, "unreadable", [])) + [(str(s.path), e) for s, e in skipped]
+    return out
+
+
 class MRIFrames(Dataset):
     """Brain-MRI scans as ``(x (1, T, H, W) float32, label int)`` video clips; see module docstring.
 
@@ -224,11 +293,7 @@ class MRIFrames(Dataset):
         self.segments, self.frame_size = int(segments), int(frame_size)
         self.train, self.frames, self.depth = bool(train), frames, depth
         self.normalize, self.keep_aspect = normalize, bool(keep_aspect)
-        if cache is None:
-            from paperkit.paths import cache_dir
-
-            cache = cache_dir("volumes")
-        self.cache = cache if isinstance(cache, VolumeCache) else VolumeCache(cache)
+        self.cache = _volume_cache(cache)
         self._geometry: dict[int, tuple[tuple[float, ...], float, float]] = {}
 
     def __len__(self) -> int:
@@ -241,7 +306,7 @@ class MRIFrames(Dataset):
 
     def volume(self, index: int) -> np.ndarray:
         """The RAS-oriented volume of item ``index``, read-only memory map from the cache."""
-        return self.cache.load(self.scans[index].path, reader=read_ras)
+        return _load_checked(self.cache, self.scans[index].path)
 
     def _volume_geometry(self, index: int, array: np.ndarray) -> tuple[tuple[float, ...], float, float]:
         """(spacing, offset, scale) of item ``index``, computed once per process."""
@@ -256,6 +321,10 @@ class MRIFrames(Dataset):
         array = self.volume(index)
         spacing, offset, scale = self._volume_geometry(index, array)
         n = array.shape[self.axis]
+        if self.frames == "tsn" and n < self.segments:
+            raise DataError(f"{self.scans[index].path}: {n} {self.view} slices, fewer than K={self.segments} "
+                            f"segments; expected at least K slices along the {self.view} axis (use a smaller "
+                            "segments=, another view=, or frames='all' with depth=)")
         indices = None if self.frames == "all" else tsn_indices(n, self.segments, self.train)
         x = frames_from_volume(array, self.axis, indices, self.frame_size, spacing=spacing,
                                keep_aspect=self.keep_aspect, offset=offset, scale=scale,

@@ -41,7 +41,8 @@ import os
 import re
 from pathlib import Path
 
-from paperkit.data.brain_mri import BrainScan, Cohort, parse_age, parse_sex, read_clinical_csv
+from paperkit.data.brain_mri import (BrainScan, Cohort, apply_unreadable_policy, parse_age, parse_sex,
+                                     read_clinical_csv)
 from paperkit.data.errors import DataError
 
 __all__ = ["OASIS1_COLUMNS", "OASIS1_IMAGES", "OASIS2_COLUMNS", "OASIS_CLASSES", "load_oasis1", "load_oasis2"]
@@ -107,14 +108,16 @@ def _cdr(text: str) -> float | None:
 
 
 def load_oasis1(root: str | os.PathLike, *, csv_path: str | os.PathLike | None = None,
-                image: str = "t88_masked_gfc", include_rescans: bool = False, view: str = "axial") -> Cohort:
+                image: str = "t88_masked_gfc", include_rescans: bool = False, view: str = "axial",
+                on_unreadable: str | None = None, cache=None) -> Cohort:
     """OASIS-1 sessions in ``root`` labelled from ``oasis_cross-sectional.csv`` (module docstring).
 
     ``image`` picks the processing stage (:data:`OASIS1_IMAGES`; default the atlas-registered,
     bias-corrected, skull-stripped ``t88_masked_gfc``). ``csv_path`` defaults to the table in
     ``root`` or its parent. Sessions without CDR, and re-scans unless ``include_rescans``,
     are excluded and listed in :attr:`Cohort.excluded`; so are table rows without a session
-    folder. The paper sliced OASIS-1 axially (Table 1).
+    folder. The paper sliced OASIS-1 axially (Table 1). ``on_unreadable`` / ``cache``: see
+    :func:`paperkit.data.brain_mri.load_brain_mri`.
     """
     if image not in OASIS1_IMAGES:
         raise ValueError(f"image={image!r}: expected one of {sorted(OASIS1_IMAGES)}")
@@ -148,7 +151,8 @@ def load_oasis1(root: str | os.PathLike, *, csv_path: str | os.PathLike | None =
                                  sex=parse_sex(row["M/F"]), clinical=dict(row)))
     excluded += [(sid, "no session folder") for sid in sorted(set(rows) - set(sessions))]
     records.sort(key=lambda r: r.session)
-    return Cohort(records, dataset="oasis1", class_names=OASIS_CLASSES, view=view, source=csv, excluded=excluded)
+    cohort = Cohort(records, dataset="oasis1", class_names=OASIS_CLASSES, view=view, source=csv, excluded=excluded)
+    return apply_unreadable_policy(cohort, on_unreadable, cache)
 
 
 def _oasis2_label(group: str, cdr: float | None, converted: str, where: str) -> int | str:
@@ -170,13 +174,16 @@ def _oasis2_label(group: str, cdr: float | None, converted: str, where: str) -> 
 
 
 def load_oasis2(root: str | os.PathLike, *, csv_path: str | os.PathLike | None = None,
-                converted: str = "cdr", scans: str = "all", view: str = "sagittal") -> Cohort:
+                converted: str = "cdr", scans: str = "all", view: str = "sagittal",
+                on_unreadable: str | None = None, cache=None) -> Cohort:
     """OASIS-2 MPRAGE runs in ``root`` labelled from ``oasis_longitudinal.csv`` (module docstring).
 
     ``converted`` is one of :data:`CONVERTED_CHOICES` (how ``Group == "Converted"`` visits are
     labelled); ``scans`` is ``"all"`` (every ``mpr-<n>`` run is one image, as in the paper) or
     ``"first"``. Subjects are the table's ``Subject ID``, so a split keeps all visits of a
-    subject together. The paper sliced OASIS-2 sagittally (Table 1).
+    subject together. The paper sliced OASIS-2 sagittally (Table 1). ``on_unreadable`` /
+    ``cache``: see :func:`paperkit.data.brain_mri.load_brain_mri`. The synthetic cohort of
+    :mod:`paperkit.data.synthetic_brain` is written in this layout and read with this loader.
     """
     if converted not in CONVERTED_CHOICES:
         raise ValueError(f"converted={converted!r}: expected one of {CONVERTED_CHOICES}")
@@ -210,4 +217,5 @@ def load_oasis2(root: str | os.PathLike, *, csv_path: str | os.PathLike | None =
                                      age=parse_age(row["Age"]), sex=parse_sex(row["M/F"]), clinical=dict(row)))
     excluded += [(sid, "no session folder") for sid in sorted(set(rows) - set(sessions))]
     records.sort(key=lambda r: (r.subject, r.session, r.scan_id))
-    return Cohort(records, dataset="oasis2", class_names=OASIS_CLASSES, view=view, source=csv, excluded=excluded)
+    cohort = Cohort(records, dataset="oasis2", class_names=OASIS_CLASSES, view=view, source=csv, excluded=excluded)
+    return apply_unreadable_policy(cohort, on_unreadable, cache)

@@ -227,7 +227,7 @@ measured = pd.DataFrame([{"setting": PAPER_NAMES[name], "metric": metric, "value
 table = plots.paper_vs_run(paper_rows, measured, run_data=f"{data['report_name']} set, {S.data_label}", digits=2)
 extra = summary[["good contours (%)", "Dice all (%)", "APD all (mm)", "nearest all (mm)", "Hausdorff median (mm)"]]
 extra = extra.rename(index=PAPER_NAMES).round(2).reset_index().rename(columns={"index": "setting"})
-table = table.merge(extra, on="setting", how="left").fillna("—")
+table = table.merge(extra, on="setting", how="left").astype(object).fillna("—")
 order = {paper: i for i, paper in enumerate(PAPER_NAMES.values())}
 table = table.sort_values(["setting", "metric"], key=lambda col: col.map(order) if col.name == "setting" else col)
 plots.show_table(table, f"Table 1: APD (mm) and Dice (%) over good contours, paper vs this run ({S.dataset})",

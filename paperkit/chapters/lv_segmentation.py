@@ -45,7 +45,8 @@ def load_data(S, progress: bool = True) -> dict:
 
     Split ``"official"`` (Sunnybrook's default) trains on the challenge's training patients and
     reports on its validation patients, as the paper does; ``"random"`` (synthetic's default) is a
-    seeded 60/20/20 patient split reporting on the test patients.
+    seeded 60/20/20 patient split reporting on the test patients (thirds when there are fewer than
+    five patients).
     """
     from ..data.errors import DataError
     from ..data.sunnybrook import SegmentationSlices, load_sunnybrook, split_patients
@@ -66,7 +67,12 @@ def load_data(S, progress: bool = True) -> dict:
     samples = load_sunnybrook(root, contour="i")
     if not samples:
         raise DataError(f"{root}: no image with an i-contour found (expected the Sunnybrook layout)")
-    groups = split_patients(samples, split, seed=S.seed)
+    fractions = (0.6, 0.2, 0.2)
+    n_patients = len({s.patient for s in samples})
+    if split == "random" and n_patients < 5:  # e.g. the 3-patient public sample: one patient per set
+        fractions = (1 / 3, 1 / 3, 1 / 3)
+        print(f"{n_patients} patients: the random split puts one third of them in each set")
+    groups = split_patients(samples, split, fractions=fractions, seed=S.seed)
     if split == "official":
         train_name, monitor_name, report_name = "training", "validation", "validation"
         empty = [name for name in (train_name, report_name) if not groups[name]]

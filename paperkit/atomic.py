@@ -8,9 +8,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 
 @contextlib.contextmanager
@@ -51,3 +52,53 @@ def torch_save(obj: Any, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
     return Path(path)
+
+
+MANIFEST = "manifest.json"
+
+
+def manifest_params(root: str | os.PathLike) -> Any:
+    """The ``params`` recorded in ``root/manifest.json`` by :func:`build_folder`, or None."""
+    try:
+        return json.loads((Path(root) / MANIFEST).read_text(encoding="utf-8")).get("params")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def build_folder(parent: str | os.PathLike, name: str, params: dict, build: Callable[[Path], dict]) -> Path:
+    """Build a generated data set as ``parent/name``, atomically, or reuse a complete one.
+
+    ``build(tmp)`` writes the files into an empty temporary sibling folder and returns extra
+    manifest fields; the manifest (``params`` + those fields) is written last, so its presence
+    marks a complete folder. The folder is then renamed into place; an incomplete or different
+    copy there is moved aside first. A folder whose manifest already holds ``params`` is
+    returned untouched, also when another process finished the same build first. On any error
+    nothing is left behind.
+    """
+    parent = Path(parent).expanduser()
+    parent.mkdir(parents=True, exist_ok=True)
+    root = parent / name
+    if manifest_params(root) == params:
+        return root
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=parent))
+    try:
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a data set is an ordinary folder
+        extra = build(tmp)
+        write_json(tmp / MANIFEST, {"params": params, **(extra or {})})
+        stale = None
+        if root.exists():
+            stale = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".old", dir=parent))
+            os.replace(root, stale / name)
+        try:
+            os.replace(tmp, root)
+        except OSError:
+            if manifest_params(root) == params:  # another process finished first
+                shutil.rmtree(tmp, ignore_errors=True)
+                return root
+            raise
+        if stale is not None:
+            shutil.rmtree(stale, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return root

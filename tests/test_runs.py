@@ -52,3 +52,28 @@ def test_load_runs_returns_one_row_per_finished_run(tmp_path):
     assert sorted(df["auroc"]) == [0.01, 0.1]
     assert len(runs.load_runs("demo", tmp_path, include_unfinished=True)) == 3
     assert runs.load_runs("nothing", tmp_path).empty
+
+
+def test_build_folder_is_atomic_and_reused(tmp_path):
+    from paperkit.atomic import build_folder, manifest_params
+
+    calls = []
+
+    def build(folder):
+        calls.append(folder)
+        (folder / "a.txt").write_text("x")
+        return {"files": 1}
+
+    root = build_folder(tmp_path, "set-1", {"n": 1}, build)
+    assert (root / "a.txt").read_text() == "x" and manifest_params(root) == {"n": 1}
+    assert build_folder(tmp_path, "set-1", {"n": 1}, build) == root and len(calls) == 1  # reused
+
+    def broken(folder):
+        (folder / "half.txt").write_text("half")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        build_folder(tmp_path, "set-2", {"n": 2}, broken)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["set-1"]  # nothing half-written left
+    build_folder(tmp_path, "set-1", {"n": 3}, build)  # other params: rebuilt in place
+    assert manifest_params(root) == {"n": 3} and len(calls) == 2

@@ -68,14 +68,12 @@ import io
 import json
 import math
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
-from paperkit.atomic import write_json, write_text
+from paperkit.atomic import build_folder, write_text
 from paperkit.data.errors import DataError
 from paperkit.paths import cache_dir
 
@@ -87,7 +85,6 @@ SYNTHETIC_LAYOUT = "oasis2"  # the load_brain_mri dataset name that reads a synt
 FOV_MM = 192.0
 FOV_CENTRE_MM = (0.0, -17.0, 10.0)  # MNI coordinates of the brain's bounding-box centre
 MARKERS_FILE = "synthetic_markers.csv"
-_MANIFEST = "manifest.json"
 # Exactly the header of the public oasis_longitudinal.csv.
 OASIS2_TABLE_COLUMNS = ("Subject ID", "MRI ID", "Group", "Visit", "MR Delay", "M/F", "Hand", "Age", "EDUC",
                         "SES", "MMSE", "CDR", "eTIV", "nWBV", "ASF")
@@ -118,34 +115,14 @@ def make_synthetic_brain(out_dir: str | os.PathLike | None = None, n_subjects: i
     """
     params = _check_params(n_subjects, visits, size, seed, difficulty, ad_fraction)
     parent = Path(out_dir).expanduser() if out_dir is not None else cache_dir("synthetic", "video4mri")
-    parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
-    root = parent / f"brain-{digest}"
-    if _manifest_matches(root, params):
-        return root
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=parent))
-    try:
-        count = _generate(tmp, params)
-        write_json(tmp / _MANIFEST, {"generator": "paperkit.data.synthetic_brain", "params": params,
-                                     "images": count, "layout": "OASIS-2 (see paperkit.data.oasis)",
-                                     "read_with": f"load_brain_mri({SYNTHETIC_LAYOUT!r}, root)"})
-        stale = None
-        if root.exists():  # an incomplete or edited copy: move it aside, then replace it
-            stale = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".old", dir=parent))
-            os.replace(root, stale / root.name)
-        try:
-            os.replace(tmp, root)
-        except OSError:
-            if _manifest_matches(root, params):  # another process finished first
-                shutil.rmtree(tmp, ignore_errors=True)
-                return root
-            raise
-        if stale is not None:
-            shutil.rmtree(stale, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return root
+
+    def build(tmp: Path) -> dict:
+        return {"generator": "paperkit.data.synthetic_brain", "images": _generate(tmp, params),
+                "layout": "OASIS-2 (see paperkit.data.oasis)",
+                "read_with": f"load_brain_mri({SYNTHETIC_LAYOUT!r}, root)"}
+
+    return build_folder(parent, f"brain-{digest}", params, build)
 
 
 def load_synthetic_markers(root: str | os.PathLike):
@@ -461,9 +438,3 @@ def _check_params(n_subjects, visits, size, seed, difficulty, ad_fraction) -> di
             "version": GENERATOR_VERSION}
 
 
-def _manifest_matches(root: Path, params: dict) -> bool:
-    try:
-        manifest = json.loads((root / _MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return manifest.get("params") == params

@@ -35,8 +35,6 @@ import io
 import json
 import math
 import os
-import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Sequence
@@ -44,7 +42,7 @@ from typing import Sequence
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from paperkit.atomic import atomic_path, write_json, write_text
+from paperkit.atomic import atomic_path, build_folder, write_text
 from paperkit.data.errors import DataError
 from paperkit.paths import cache_dir
 
@@ -55,7 +53,6 @@ PHASES = 20           # cine phases per slice (InstanceNumber = 20 * slice + pha
 ES_PHASE = 7          # 0-based phase index used for end-systole
 SLICE_GAP_MM = 10.0
 SIGNAL_SCALE = 700.0  # stored value of LV blood (before bias and noise)
-_MANIFEST = "manifest.json"
 _TRUTH = "ground_truth.npz"
 
 
@@ -82,35 +79,13 @@ def make_synthetic_cine(
     """
     params = _check_params(n_patients, slices_per_patient, size, seed, difficulty)
     parent = Path(out_dir).expanduser() if out_dir is not None else cache_dir("synthetic", "sunnybrook_cine")
-    parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
-    root = parent / f"cine-{digest}"
-    if _manifest_matches(root, params):
-        return root
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=parent))
-    try:
-        count = _generate(tmp, params)
-        write_json(tmp / _MANIFEST, {  # written last: its presence marks a complete data set
-            "generator": "paperkit.data.synthetic_cine", "params": params, "images": count,
-            "layout": "repackaged Sunnybrook (see paperkit.data.sunnybrook)",
-        })
-        stale = None
-        if root.exists():  # an incomplete or edited copy: move it aside, then replace it
-            stale = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".old", dir=parent))
-            os.replace(root, stale / root.name)
-        try:
-            os.replace(tmp, root)
-        except OSError:
-            if _manifest_matches(root, params):  # another process finished first
-                shutil.rmtree(tmp, ignore_errors=True)
-                return root
-            raise
-        if stale is not None:
-            shutil.rmtree(stale, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return root
+
+    def build(tmp: Path) -> dict:
+        return {"generator": "paperkit.data.synthetic_cine", "images": _generate(tmp, params),
+                "layout": "repackaged Sunnybrook (see paperkit.data.sunnybrook)"}
+
+    return build_folder(parent, f"cine-{digest}", params, build)
 
 
 def load_synthetic_truth(root: str | os.PathLike) -> dict[tuple[str, int], dict[str, np.ndarray]]:
@@ -197,14 +172,6 @@ def _check_params(n_patients, slices_per_patient, size, seed, difficulty) -> dic
         raise ValueError(f"difficulty={difficulty!r}: expected a value in [0, 1]")
     return {"version": GENERATOR_VERSION, "n_patients": n_patients, "slices_per_patient": slices,
             "size": size, "seed": int(seed), "difficulty": round(difficulty, 6)}
-
-
-def _manifest_matches(root: Path, params: dict) -> bool:
-    try:
-        manifest = json.loads((root / _MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return manifest.get("params") == params
 
 
 def _ids(index: int) -> tuple[str, str]:

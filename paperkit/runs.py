@@ -6,7 +6,9 @@
 * ``environment.json``  package versions, device, git commit (see :mod:`paperkit.runtime`),
 * ``history.csv``       one row per epoch,
 * ``metrics.json``      final metrics; written last, so its presence means "finished",
-* ``checkpoint.pt``     the training checkpoint (see :func:`paperkit.train.fit`),
+* ``checkpoint.pt``     the training checkpoint (see :func:`paperkit.train.fit`), kept while the
+  run is unfinished so a killed run resumes; :meth:`Run.finish` removes it (weights and optimiser
+  state of every epoch are hundreds of MB; a harness stores the final weights it needs itself),
 
 and anything else the chapter stores with :meth:`Run.path`. A finished record with the
 same key is reused instead of retrained, so records copied in from a GPU sweep elsewhere
@@ -95,13 +97,20 @@ class Run:
         """The environment captured when the run started."""
         return json.loads((self.dir / "environment.json").read_text())
 
-    def finish(self, metrics: Mapping[str, Any], history: Iterable[Mapping[str, Any]] | pd.DataFrame | None = None) -> None:
-        """Store the history and then the final metrics, which marks the run finished."""
+    def finish(self, metrics: Mapping[str, Any], history: Iterable[Mapping[str, Any]] | pd.DataFrame | None = None,
+               *, keep_checkpoint: bool = False) -> None:
+        """Store the history and then the final metrics, which marks the run finished.
+
+        The resume checkpoint is deleted afterwards unless ``keep_checkpoint``.
+        """
         if history is not None:
             frame = history if isinstance(history, pd.DataFrame) else pd.DataFrame(list(history))
             with atomic_path(self.dir / "history.csv") as tmp:
                 frame.to_csv(tmp, index=False)
         write_json(self.dir / "metrics.json", _canonical(dict(metrics), "metrics"))
+        if not keep_checkpoint:
+            for path in (self.checkpoint, self.checkpoint.with_name(self.checkpoint.name + ".best.pt")):
+                path.unlink(missing_ok=True)
 
 
 def start_run(chapter: str, config: Mapping[str, Any], out_dir: str | Path = "runs", *,

@@ -77,3 +77,14 @@ def test_build_folder_is_atomic_and_reused(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["set-1"]  # nothing half-written left
     build_folder(tmp_path, "set-1", {"n": 3}, build)  # other params: rebuilt in place
     assert manifest_params(root) == {"n": 3} and len(calls) == 2
+
+
+def test_finish_removes_the_resume_checkpoint_unless_asked(tmp_path):
+    run = start_run("demo", {"a": 1}, tmp_path)
+    run.checkpoint.write_bytes(b"weights and optimizer")
+    run.finish({"acc": 0.5})
+    assert run.done and not run.checkpoint.exists()
+    kept = start_run("demo", {"a": 2}, tmp_path)
+    kept.checkpoint.write_bytes(b"x")
+    kept.finish({"acc": 0.5}, keep_checkpoint=True)
+    assert kept.checkpoint.exists()

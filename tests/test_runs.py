@@ -80,11 +80,11 @@ def test_build_folder_is_atomic_and_reused(tmp_path):
 
 
 def test_finish_removes_the_resume_checkpoint_unless_asked(tmp_path):
-    run = start_run("demo", {"a": 1}, tmp_path)
+    run = runs.start_run("demo", {"a": 1}, tmp_path)
     run.checkpoint.write_bytes(b"weights and optimizer")
     run.finish({"acc": 0.5})
     assert run.done and not run.checkpoint.exists()
-    kept = start_run("demo", {"a": 2}, tmp_path)
+    kept = runs.start_run("demo", {"a": 2}, tmp_path)
     kept.checkpoint.write_bytes(b"x")
     kept.finish({"acc": 0.5}, keep_checkpoint=True)
     assert kept.checkpoint.exists()

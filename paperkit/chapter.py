@@ -31,7 +31,9 @@ class ChapterSpec:
     ``profiles`` maps each of :data:`PROFILES` to its settings; each must contain ``models``
     (the default model list) and ``epochs``. ``timing`` gives the expected wall time per
     profile, shown in the chapter header. ``data_folders`` names the folder under
-    ``$PAPERKIT_DATA`` of a dataset whose folder is not its own name.
+    ``$PAPERKIT_DATA`` of a dataset whose folder is not its own name; ``bundled`` lists datasets
+    that ship inside an installed package (e.g. scikit-learn's digits) and, like ``synthetic``,
+    need no ``data_dir``.
     """
 
     name: str
@@ -41,6 +43,7 @@ class ChapterSpec:
     profiles: Mapping[str, Mapping[str, Any]]
     timing: Mapping[str, str] = field(default_factory=dict)
     data_folders: Mapping[str, str] = field(default_factory=dict)  # dataset -> folder under $PAPERKIT_DATA
+    bundled: Sequence[str] = ()  # datasets that ship with an installed package: no data folder needed
 
     def __post_init__(self):
         if "synthetic" not in self.datasets:
@@ -71,7 +74,7 @@ class ChapterSpec:
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise ValueError(f"seed={seed!r}: expected an integer")
         dev = resolve_device(device)
-        if dataset == "synthetic":  # generated on demand; data_dir, if given, is where it goes
+        if dataset == "synthetic" or dataset in self.bundled:  # generated or packaged: no real folder needed
             data_path = Path(data_dir).expanduser() if data_dir else cache_dir("synthetic", self.name)
             data_path.mkdir(parents=True, exist_ok=True)
         else:

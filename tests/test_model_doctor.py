@@ -189,6 +189,8 @@ def test_fgsm_and_flip_test():
 def test_sparsity_and_config_validation():
     sparse = correlation_sparsity(torch.tensor([[10.0, 0, 0, 0, 0], [1, 1, 1, 1, 1]]), mass=0.8)
     assert sparse.tolist() == pytest.approx([0.2, 0.8])
+    # a class that no image reached has an all-zero row: it needs every kernel, never more than all of them
+    assert correlation_sparsity(torch.zeros(1, 4)).tolist() == [1.0]
     with pytest.raises(ValueError, match="gradient"):
         DoctorConfig(gradient="square")
     off = DoctorConfig.official()

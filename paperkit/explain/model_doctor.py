@@ -289,7 +289,7 @@ def correlation_sparsity(values: torch.Tensor, mass: float = 0.8) -> torch.Tenso
     v = values.double().clamp(min=0)
     ordered = v.sort(dim=1, descending=True).values
     share = ordered.cumsum(1) / ordered.sum(1, keepdim=True).clamp(min=1e-30)
-    needed = (share < mass).sum(1) + 1
+    needed = ((share < mass).sum(1) + 1).clamp(max=v.shape[1])  # an all-zero row (class never seen) needs all
     return (needed.double() / v.shape[1]).float()
 
 

@@ -33,10 +33,13 @@
 #
 # | part of the paper | status in this version |
 # |---|---|
-# | §2.1, Fig. 2: AUROC vs AUPRC on a constructed imbalanced example | **built** (below) |
-# | CBR, ResNet-50, DenseNet-121 and truncated models; TL vs RI; data-rich vs data-poor (Figs. 3-6) | **built** on synthetic chest X-rays and CheXpert; the classroom profile runs a subset |
-# | ImageNet pretraining | used when torchvision's checkpoint is cached; otherwise a documented substitute pretrained here |
-# | COVID-19-style private CSV data (prospective split), MedMNIST | loaders exist in paperkit; not yet wired into this chapter |
+# | §2.1, Fig. 2: AUROC vs AUPRC on a constructed imbalanced example | **built**; the paper's values shown within the distribution of the construction |
+# | CBR, ResNet-50, DenseNet-121 and truncated models with measured size and speed (§2.2) | **built**; every model in the registry, the classroom profile runs CBR-Tiny, Dens-T1 and DenseNet-121 |
+# | TL vs RI in the data-rich and data-poor regimes (Figs. 3-4) | **built** on synthetic chest X-rays (100 % and 10 % of the training set); CheXpert, a COVID-19-style CSV set or MedMNIST with `dataset=` |
+# | Truncated vs full vs shallow networks (Figs. 5-6) | **built**: Dens-T1 vs DenseNet-121 vs CBR-Tiny in the classroom profile, all 14 models in the paper profile |
+# | ImageNet pretraining | used when torchvision's checkpoint is cached; otherwise a substitute pretrained here on a synthetic shape x texture task, with its accuracy reported |
+# | Datasets (§2.3): CheXpert (U-Zeros, 13 labels), private COVID-19 set with a prospective date split, plus MedMNIST | **built**: `dataset="chexpert"`, `"csv"` (your CSV + images, split at `cutoff_date`), `"medmnist"` (e.g. PneumoniaMNIST, official split) |
+# | Text facts of §§2-4 (split sizes, imbalance ratios, truncation percentages, subset sizes) | in `paperkit/reference/rethink_transfer.csv`; the imbalance ratios are shown beside this run's |
 #
 # **Time per profile** (this chapter's parameters select one):
 
@@ -52,8 +55,11 @@ display(Markdown(chapter.SPEC.header()))
 # ## Parameters
 #
 # Every chapter takes the same parameters; papermill overrides them with `-p name value`.
-# `n_draws` is this chapter's own: how many random draws of the Fig. 2 construction to make
-# (`None` = the profile's value).
+# The ones after `out_dir` are this chapter's own (`None` = the profile's value): `n_draws` of the
+# Fig. 2 construction, image size, training-set fractions, the cap on real data, the size of the
+# substitute source task, and the column names of a `dataset="csv"` set and its prospective cutoff.
+# For example, a private COVID-19 export:
+# `papermill nbs/rethink_transfer.ipynb out.ipynb -p dataset csv -p data_dir /data/covid -p csv_label_columns covid -p csv_date_column study_date -p profile paper`.
 
 # %% tags=["parameters"]
 dataset = "synthetic"   # the chapter choices; "synthetic" always works offline
@@ -67,6 +73,18 @@ out_dir = "runs"        # run records
 n_draws = None          # draws of the Fig. 2 construction, None means the profile value
 image_size = None       # image side in pixels, None means the profile value (CBR-Tiny needs 91 or more)
 fractions = None        # training-set fractions such as [1.0, 0.1], None means the profile value
+max_images = None       # cap per split of a real dataset (about; whole patients), None means the profile value
+source_images = None    # images of the substitute source task (when no ImageNet checkpoint), None means the profile value
+# dataset="csv": a CSV in data_dir listing images (paths relative to data_dir); the defaults below are
+# the column names looked for; csv_date_column="" turns the prospective split off.
+csv_file = None             # default "labels.csv"
+csv_path_column = None      # default "path"
+csv_patient_column = None   # default "patient_id"
+csv_label_columns = None    # default "label"; several as "covid,pneumonia" (0/1 or true/false)
+csv_date_column = None      # default "date" (acquisition date, ISO or parseable)
+cutoff_date = None          # default "2020-06-30", the paper's: train/val before it, test on or after
+# dataset="medmnist": data_dir/<medmnist_subset>.npz, default "pneumoniamnist"
+medmnist_subset = None
 
 # %%
 import numpy as np
@@ -80,7 +98,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 from paperkit import plots, reference
 from paperkit import models as registry, transfer
 from paperkit.chapter import start
-from paperkit.data.csv_images import ImageLabelDataset, imbalance_table
+from paperkit.data.csv_images import imbalance_table
 from paperkit.data.subsample import stratified_subsample
 from paperkit.timing import inference_ms_per_sample
 from paperkit.train import count_parameters
@@ -89,7 +107,10 @@ from paperkit.ranked_scores import imbalance_study, percentile_of, ranked_scores
 
 chapter, S, clock = start("rethink_transfer", dataset=dataset, data_dir=data_dir, profile=profile, models=models,
                           epochs=epochs, seed=seed, device=device, out_dir=out_dir, n_draws=n_draws,
-                          image_size=image_size, fractions=fractions)
+                          image_size=image_size, fractions=fractions, max_images=max_images, csv_file=csv_file,
+                          csv_path_column=csv_path_column, csv_patient_column=csv_patient_column,
+                          csv_label_columns=csv_label_columns, csv_date_column=csv_date_column,
+                          cutoff_date=cutoff_date, medmnist_subset=medmnist_subset, source_images=source_images)
 
 # %% [markdown]
 # ## Data
@@ -99,14 +120,39 @@ chapter, S, clock = start("rethink_transfer", dataset=dataset, data_dir=data_dir
 # Its findings carry the kind of signal the paper's hypothesis is about: some are low-level
 # *texture* (lung opacity, nodules, effusion, oedema, pneumothorax), some are *shape* (an enlarged
 # heart or mediastinum). The split is by patient, 72/8/20 % as in the paper, checked for overlap.
+#
+# The other datasets: `"chexpert"` reads your CheXpert download the same way; `"csv"` reads a private
+# "CSV + image folder" set like the paper's COVID-19 X-rays and splits it *prospectively* by date
+# (train and validation before `cutoff_date`, test on or after it; a patient imaged on both sides is
+# kept for development only), which is where the paper's drifting imbalance (1:16.3 in training,
+# 1:2.94 in test) comes from; `"medmnist"` reads a MedMNIST `.npz` (e.g. PneumoniaMNIST) with its
+# official split. Real sets are capped at about `max_images` images per split in the small profiles.
 
 # %%
 task = chapter.load_task(S)
 labels, tables, datasets = task["labels"], task["tables"], task["datasets"]
+print(f"Split: {task['split']}.")
 counts = imbalance_table(tables, labels)
 plots.show_table(counts.round(3),
                  f"Positives per pathology and split ({S.data_label})",
                  note="Labels with no positive (or no negative) case in some split are left out: AUROC/AUPRC need both.")
+
+# %% [markdown]
+# The imbalance *between* splits matters as much as within them: the paper's COVID-19 test set is
+# far richer in positives than its training set, and AUPRC, unlike AUROC, depends on that ratio.
+# Where the paper prints a comparable ratio (§2.3 for the COVID-19 set, §4 for four rare CheXpert
+# labels) it is shown beside this run's.
+
+# %%
+drift = counts.pivot(index="label", columns="split", values="ratio")[list(tables)].reset_index()
+plots.show_table(drift, f"Imbalance (1 : negatives per positive) per split ({S.data_label})")
+compared = chapter.imbalance_vs_paper(tables, labels, S.dataset)
+if compared is not None:
+    plots.show_table(plots.paper_vs_run(*compared, run_data=S.data_label, digits=2),
+                     "Negatives per positive: the paper's numbers beside this run's",
+                     note="The paper's numbers come from its data (named per row), this run's from the data above; "
+                          "for the synthetic set they show that its rare labels are about as rare as CheXpert's, "
+                          "not a reproduction.")
 
 # %%
 sample = tables["train"].head(8)
@@ -131,7 +177,7 @@ fig.show()
 # measured here, on this machine, for the models of this run.
 
 # %%
-example = torch.randn(16, 1, S.image_size, S.image_size)
+example = torch.randn(8, 1, S.image_size, S.image_size)
 rows = []
 for name in S.models:
     net = registry.create(name, num_classes=len(labels), in_channels=1)
@@ -207,10 +253,13 @@ fig.show()
 #
 # Transfer learning starts from ImageNet weights when torchvision's checkpoint is already in the
 # local cache (nothing is downloaded). Otherwise each architecture is pretrained here on a
-# substitute source task, a synthetic 16-class shapes-and-textures problem that calls for the
-# low- and mid-level features the paper argues medical images need, and the table says so, with
-# how well that pretraining went: a substitute that barely beat chance transfers little, and the
-# TL-vs-RI comparison below is then a test of this substitute, not of ImageNet.
+# substitute source task: a synthetic 8-class problem (a disc or a cross, filled with one of four
+# textures, at random position, size and contrast on a shaded noisy background) that calls for the
+# low-level (texture, orientation) and mid-level (blob vs cross outline) features the paper argues
+# medical images need. Fresh images are drawn rather than a few repeated, because a network memorises
+# a few hundred images within two epochs and then transfers little. The table reports how well that
+# pretraining went: a substitute that barely beats chance transfers little, and the TL-vs-RI
+# comparison below is then a test of this substitute, not of ImageNet.
 # Truncated networks take the bottom layers of their full parent, as in the paper.
 
 # %%
@@ -218,10 +267,16 @@ parents = sorted({transfer.parent_of(name) for name in S.models})
 sources = {}
 for arch in parents:
     sources[arch] = transfer.pretrained_weights(arch, image_size=S.image_size, n_images=S.source_images,
-                                                epochs=S.source_epochs, seed=S.seed, device=S.device,
-                                                out_dir=S.out_dir)
-plots.show_table(pd.DataFrame([{"architecture": a, "TL weights come from": w.description} for a, w in sources.items()]),
-                 "Source of the transfer-learning weights in this run")
+                                                epochs=S.source_epochs, batch_size=S.source_batch_size,
+                                                lr=S.source_lr, difficulty=S.source_difficulty, seed=S.seed,
+                                                device=S.device, out_dir=S.out_dir)
+plots.show_table(pd.DataFrame([{"architecture": a, "TL weights come from": w.description,
+                                "source val. accuracy": "—" if w.accuracy is None else f"{w.accuracy:.1%}",
+                                "chance": "—" if w.chance is None else f"{w.chance:.1%}",
+                                "pretraining time (s)": "—" if w.seconds is None else round(w.seconds)}
+                               for a, w in sources.items()]),
+                 "Source of the transfer-learning weights in this run",
+                 note="Accuracy on fresh validation images of the source task, after recomputing BatchNorm statistics.")
 
 # %% [markdown]
 # ### Training: every model, from random initialisation (RI) and by transfer learning (TL)
@@ -234,7 +289,7 @@ rows = []
 for fraction in S.fractions:
     if fraction < 1.0:
         sub = stratified_subsample(tables["train"], fraction, seed=S.seed, label_columns=labels)
-        train_set = ImageLabelDataset(sub, labels, S.image_size, channels=1, cache=True)
+        train_set = task["make_dataset"](sub)
     else:
         train_set = datasets["train"]
     for name in S.models:
@@ -244,7 +299,8 @@ for fraction in S.fractions:
                                       labels=labels, data_key={**task["data_key"], "fraction": fraction},
                                       epochs=S.epochs, batch_size=S.batch_size, lr=S.lr, repeat=repeat,
                                       source=sources[transfer.parent_of(name)] if init == "tl" else None,
-                                      device=S.device, out_dir=S.out_dir, seed=S.seed)
+                                      device=S.device, out_dir=S.out_dir, seed=S.seed,
+                                      recalibrate_bn=S.recalibrate_bn)
                 rows.append({"model": name, "init": init.upper(), "fraction": fraction, "repeat": repeat,
                              "n_train": len(train_set), "AUROC": m["mean_AUROC"], "AUPRC": m["mean_AUPRC"],
                              "AP": m["mean_AP"], "per_label": m["per_label"], "epochs_run": m["epochs_run"]})
@@ -318,6 +374,15 @@ for r, fraction in enumerate(S.fractions, start=1):
 fig.update_layout(barmode="group", height=330 * len(S.fractions),
                   title=f"TL vs RI, mean over {len(labels)} pathologies ({S.data_label})")
 fig.show()
+
+# %%
+means = results.groupby(["fraction", "model", "init"])[["AUROC", "AUPRC"]].mean().unstack("init")
+gaps = pd.DataFrame({f"{metric} {init}": means[(metric, init)] for metric in ("AUROC", "AUPRC") for init in ("RI", "TL")})
+for metric in ("AUROC", "AUPRC"):
+    gaps[f"{metric} TL-RI"] = gaps[f"{metric} TL"] - gaps[f"{metric} RI"]
+plots.show_table(gaps.round(3).reset_index(), f"TL minus RI per model and training-set fraction ({S.data_label})",
+                 note="Mean over pathologies; one run per cell in the classroom profile, so differences of a few "
+                      "hundredths are within run-to-run noise.")
 
 # %% [markdown]
 # ### Figs. 5-6: truncated vs full vs shallow networks (transfer learning)
@@ -399,18 +464,37 @@ ledger.show()
 #   (`auprc_trapezoid`, `auprc_ap`); the chapter follows the paper's code.
 # - **Training schedule.** As the official code: Adam, `ReduceLROnPlateau(factor=0.5, patience=5)` on the
 #   validation mean AUROC, stop when the learning rate falls below 1e-6, keep the best validation epoch.
-#   The paper profile uses its learning rate 1e-4; the smoke and classroom profiles use 1e-3 and a few
-#   epochs so that a CPU run learns something in minutes.
+#   The paper profile uses its learning rate 1e-4; the smoke and classroom profiles use 1e-3 and 1-2 epochs
+#   so that a CPU run learns something in minutes.
+# - **BatchNorm statistics (small profiles only).** After a few dozen optimiser steps the running BatchNorm
+#   averages lag far behind the weights, so eval-mode scores are dominated by stale statistics (for a TL model,
+#   partly the source task's). The smoke and classroom profiles therefore recompute them on 64 training images
+#   before every evaluation (`recalibrate_bn=True`, `torch.optim.swa_utils.update_bn`); the weights are
+#   untouched. The official code does not do this and the paper profile does not either. The substitute
+#   pretraining always does it before measuring its accuracy.
 # - **Pretraining.** Without a cached ImageNet checkpoint, TL starts from a model pretrained here on a
-#   synthetic source task (named in the table above); this tests the *mechanism* of transfer, not
-#   ImageNet's particular features.
+#   synthetic source task (8 classes: disc or cross x four textures; fresh images, Adam 1e-3, batch 16),
+#   with its validation accuracy reported in the table above; it tests the *mechanism* of transfer
+#   (do low/mid-level features learnt elsewhere help?), not ImageNet's particular features. As in the paper,
+#   a truncated network takes the bottom of its full parent's pretrained weights.
+# - **Scale.** The classroom profile trains 3 models (CBR-Tiny, Dens-T1, DenseNet-121) once each on about
+#   120 synthetic training images (and a 10 % subset, about 7 images) at 96 px for 2 epochs with batch 16; the
+#   paper trains 14 models three times on 160,858 CheXpert or about 30,800 COVID-19 images at 224 px for up to
+#   100 epochs, with 5 % and 10 % subsets (1,539 and 3,080 images) of the COVID-19 set. With one run per cell
+#   and test sets of a few dozen images, TL-vs-RI and model-ranking differences of a few hundredths are noise:
+#   the verdicts here are about this run, not about the paper's data.
+# - **Datasets.** The data-poor regime is simulated on whichever dataset runs (the paper: COVID-19 only).
+#   `dataset="csv"` follows §2.3's prospective split; a patient imaged both before and after the cutoff is
+#   kept for development and their later images left out of test (the paper does not say; see
+#   `prospective_split(crossing=...)`). `dataset="medmnist"` uses the official split; MedMNIST publishes no
+#   patient ids, so each image counts as its own patient, and its 28-px images are upsampled to `image_size`.
 # - **Heads.** The official code flattens the whole final feature map into its linear layer (so the head
 #   depends on the input size); here every model ends in global average pooling.
 # - **Truncation points.** Res-T1..T5 cut after 25/37/43/46/49 main-path convolutions, i.e. inside
 #   layer3/layer4 (the official code's stage mode keeps whole stages only). Dens-T1..T3 keep each dense
 #   block with its transition; the paper's "3 (88%)" for Dens-T3 matches 88 of 121 layers, not 88%.
-# - **Image size.** The synthetic profiles use 96 px images (CBR-Tiny needs at least 91 px); the paper
-#   uses 224 px.
+# - **Image size.** The smoke and classroom profiles use 96 px images (CBR-Tiny needs at least 91 px); the
+#   paper uses 224 px.
 
 # %% [markdown]
 # ## Exercises
@@ -422,6 +506,11 @@ ledger.show()
 #    B's AUROC, and to its AUPRC? Which metric tracks what a clinician would experience?
 # 3. Compute AP and the trapezoid AUPRC on a single draw by hand from the precision-recall points and
 #    explain why they differ.
+# 4. Weaken the substitute pretraining: run with `-p source_images 64`. The source accuracy in the
+#    pretraining table drops towards chance. What happens to the TL-minus-RI table? What does that say
+#    about reading a TL-vs-RI comparison without knowing how good the source model was?
+# 5. Run the chapter on real chest X-rays: `-p dataset medmnist -p data_dir .../medmnist` (PneumoniaMNIST).
+#    Pneumonia is the *majority* class there (about 3:1); how do AUROC and AUPRC compare now, and why?
 
 # %%
 print(f"Chapter finished in {clock} (profile {S.profile}, dataset {S.dataset}).")

@@ -33,16 +33,29 @@ def test_parent_of_truncations():
     assert transfer.parent_of("cbr_tiny") == "cbr_tiny"
 
 
+def test_recalibrate_batchnorm_sets_statistics_of_the_data_and_keeps_weights():
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2))
+    data = TensorDataset(3.0 + 2.0 * torch.randn(40, 1, 8, 8), torch.zeros(40))
+    weights = net[0].weight.detach().clone()
+    transfer.recalibrate_batchnorm(net, data, batch_size=20, device="cpu")  # equal batches: equal weights
+    with torch.no_grad():
+        features = net[0](data.tensors[0])
+    assert torch.allclose(net[1].running_mean, features.mean((0, 2, 3)), atol=1e-4)
+    assert net[1].momentum == 0.1 and torch.equal(net[0].weight, weights)
+
+
 @pytest.mark.slow
 def test_tl_and_ri_runs_are_recorded_and_reused(tmp_path, monkeypatch):
     monkeypatch.setattr("paperkit.models.pretrained.imagenet_weights_available", lambda arch: False)
     source = transfer.pretrained_weights("cbr_tiny", image_size=96, n_images=48, epochs=1, batch_size=16,
                                          device="cpu", out_dir=tmp_path, progress=False)
     assert source.description.startswith("substitute: synthetic") and source.weights.exists()
+    assert 0 <= source.accuracy <= 1 and source.chance == 1 / 8 and source.seconds > 0
+    assert f"{source.accuracy:.0%} validation accuracy (chance 12%)" in source.description
     train, val, test = _spots(32, seed=1), _spots(16, seed=2), _spots(16, seed=3)
     kw = dict(train=train, val=val, test=test, labels=["spot", "band"], data_key={"toy": 1}, epochs=2,
               batch_size=16, lr=1e-3, device="cpu", out_dir=tmp_path, progress=False)
-    tl = transfer.finetune("cbr_tiny", "tl", source=source, **kw)
+    tl = transfer.finetune("cbr_tiny", "tl", source=source, recalibrate_bn=True, **kw)
     ri = transfer.finetune("cbr_tiny", "ri", **kw)
     for m in (tl, ri):
         assert set(m["per_label"]) == {"spot", "band"} and 0 <= m["mean_AUPRC"] <= 1 and m["epochs_run"] == 2

@@ -126,3 +126,16 @@ def test_supcon_encoder_transfers_and_freezes():
 def test_bad_weights_value():
     with pytest.raises(ValueError, match="weights"):
         lq.qa_resnet34(weights="imagenet21k")
+
+
+def test_narrow_width_keeps_resnet34_depth_and_shapes():
+    full, narrow = lq.qa_resnet34(), lq.qa_resnet34(width=0.25)
+    convs = lambda m: sum(isinstance(x, torch.nn.Conv2d) for x in m.encoder.modules())  # noqa: E731
+    assert convs(full) == convs(narrow)  # same 34-layer layout (+ downsample 1x1 convs)
+    assert narrow.encoder.channels == (16, 16, 32, 64, 128)
+    assert lq.count_parameters(narrow) < lq.count_parameters(full) / 10
+    out = lq.multitask_qa(width=0.25)(torch.randn(2, 1, 64, 64))
+    assert out.embedding.shape == (2, 128) and out.mask.shape == (2, 1, 64, 64)
+    assert lq.supcon_resnet34(width=0.25)(torch.randn(2, 1, 64, 64)).shape == (2, 128)
+    with pytest.raises(ValueError, match="width"):
+        lq.qa_resnet34(width=0.5, weights="imagenet")

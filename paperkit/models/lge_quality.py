@@ -38,8 +38,12 @@ image gives the response the RGB net gives to that image replicated three times.
 ``resnet34-b627a593.pth`` from the torch hub cache (``torch.hub.get_dir()/checkpoints``),
 never downloading (:func:`imagenet_checkpoint_path`); a path to a state dict also works.
 
+Width: every QA/SupCon builder takes ``width`` (default 1.0, the paper's network). Below 1 the
+encoder keeps ResNet-34's 34-layer layout with every stage's channels scaled (0.25: 16-32-64-128,
+a 128-d embedding) and the multi-task decoder narrows with it; the chapter's CPU profiles use it.
+
 Every QA model returns a :class:`QAOutput` named tuple: ``attributes`` (B, 3) logits in the
-order of :data:`ATTRIBUTES`, ``qa`` (B, 1) logit, ``embedding`` (B, 512) pooled encoder
+order of :data:`ATTRIBUTES`, ``qa`` (B, 1) logit, ``embedding`` (B, 512 at width 1) pooled encoder
 features, and ``mask`` (B, 1, H, W) logit (multi-task model only, else ``None``).
 """
 from __future__ import annotations
@@ -112,29 +116,73 @@ def _resolve_weights(weights: str | os.PathLike | None) -> tuple[dict | None, st
 # --------------------------------------------------------------------------- encoder
 
 
+def _narrow_resnet34(in_channels: int, widths: Sequence[int]) -> nn.Module:
+    """ResNet-34's layout (stem, 3-4-6-3 basic blocks) with stage widths ``widths`` instead of 64-128-256-512.
+
+    Built from torchvision's own ``BasicBlock`` under torchvision's attribute names (``conv1``,
+    ``layer1``..``layer4``, ``avgpool``, ``fc``) and initialised as torchvision initialises ResNets.
+    """
+    from torchvision.models.resnet import BasicBlock, conv1x1
+
+    net = nn.Module()
+    net.conv1 = nn.Conv2d(in_channels, widths[0], kernel_size=7, stride=2, padding=3, bias=False)
+    net.bn1 = nn.BatchNorm2d(widths[0])
+    net.relu = nn.ReLU(inplace=True)
+    net.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+    inplanes = widths[0]
+    for i, (planes, blocks, stride) in enumerate(zip(widths, (3, 4, 6, 3), (1, 2, 2, 2)), start=1):
+        downsample = None
+        if stride != 1 or inplanes != planes:
+            downsample = nn.Sequential(conv1x1(inplanes, planes, stride), nn.BatchNorm2d(planes))
+        layer = [BasicBlock(inplanes, planes, stride, downsample)]
+        layer += [BasicBlock(planes, planes) for _ in range(blocks - 1)]
+        setattr(net, f"layer{i}", nn.Sequential(*layer))
+        inplanes = planes
+    net.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+    net.fc = nn.Identity()
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.constant_(m.weight, 1)
+            nn.init.constant_(m.bias, 0)
+    return net
+
+
 class ResNet34Encoder(nn.Module):
     """torchvision ResNet-34 without its classifier: multi-scale features and a pooled embedding.
 
     ``self.net`` is a plain ``torchvision.models.resnet34`` whose ``fc`` is an identity, so
-    torchvision checkpoints load into it by name.
+    torchvision checkpoints load into it by name. ``width`` < 1 scales every stage's channels
+    (0.25: 16-32-64-128, embedding 128) keeping the 34-layer depth, for CPU classrooms; ImageNet
+    weights exist for ``width=1`` only.
     """
 
-    def __init__(self, in_channels: int = 1, weights: str | os.PathLike | None = None):
+    def __init__(self, in_channels: int = 1, weights: str | os.PathLike | None = None, width: float = 1.0):
         super().__init__()
         from torchvision.models import resnet34
 
         if in_channels not in (1, 3):
             raise ValueError(f"in_channels={in_channels!r}: expected 1 (grey slices) or 3 (RGB)")
-        state, source = _resolve_weights(weights)  # fail before building
-        net = resnet34(weights=None)
-        if in_channels != 3:
-            net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
-        net.fc = nn.Identity()
-        if state is not None:
-            load_backbone(net, state, head="fc", stem_conv="conv1", source=source)
+        if not 0 < width <= 1:
+            raise ValueError(f"width={width!r}: expected a channel multiplier in (0, 1]")
+        if width != 1 and weights is not None:
+            raise ValueError(f"width={width!r} with weights={weights!r}: pretrained weights exist for width=1 only")
+        self.channels = tuple(max(4, int(round(c * width))) for c in ENCODER_CHANNELS)
+        if width == 1:
+            state, source = _resolve_weights(weights)  # fail before building
+            net = resnet34(weights=None)
+            if in_channels != 3:
+                net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+            net.fc = nn.Identity()
+            if state is not None:
+                load_backbone(net, state, head="fc", stem_conv="conv1", source=source)
+        else:
+            net = _narrow_resnet34(in_channels, self.channels[1:])
         self.net = net
         self.in_channels = in_channels
-        self.out_features = EMBEDDING_DIM
+        self.width = width
+        self.out_features = self.channels[-1]
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The five scales ``[stem (H/2), layer1 (H/4), layer2 (H/8), layer3 (H/16), layer4 (H/32)]``."""
@@ -147,7 +195,7 @@ class ResNet34Encoder(nn.Module):
         return [stem, l1, l2, l3, l4]
 
     def pool(self, deepest: torch.Tensor) -> torch.Tensor:
-        """Global average pooling of the deepest map: the (B, 512) embedding."""
+        """Global average pooling of the deepest map: the (B, ``out_features``) embedding."""
         return torch.flatten(self.net.avgpool(deepest), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -184,15 +232,16 @@ class QAResNet34(nn.Module):
     """Baseline QA: encoder -> 3 attribute heads -> concatenation -> QA head (see module docstring)."""
 
     def __init__(self, in_channels: int = 1, weights: str | os.PathLike | None = None, qa_input: str = "logits",
-                 hidden: int = 64, dropout: float = 0.2):
+                 hidden: int = 64, dropout: float = 0.2, width: float = 1.0):
         super().__init__()
         if qa_input not in QA_INPUTS:
             raise ValueError(f"qa_input={qa_input!r}: expected one of {', '.join(QA_INPUTS)}")
         self.qa_input = qa_input
-        self.encoder = ResNet34Encoder(in_channels, weights)
-        self.attribute_heads = nn.ModuleList(AttributeHead(EMBEDDING_DIM, hidden, dropout) for _ in ATTRIBUTES)
+        self.encoder = ResNet34Encoder(in_channels, weights, width)
+        dim = self.encoder.out_features
+        self.attribute_heads = nn.ModuleList(AttributeHead(dim, hidden, dropout) for _ in ATTRIBUTES)
         qa_in = {"logits": len(ATTRIBUTES), "latents": len(ATTRIBUTES) * hidden,
-                 "latents+features": len(ATTRIBUTES) * hidden + EMBEDDING_DIM}[qa_input]
+                 "latents+features": len(ATTRIBUTES) * hidden + dim}[qa_input]
         self.qa_head = nn.Sequential(nn.Linear(qa_in, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 1))
 
     def _heads(self, embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -240,14 +289,16 @@ class MultiTaskQA(QAResNet34):
 
     def __init__(self, in_channels: int = 1, weights: str | os.PathLike | None = None, qa_input: str = "logits",
                  hidden: int = 64, dropout: float = 0.2,
-                 decoder_channels: Sequence[int] = (256, 128, 64, 32, 16)):
-        super().__init__(in_channels, weights, qa_input, hidden, dropout)
+                 decoder_channels: Sequence[int] = (256, 128, 64, 32, 16), width: float = 1.0):
+        super().__init__(in_channels, weights, qa_input, hidden, dropout, width)
         from monai.networks.nets.flexible_unet import UNetDecoder
 
         if len(decoder_channels) != len(ENCODER_CHANNELS):
             raise ValueError(f"decoder_channels={tuple(decoder_channels)}: expected {len(ENCODER_CHANNELS)} widths")
+        # The decoder narrows with the encoder (width 0.25: 64-32-16-8-4).
+        decoder_channels = tuple(max(4, int(round(c * width))) for c in decoder_channels)
         self.decoder = UNetDecoder(
-            spatial_dims=2, encoder_channels=(in_channels, *ENCODER_CHANNELS), decoder_channels=tuple(decoder_channels),
+            spatial_dims=2, encoder_channels=(in_channels, *self.encoder.channels), decoder_channels=decoder_channels,
             act=("relu", {"inplace": True}), norm=("batch", {"eps": 1e-3, "momentum": 0.1}), dropout=0.0,
             bias=False, upsample="nontrainable", pre_conv="default", interp_mode="nearest",
             align_corners=None, is_pad=True)
@@ -267,10 +318,12 @@ class MultiTaskQA(QAResNet34):
 class SupConResNet34(nn.Module):
     """Encoder + projection head for supervised contrastive pretraining; returns L2-normalised (B, 128)."""
 
-    def __init__(self, in_channels: int = 1, weights: str | os.PathLike | None = None, projection_dim: int = 128):
+    def __init__(self, in_channels: int = 1, weights: str | os.PathLike | None = None, projection_dim: int = 128,
+                 width: float = 1.0):
         super().__init__()
-        self.encoder = ResNet34Encoder(in_channels, weights)
-        self.projection = ProjectionHead(EMBEDDING_DIM, EMBEDDING_DIM, projection_dim)
+        self.encoder = ResNet34Encoder(in_channels, weights, width)
+        dim = self.encoder.out_features
+        self.projection = ProjectionHead(dim, dim, projection_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.projection(self.encoder(x)), dim=1)
@@ -290,21 +343,21 @@ def unet_la(in_channels: int = 1, out_channels: int = 1,
 
 @register("qa_resnet34", chapter="lge_quality")
 def qa_resnet34(in_channels: int = 1, weights: str | os.PathLike | None = None, qa_input: str = "logits",
-                hidden: int = 64, dropout: float = 0.2) -> QAResNet34:
+                hidden: int = 64, dropout: float = 0.2, width: float = 1.0) -> QAResNet34:
     """Baseline QA: ResNet-34 encoder, three attribute heads, QA head on their concatenated outputs."""
-    return QAResNet34(in_channels, weights, qa_input, hidden, dropout)
+    return QAResNet34(in_channels, weights, qa_input, hidden, dropout, width)
 
 
 @register("multitask_qa", chapter="lge_quality")
 def multitask_qa(in_channels: int = 1, weights: str | os.PathLike | None = None, qa_input: str = "logits",
                  hidden: int = 64, dropout: float = 0.2,
-                 decoder_channels: Sequence[int] = (256, 128, 64, 32, 16)) -> MultiTaskQA:
+                 decoder_channels: Sequence[int] = (256, 128, 64, 32, 16), width: float = 1.0) -> MultiTaskQA:
     """Multi-Task QA: Baseline QA plus a UNet decoder segmenting the blood pool."""
-    return MultiTaskQA(in_channels, weights, qa_input, hidden, dropout, decoder_channels)
+    return MultiTaskQA(in_channels, weights, qa_input, hidden, dropout, decoder_channels, width)
 
 
 @register("supcon_resnet34", chapter="lge_quality")
 def supcon_resnet34(in_channels: int = 1, weights: str | os.PathLike | None = None,
-                    projection_dim: int = 128) -> SupConResNet34:
+                    projection_dim: int = 128, width: float = 1.0) -> SupConResNet34:
     """SupCon pretraining net: ResNet-34 encoder + projection head, L2-normalised output."""
-    return SupConResNet34(in_channels, weights, projection_dim)
+    return SupConResNet34(in_channels, weights, projection_dim, width)

@@ -48,3 +48,18 @@ def test_train_records_metrics_and_reuses_the_run(tmp_path, name):
     assert again["reused"] and again["accuracy"] == first["accuracy"]
     with pytest.raises(ValueError, match="augmentation='flip'"):
         train_video_classifier(name, train, test, augmentation="flip", **kwargs)
+
+
+def test_recalibrate_bn_is_a_separate_run_and_sees_the_training_clips(tmp_path, monkeypatch):
+    vx, vy = volumes(8, 0)
+    train = MedMNIST3DFrames(vx, vy, segments=4, train=True)
+    test = MedMNIST3DFrames(*volumes(4, 1), segments=4)
+    calls = []
+    monkeypatch.setattr("paperkit.video_training.recalibrate_batchnorm",
+                        lambda model, data, **kw: calls.append(data))
+    kwargs = dict(data_key={"fixture": 2}, num_classes=2, epochs=1, batch_size=4, lr=1e-3, warmup_epochs=0,
+                  n_boot=10, out_dir=tmp_path, device="cpu", progress=False)
+    plain = train_video_classifier("tsn_r18", train, test, **kwargs)
+    assert not plain["reused"] and calls == []
+    recalibrated = train_video_classifier("tsn_r18", train, test, recalibrate_bn=True, **kwargs)
+    assert not recalibrated["reused"] and calls == [train]  # its own run record, fed the training clips

@@ -63,6 +63,8 @@ def test_perfect_and_empty_predictions_score_as_the_challenge_does(samples):
     assert summary["good contours (%)"] == pytest.approx(100 / len(samples))
     assert summary["Dice good (%)"] == pytest.approx(100.0)  # averaged over good contours only
     assert summary["Dice all (%)"] == pytest.approx(100 / len(samples))
+    outlier = perfect.assign(apd_mm=[1.0, 2.0, 1e10, 3.0][:len(perfect)] + [1.0] * max(0, len(perfect) - 4))
+    assert challenge_summary(outlier)["APD all, median (mm)"] < 5  # one runaway normal does not swamp it
     with pytest.raises(ValueError, match="one per image"):
         evaluate_segmentation([], data)
 

@@ -99,3 +99,16 @@ def test_not_built_claims_are_not_testable():
     led.add_not_built([("c1", "Table 1"), ("c2", "Fig. 2")], issue=9)
     frame = led.frame()
     assert list(frame["verdict"]) == ["not testable here"] * 2 and frame["our_evidence"].str.contains("#9").all()
+
+
+def test_readme_lists_every_chapters_datasets():
+    import re
+    from pathlib import Path
+
+    from paperkit.chapters import CHAPTERS, get
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = {m.group(1): re.findall(r"`([^`]+)`", m.group(2)) for m in re.finditer(r"^\| (\w+) \| (.+) \|$", readme, re.M)}
+    for name in CHAPTERS:
+        listed = [d for d in rows.get(name, []) if not d.endswith(".md")]
+        assert listed == list(get(name).SPEC.datasets), f"README's dataset row for {name} differs from its ChapterSpec"

@@ -29,7 +29,6 @@ schedule; the frozen encoder's BatchNorm statistics stay fixed while the heads t
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -45,11 +44,11 @@ from .atomic import torch_save
 from .data.la2018 import LACase, LGESlices, scan_mode, slices_with_atrium
 from .losses import dice_loss, make_lars, multi_label_supcon_loss, multitask_loss, qa_loss
 from .metrics.classification import confusion_metrics
-from .runs import Run, start_run
+from .runs import Run, TrainedModel, start_run
 from .runtime import resolve_device
 from .train import count_parameters, fit
 
-__all__ = ["CHAPTER", "METHODS", "Trained", "TwoViews", "train_stage1", "stage1_report", "thin_slices",
+__all__ = ["CHAPTER", "METHODS", "TwoViews", "train_stage1", "stage1_report", "thin_slices",
            "train_qa", "pretrain_supcon", "predict_slices", "scan_predictions", "scan_metrics", "summarise_runs",
            "label_subset"]
 
@@ -58,31 +57,19 @@ METHODS = {"qa_resnet34": "QA", "multitask_qa": "Multi-Task QA", "supcon_qa": "Q
 SCAN_METRICS = ("precision", "recall", "f1", "specificity")
 
 
-@dataclass
-class Trained:
-    """A trained network with its run record: final ``metrics`` and per-epoch ``history``."""
-
-    name: str
-    model: nn.Module
-    run: Run
-    metrics: dict
-    history: pd.DataFrame
-    reused: bool
-
-
-def _reuse(run: Run, model: nn.Module, name: str, dev: torch.device) -> Trained:
+def _reuse(run: Run, model: nn.Module, name: str, dev: torch.device) -> TrainedModel:
     model.load_state_dict(torch.load(run.path("model.pt"), map_location="cpu", weights_only=True))
-    return Trained(name, model.to(dev).eval(), run, run.metrics, run.history, reused=True)
+    return TrainedModel(name, model.to(dev).eval(), run, run.metrics, run.history, reused=True)
 
 
-def _finish(run: Run, model: nn.Module, name: str, result, t0: float, extra: Mapping[str, Any]) -> Trained:
+def _finish(run: Run, model: nn.Module, name: str, result, t0: float, extra: Mapping[str, Any]) -> TrainedModel:
     history = pd.DataFrame(result.history)
     metrics = {"parameters": count_parameters(model, trainable_only=False),
                "trainable_parameters": count_parameters(model), "epochs_run": len(result.history),
                "best_epoch": result.best_epoch, "train_seconds": round(time.perf_counter() - t0, 1), **extra}
     torch_save(model.state_dict(), run.path("model.pt"))
     run.finish(metrics, history)
-    return Trained(name, model.eval(), run, metrics, history, reused=False)
+    return TrainedModel(name, model.eval(), run, metrics, history, reused=False)
 
 
 def _check_sizes(name: str, **sets: Dataset) -> None:
@@ -107,7 +94,7 @@ def _pooled_dice(pred: np.ndarray, truth: np.ndarray) -> float:
 def train_stage1(train: LGESlices, val: LGESlices, *, data_key: Mapping[str, Any], epochs: int, batch_size: int = 16,
                  lr: float = 1e-3, features: Sequence[int] = (32, 32, 64, 128, 256, 32), seed: int = 0,
                  device: str | torch.device = "auto", out_dir: str | Path = "runs", force: bool = False,
-                 progress: bool = True) -> Trained:
+                 progress: bool = True) -> TrainedModel:
     """Train the stage-1 LA UNet (``unet_la``, Adam) on slices with masks, or reuse its finished record.
 
     The weights of the epoch with the best validation Dice (pooled over the validation slices,
@@ -203,8 +190,8 @@ def _val_mse(model: nn.Module, val: LGESlices, dev: torch.device) -> dict[str, f
 
 def train_qa(method: str, train: LGESlices, val: LGESlices, *, data_key: Mapping[str, Any], epochs: int,
              batch_size: int = 128, lr: float = 1e-3, patience: int | None = 7, width: float = 1.0, weights=None,
-             encoder: Trained | None = None, run_index: int = 0, seed: int = 0, device: str | torch.device = "auto",
-             out_dir: str | Path = "runs", force: bool = False, progress: bool = True) -> Trained:
+             encoder: TrainedModel | None = None, run_index: int = 0, seed: int = 0, device: str | torch.device = "auto",
+             out_dir: str | Path = "runs", force: bool = False, progress: bool = True) -> TrainedModel:
     """Train QA method ``method`` (a key of :data:`METHODS`) or reuse its finished record.
 
     Adam at ``lr``, cosine annealing over ``epochs``, early stopping on the validation MSE with
@@ -279,7 +266,7 @@ class TwoViews(Dataset):
 def pretrain_supcon(train: LGESlices, *, data_key: Mapping[str, Any], epochs: int, batch_size: int = 512,
                     lr: float = 0.5, temperature: float = 0.07, width: float = 1.0, weights=None, run_index: int = 0,
                     seed: int = 0, device: str | torch.device = "auto", out_dir: str | Path = "runs",
-                    force: bool = False, progress: bool = True) -> Trained:
+                    force: bool = False, progress: bool = True) -> TrainedModel:
     """Supervised contrastive pretraining of the encoder (``supcon_resnet34``, Eq. 5, LARS), or reuse it.
 
     Two augmented views per slice; the loss sums SupCon over the four binarised label sets;

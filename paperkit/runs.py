@@ -176,3 +176,16 @@ def load_runs(chapter: str, out_dir: str | Path = "runs", *, include_unfinished:
                 row[f"metrics.{name}" if name in row else name] = value
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+@dataclass
+class TrainedModel:
+    """A trained network with its run record: final ``metrics``, per-epoch ``history``, and
+    ``reused`` when the record already existed and its stored weights were loaded."""
+
+    name: str
+    model: Any  # torch.nn.Module; not imported here so that reading run records needs no torch
+    run: Run
+    metrics: dict
+    history: pd.DataFrame
+    reused: bool

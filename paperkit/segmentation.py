@@ -26,7 +26,6 @@ Choices where the paper is silent (documented, not hidden):
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -44,29 +43,16 @@ from .data.sunnybrook import SegmentationSlices
 from .explain.layer_stats import GradientNorms
 from .metrics.contours import perpendicular_distance, symmetric_nearest_distance
 from .metrics.segmentation import dice, hausdorff_distance, pixel_accuracy
-from .runs import Run, start_run
+from .runs import TrainedModel, start_run
 from .runtime import resolve_device
 from .train import count_parameters, fit
 
-__all__ = ["TrainedSegmenter", "pixel_loss", "make_optimizer", "train_segmenter", "predict_probabilities",
+__all__ = ["pixel_loss", "make_optimizer", "train_segmenter", "predict_probabilities",
            "mask_contour", "evaluate_segmentation", "challenge_summary", "GOOD_CONTOUR_MM"]
 
 CHAPTER = "lv_segmentation"
 GOOD_CONTOUR_MM = 5.0  # the challenge's "good contour" limit (papers on this data use 5 mm)
 OPTIMIZERS = ("sgd", "adam")
-
-
-@dataclass
-class TrainedSegmenter:
-    """A trained model with its run record: ``metrics`` (final validation numbers, parameters,
-    seconds) and ``history`` (per epoch: loss, validation Dice and accuracy, gradient norms)."""
-
-    name: str
-    model: nn.Module
-    run: Run
-    metrics: dict
-    history: pd.DataFrame
-    reused: bool
 
 
 def pixel_loss(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -109,7 +95,7 @@ def train_segmenter(name: str, train: SegmentationSlices, val: SegmentationSlice
                     device: str | torch.device = "auto", out_dir: str | Path = "runs",
                     on_epoch_end: Callable[[int, Mapping[str, Any]], None] | None = None,
                     show_history: Callable[[pd.DataFrame], None] | None = None, force: bool = False,
-                    progress: bool = True) -> TrainedSegmenter:
+                    progress: bool = True) -> TrainedModel:
     """Train registered model ``name`` (two classes, one input channel) or reuse its finished record.
 
     ``data_key`` describes the data (dataset, split, patients, image size) and joins the run's
@@ -133,7 +119,7 @@ def train_segmenter(name: str, train: SegmentationSlices, val: SegmentationSlice
         history = run.history
         if show_history is not None:
             show_history(history)
-        return TrainedSegmenter(name, model.to(dev).eval(), run, run.metrics, history, reused=True)
+        return TrainedModel(name, model.to(dev).eval(), run, run.metrics, history, reused=True)
 
     opt, schedule = make_optimizer(model, optimizer, lr, decay_rate, decay_steps)
     norms = GradientNorms(model, max_layers=8)
@@ -156,7 +142,7 @@ def train_segmenter(name: str, train: SegmentationSlices, val: SegmentationSlice
                "final_val_pixel_accuracy": last.get("val_pixel_accuracy"), "final_train_loss": last.get("train_loss")}
     torch_save(model.state_dict(), run.path("model.pt"))
     run.finish(metrics, history)
-    return TrainedSegmenter(name, model.eval(), run, metrics, history, reused=False)
+    return TrainedModel(name, model.eval(), run, metrics, history, reused=False)
 
 
 @torch.no_grad()

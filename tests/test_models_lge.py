@@ -8,13 +8,7 @@ from paperkit.models import registry
 NAMES = ["unet_la", "qa_resnet34", "multitask_qa", "supcon_resnet34"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def native_convolutions():
-    """oneDNN compiles kernels per conv shape, costing seconds on tiny inputs; shapes do not depend on it."""
-    enabled = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = False
-    yield
-    torch.backends.mkldnn.enabled = enabled
+pytestmark = pytest.mark.usefixtures("native_convolutions")  # see conftest.py
 
 
 def test_registered_under_the_chapter():

@@ -18,14 +18,7 @@ ALL = CBR + ["resnet50", "densenet121"] + RES + DENS
 MIN_SIZE = {"cbr_large_t": 217, "cbr_large_w": 121, "cbr_small": 121, "cbr_tiny": 91}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def native_convolutions():
-    """Skip oneDNN here: it compiles kernels for every new conv shape (DenseNet has dozens),
-    which costs seconds on these tiny test inputs; the outputs' shapes do not depend on it."""
-    enabled = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = False
-    yield
-    torch.backends.mkldnn.enabled = enabled
+pytestmark = pytest.mark.usefixtures("native_convolutions")  # see conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,7 @@ from paperkit.data.la2018 import LGESlices, load_la2018
 from paperkit.data.synthetic_lge import make_synthetic_lge
 
 
-@pytest.fixture(scope="module", autouse=True)
-def native_convolutions():
-    """oneDNN compiles kernels per conv shape, costing seconds on tiny inputs; results do not depend on it."""
-    enabled = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = False
-    yield
-    torch.backends.mkldnn.enabled = enabled
+pytestmark = pytest.mark.usefixtures("native_convolutions")  # see conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -82,7 +82,8 @@ class LiveMonitor:
         fig.update_xaxes(title_text="epoch")
         fig.update_yaxes(range=[0, 1.02], row=1, col=2)
         fig.update_yaxes(type="log", row=1, col=3)
-        fig.update_layout(title=self.title, height=380)
+        # Legend below the plots: long layer names (MONAI's nested "submodule"s) beside them squeeze the panels.
+        fig.update_layout(title=self.title, height=480, legend=dict(orientation="h", yanchor="top", y=-0.3))
         return fig
 
     def _redraw(self) -> None:

@@ -427,9 +427,9 @@ ledger.show()
 # - **Optimiser.** Not named in the paper; Adam is used (the learning rate of 5e-5 points to an Adam variant).
 #   The smoke and classroom profiles use lr 1e-3, 1 warm-up epoch and a few epochs so a CPU learns in minutes.
 # - **BatchNorm statistics.** After so few steps the running averages lag the weights, and in eval mode a
-#   model that ranks the test volumes well (TSM-Res18: AUROC 0.88) put all of them in one class. The smoke
-#   and classroom profiles therefore recompute the statistics on the training clips before testing
-#   (`recalibrate_bn`, `paperkit.batchnorm`); the paper profile does not, as in the paper.
+#   model that ranks the test volumes well can still put all of them in one class. The smoke and classroom
+#   profiles therefore recompute the statistics on the training clips before testing (`recalibrate_bn`,
+#   `paperkit.batchnorm`); the paper profile does not, as in the paper. Exercise 4 shows the effect.
 # - **Intensities.** Volumes are min-max scaled to [0, 1] per scan (background 0, so rotation fills with 0).
 # - **Parameter counts** match Table 2 within 0.3% with one input channel; the paper does not say how many.
 # - **CI.** The paper's "95% CI" column gives one number per cell; here the interval's two ends are shown.
@@ -443,6 +443,8 @@ ledger.show()
 # 2. Shuffle the slice order inside each volume (an exercise in `paperkit.data.mri_frames.tsn_indices`): which
 #    model loses most, TSN (order-free) or TSM?
 # 3. Run `bench/bench_video_models.py` and check the paper's claim that the shift costs nothing.
+# 4. Add `recalibrate_bn=False` to the `start(...)` call at the top, rerun the classroom profile and compare
+#    accuracy and AUROC in Table 2: which one moves, and why?
 
 # %%
 print(f"Chapter finished in {clock} (profile {S.profile}, dataset {S.dataset}).")

@@ -33,7 +33,8 @@ class ChapterSpec:
     profile, shown in the chapter header. ``data_folders`` names the folder under
     ``$PAPERKIT_DATA`` of a dataset whose folder is not its own name; ``bundled`` lists datasets
     that ship inside an installed package (e.g. scikit-learn's digits) and, like ``synthetic``,
-    need no ``data_dir``.
+    need no ``data_dir``. ``dataset_settings[dataset][profile]`` replaces some of a profile's
+    settings for one dataset (e.g. more epochs on a small real set); parameters still win.
     """
 
     name: str
@@ -44,6 +45,9 @@ class ChapterSpec:
     timing: Mapping[str, str] = field(default_factory=dict)
     data_folders: Mapping[str, str] = field(default_factory=dict)  # dataset -> folder under $PAPERKIT_DATA
     bundled: Sequence[str] = ()  # datasets that ship with an installed package: no data folder needed
+    # dataset -> profile -> settings replacing the profile's for that dataset (real data often needs a
+    # different budget than the synthetic default); the parameters cell still overrides them.
+    dataset_settings: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
 
     def __post_init__(self):
         if "synthetic" not in self.datasets:
@@ -58,6 +62,13 @@ class ChapterSpec:
             unknown = [m for m in settings["models"] if m not in self.models]
             if unknown:
                 raise ValueError(f"chapter {self.name!r}, profile {prof!r}: models {unknown} are not in {list(self.models)}")
+        for data_name, by_profile in self.dataset_settings.items():
+            bad = [data_name] if data_name not in self.datasets else [p for p in by_profile if p not in PROFILES]
+            bad += [f"{p}.{k}" for p, settings in by_profile.items() if p in PROFILES
+                    for k in settings if k not in self.profiles[p]]
+            if bad:
+                raise ValueError(f"chapter {self.name!r}: dataset_settings[{data_name!r}] names unknown "
+                                 f"dataset, profile or setting {bad}")
 
     def resolve(self, *, dataset: str = "synthetic", data_dir: str | None = None, profile: str = "classroom",
                 models: Sequence[str] | str | None = None, epochs: int | None = None, seed: int = 0,
@@ -68,9 +79,10 @@ class ChapterSpec:
         """
         _choose("dataset", dataset, list(self.datasets))
         _choose("profile", profile, list(PROFILES))
-        model_list = _model_list(models, self.profiles[profile]["models"], self.models)
+        values = {**self.profiles[profile], **self.dataset_settings.get(dataset, {}).get(profile, {})}
+        model_list = _model_list(models, values["models"], self.models)
         if epochs is not None and (not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1):
-            raise ValueError(f"epochs={epochs!r}: expected a positive integer or None (the profile's {self.profiles[profile]['epochs']})")
+            raise ValueError(f"epochs={epochs!r}: expected a positive integer or None (the profile's {values['epochs']})")
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise ValueError(f"seed={seed!r}: expected an integer")
         dev = resolve_device(device)
@@ -79,7 +91,6 @@ class ChapterSpec:
             data_path.mkdir(parents=True, exist_ok=True)
         else:
             data_path = resolve_data_dir(self.data_folders.get(dataset, dataset), data_dir)
-        values = dict(self.profiles[profile])
         for key, value in overrides.items():
             if value is not None:
                 values[key] = value

@@ -188,6 +188,9 @@ def fit(
     on_epoch_end : called as ``on_epoch_end(epoch, record)`` after the checkpoint is written.
     on_epoch_start : called as ``on_epoch_start(epoch)`` (0-based) before each epoch's first batch,
         also after a resume, e.g. to switch epoch-dependent augmentation such as mixing.
+
+    On the CPU, ``fit`` turns on ``torch.set_flush_denormal`` for the process (denormal floats
+    slow x86 arithmetic many times over; flushing them to zero leaves results unchanged here).
     """
     if epochs < 0:
         raise ValueError(f"epochs={epochs}: expected a non-negative number of epochs")
@@ -202,6 +205,10 @@ def fit(
         raise ValueError(f"monitor={monitor!r} needs evaluate= to compute it")
 
     dev = resolve_device(device)
+    if dev.type == "cpu":
+        # Weights and gradients shrinking towards zero become denormal floats, which x86 CPUs handle many
+        # times slower (an lv_segmentation run took 178 s instead of 52 s, same result); flush them to zero.
+        torch.set_flush_denormal(True)
     ctx = distributed.setup(dev)
     model.to(dev)
     if channels_last:

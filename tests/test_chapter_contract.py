@@ -54,6 +54,21 @@ def test_real_dataset_needs_its_folder(tmp_path, monkeypatch):
     assert SPEC.resolve(dataset="real").data_dir == tmp_path / "real"
 
 
+def test_dataset_settings_replace_the_profile_for_that_dataset_only(tmp_path, monkeypatch):
+    (tmp_path / "real").mkdir()
+    monkeypatch.setenv("PAPERKIT_DATA", str(tmp_path))
+    spec = ChapterSpec(SPEC.name, SPEC.title, SPEC.datasets, SPEC.models, SPEC.profiles,
+                       dataset_settings={"real": {"classroom": {"epochs": 30, "models": ["c"]}}})
+    assert spec.resolve(dataset="real").epochs == 30 and spec.resolve(dataset="real").models == ["c"]
+    assert spec.resolve(dataset="real", profile="smoke").epochs == 1
+    assert spec.resolve().epochs == 3 and spec.resolve().models == ["a", "b"]
+    assert spec.resolve(dataset="real", epochs=5, models="a").epochs == 5  # the parameters cell still wins
+    for bad in ({"adni": {"classroom": {"epochs": 1}}}, {"real": {"fast": {"epochs": 1}}},
+                {"real": {"classroom": {"epoch": 1}}}):
+        with pytest.raises(ValueError, match="dataset_settings"):
+            ChapterSpec("x", "X", SPEC.datasets, SPEC.models, SPEC.profiles, dataset_settings=bad)
+
+
 def test_spec_validation():
     with pytest.raises(ValueError, match="synthetic"):
         ChapterSpec("x", "X", {"real": ""}, ["a"], {p: {"models": ["a"], "epochs": 1} for p in PROFILES})

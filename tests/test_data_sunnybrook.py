@@ -5,6 +5,7 @@ import json
 import os
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pydicom
@@ -21,6 +22,7 @@ from paperkit.data.sunnybrook import (
     SegmentationSlices,
     SunnybrookSample,
     canonical_patient_id,
+    covering_crop_fraction,
     detect_layout,
     load_sunnybrook,
     read_contour,
@@ -290,16 +292,38 @@ def test_segmentation_slices_crop_resize_normalise_and_augment(tmp_path):
     cropped = SegmentationSlices(samples, (24, 24), crop_fraction=0.5)[1][1]
     assert float(cropped.sum()) == pytest.approx(samples[1].mask.sum(), rel=0.15)  # 24 px crop, no rescale
     torch.manual_seed(0)
+    rigid = SegmentationSlices(samples, 32, augment=True, affine=False)  # flips and quarter turns keep the area
     augmented = SegmentationSlices(samples, 32, augment=True)
-    seen = set()
+    seen, areas = set(), set()
     for _ in range(12):
-        a_image, a_mask = augmented[1]
+        a_image, a_mask = rigid[1]
         assert float(a_mask.sum()) == float(mask.sum())
-        assert float(a_image[a_mask > 0].mean()) > float(a_image[a_mask == 0].mean()) + 1.0
         seen.add(a_mask.numpy().tobytes())
-    assert len(seen) > 1
+        a_image, a_mask = augmented[1]  # + affine: area within scale 0.9-1.1 squared, image still on the mask
+        assert set(a_mask.unique().tolist()) == {0.0, 1.0}
+        assert 0.75 * float(mask.sum()) <= float(a_mask.sum()) <= 1.3 * float(mask.sum())
+        assert float(a_image[a_mask > 0].mean()) > float(a_image[a_mask == 0].mean()) + 1.0
+        areas.add(float(a_mask.sum()))
+    assert len(seen) > 1 and len(areas) > 1
     with pytest.raises(ValueError, match="image_size"):
         SegmentationSlices(samples, 0)
+
+
+def test_covering_crop_fraction_holds_every_mask_with_its_margin():
+    def sample(rows, cols):
+        mask = np.zeros((200, 100), np.uint8)
+        mask[rows, cols] = 1
+        return SimpleNamespace(image=np.random.default_rng(0).random((200, 100), np.float32) + mask, mask=mask)
+
+    centred = sample(slice(95, 105), slice(45, 55))  # 5 px each side of the centre (100, 50)
+    assert covering_crop_fraction([centred], margin=1.0) == 0.25  # 10 of the 100-px side: the floor
+    off = sample(slice(60, 70), slice(45, 55))  # reaches 40 px above the centre: 80/100; with 1.5x, 1.2 -> 1
+    assert covering_crop_fraction([centred, off], margin=1.0) == 0.8
+    assert covering_crop_fraction([centred, off]) == 1.0
+    data = SegmentationSlices([off], 32, crop_fraction=covering_crop_fraction([off], margin=1.0))
+    assert float(data[0][1].sum()) > 0  # the mask survives the crop
+    with pytest.raises(ValueError, match="no samples"):
+        covering_crop_fraction([])
 
 
 # --------------------------------------------------------------------------- synthetic generator

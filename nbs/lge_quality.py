@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -533,12 +533,14 @@ ledger.show()
 # - **Initialisation.** ImageNet only when cached and at full width (see Method); otherwise random,
 #   identical across the methods of a run.
 # - **CPU profiles.** A quarter-width ResNet-34 (all 34 layers), 64 px, at most a few slices per scan,
-#   a few epochs and 2 runs (the paper: full width, 128 px, all selected slices, 40 epochs with
+#   10 epochs and 3 runs (the paper: full width, 128 px, all selected slices, 40 epochs with
 #   patience 7, SupCon 100 epochs at batch 512, 5 runs). Small test sets make one scan worth 5-20
 #   percentage points: read the standard deviations. In that budget a randomly initialised network
 #   often learns little and calls most scans diagnostic (recall 1, specificity 0 in the per-run
-#   table); the stage-1 UNet, trained for two epochs, keeps nearly every slice. The verdicts of a
-#   classroom run describe that small run, not the paper's method at full training.
+#   table); the stage-1 UNet, trained for three epochs, keeps nearly every slice. SupCon pre-training
+#   in particular gets only a few dozen steps on a CPU (10 epochs of a few batches): its summed loss
+#   (in each run record's `history.csv`) barely falls, so the frozen encoder of QA & Contrastive stays
+#   close to its random start. The verdicts of a classroom run describe that small run, not the paper's method at full training.
 # - **Validation.** "MSE error across all slices" is read as the mean squared error between the
 #   QA probability and the label, which drives early stopping and picks the kept epoch.
 

@@ -42,7 +42,7 @@ SPEC = ChapterSpec(
     },
     # Measured with papermill, OMP_NUM_THREADS=2, on this project's otherwise idle 2-core CPU (run records
     # and synthetic data created from scratch); a machine shared with other jobs takes 2-3x longer.
-    timing={"smoke": "≈ 1 min (56 s on a 2-core CPU)", "classroom": "≈ 5.5 min (5 min 26 s on a 2-core CPU)",
+    timing={"smoke": "≈ 1 min (56 s on a 2-core CPU)", "classroom": "≈ 3 min (2.6 min measured on an idle 2-core CPU)",
             "paper": "GPU hours on CheXpert"},
 )
 CLAIMS = [

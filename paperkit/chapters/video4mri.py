@@ -42,7 +42,7 @@ SPEC = ChapterSpec(
                   "augmentations": AUGMENTATION_ROWS, "medmnist_models": MODELS},
     },
     # Measured with papermill on this project's otherwise idle 2-core CPU, run records created from scratch.
-    timing={"smoke": "< 1 min", "classroom": "≈ 6 min (5.8 min measured on an idle 2-core CPU), plus ≈ 5 min for "
+    timing={"smoke": "< 1 min", "classroom": "≈ 2.5 min (2.3 min measured on an idle 2-core CPU), plus ≈ 2 min for "
                                              "the MedMNIST section when its data is present",
             "paper": "GPU hours per dataset"},
 )

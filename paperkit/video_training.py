@@ -44,7 +44,10 @@ from .train import count_parameters, fit, predict, steps_per_epoch
 __all__ = ["AUGMENTATIONS", "PAPER_AUGMENTATION_ROWS", "train_video_classifier", "evaluate_predictions"]
 
 CHAPTER = "video4mri"
-# Table 3's rows: (rotation on?, batch mixing mode). Crop and brightness are always on in training.
+# Area range of the random resized crop. The paper names the crop but not its range; this is
+# torchvision's usual lower half. A short CPU run can switch it off (see the chapter spec).
+CROP_SCALE: tuple[float, float] = (0.5, 1.0)
+# Table 3's rows: (rotation on?, batch mixing mode). Crop (unless crop_scale=None) and brightness are always on.
 AUGMENTATIONS: dict[str, tuple[bool, str]] = {
     "basic": (False, "none"),
     "rotate": (True, "none"),
@@ -95,7 +98,8 @@ def train_video_classifier(name: str, train: Dataset, test: Dataset, *, data_key
                            num_classes: int, epochs: int, batch_size: int = 4, lr: float = 5e-5,
                            warmup_epochs: int = 5, augmentation: str = "rotate+mix", mix_fraction: float = 0.8,
                            fc_weight_decay: float = 1e-4, dropout: float = 0.4, n_boot: int = 100,
-                           boot_fraction: float = 0.4, recalibrate_bn: bool = False, seed: int = 0,
+                           boot_fraction: float = 0.4, recalibrate_bn: bool = False,
+                           crop_scale: tuple[float, float] | None = CROP_SCALE, seed: int = 0,
                            device: str | torch.device = "auto", out_dir: str | Path = "runs", force: bool = False,
                            progress: bool = True, tag: str = "") -> dict:
     """Train model ``name`` on ``train`` (TSN training sampling), evaluate on ``test``; return the metrics.
@@ -106,19 +110,22 @@ def train_video_classifier(name: str, train: Dataset, test: Dataset, *, data_key
     ``inference_ms``, ``epochs_run``, ``n_train``, ``n_test`` and ``reused``.
     ``recalibrate_bn=True`` recomputes the BatchNorm statistics on the (unaugmented) training clips
     before testing (:func:`paperkit.batchnorm.recalibrate_batchnorm`); the paper does not, and
-    only the short CPU profiles need it.
+    only the short CPU profiles need it. ``crop_scale`` is the area range of the random resized
+    crop (None: no crop, the frame is only resized; see :class:`paperkit.augment.VolumeTransform`).
     """
     if augmentation not in AUGMENTATIONS:
         raise ValueError(f"augmentation={augmentation!r}: expected one of {', '.join(AUGMENTATIONS)}")
     if len(train) == 0 or len(test) == 0:
         raise ValueError(f"train_video_classifier({name!r}): {len(train)} training and {len(test)} test volumes; "
                          "both sets need at least one")
+    crop_scale = None if crop_scale is None else tuple(float(v) for v in crop_scale)  # a list from JSON too
     dev = resolve_device(device)
     config = {"stage": "classify", "model": name, "epochs": epochs, "batch_size": batch_size, "lr": lr,
               "warmup_epochs": warmup_epochs, "augmentation": augmentation, "mix_fraction": mix_fraction,
               "fc_weight_decay": fc_weight_decay, "dropout": dropout, "n_boot": n_boot,
               "boot_fraction": boot_fraction, "seed": seed, "num_classes": num_classes, "data": dict(data_key),
-              **({"recalibrate_bn": True} if recalibrate_bn else {})}  # absent when off: older run keys stay valid
+              **({"recalibrate_bn": True} if recalibrate_bn else {}),  # absent when off: older run keys stay valid
+              **({"crop_scale": crop_scale} if crop_scale != CROP_SCALE else {})}
     run = start_run(CHAPTER, config, out_dir, force=force, device=str(dev))
     if run.done:
         return {**run.metrics, "reused": True}
@@ -136,7 +143,8 @@ def train_video_classifier(name: str, train: Dataset, test: Dataset, *, data_key
         clips, labels = batch
         size = int(clips.shape[-1])
         if size not in volume_aug:
-            volume_aug[size] = VolumeTransform(size=size, train=True, degrees=15.0 if rotate else 0.0)
+            volume_aug[size] = VolumeTransform(size=size, train=True, degrees=15.0 if rotate else 0.0,
+                                               crop_scale=crop_scale)
         mixed, soft = mixer(volume_aug[size](clips), labels)  # one crop/brightness/angle per volume
         return net(mixed), soft
 

@@ -63,3 +63,21 @@ def test_recalibrate_bn_is_a_separate_run_and_sees_the_training_clips(tmp_path, 
     assert not plain["reused"] and calls == []
     recalibrated = train_video_classifier("tsn_r18", train, test, recalibrate_bn=True, **kwargs)
     assert not recalibrated["reused"] and calls == [train]  # its own run record, fed the training clips
+
+
+def test_crop_scale_reaches_the_volume_transform_and_keys_its_own_run(tmp_path, monkeypatch):
+    import paperkit.video_training as vt
+
+    built = []
+    real = vt.VolumeTransform
+    monkeypatch.setattr(vt, "VolumeTransform", lambda **kw: built.append(kw["crop_scale"]) or real(**kw))
+    vx, vy = volumes(8, 0)
+    train = MedMNIST3DFrames(vx, vy, segments=4, train=True)
+    test = MedMNIST3DFrames(*volumes(4, 1), segments=4)
+    kwargs = dict(data_key={"fixture": 3}, num_classes=2, epochs=1, batch_size=4, lr=1e-3, warmup_epochs=0,
+                  n_boot=10, out_dir=tmp_path, device="cpu", progress=False)
+    assert not train_video_classifier("tsn_r18", train, test, **kwargs)["reused"]
+    assert built == [vt.CROP_SCALE]
+    assert train_video_classifier("tsn_r18", train, test, crop_scale=list(vt.CROP_SCALE), **kwargs)["reused"]
+    assert not train_video_classifier("tsn_r18", train, test, crop_scale=None, **kwargs)["reused"]
+    assert built == [vt.CROP_SCALE, None]  # no crop: a new run, and the transform was told so

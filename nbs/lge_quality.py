@@ -538,9 +538,11 @@ ledger.show()
 #   percentage points: read the standard deviations. In that budget a randomly initialised network
 #   often learns little and calls most scans diagnostic (recall 1, specificity 0 in the per-run
 #   table); the stage-1 UNet, trained for three epochs, keeps nearly every slice. SupCon pre-training
-#   in particular gets only a few dozen steps on a CPU (10 epochs of a few batches): its summed loss
-#   (in each run record's `history.csv`) barely falls, so the frozen encoder of QA & Contrastive stays
-#   close to its random start. The verdicts of a classroom run describe that small run, not the paper's method at full training.
+#   runs at batch 16 in the classroom profile (the paper: 512), so its 10 epochs are over a hundred steps;
+#   at batch 64 they were a few dozen, the summed loss (each run record's `history.csv`) barely fell, and
+#   the frozen encoder stayed so close to its random start that QA & Contrastive called every scan
+#   diagnostic. A small batch gives each anchor fewer negatives, which weakens SupCon in its own right.
+#   The verdicts of a classroom run describe that small run, not the paper's method at full training.
 # - **Validation.** "MSE error across all slices" is read as the mean squared error between the
 #   QA probability and the label, which drives early stopping and picks the kept epoch.
 

@@ -81,6 +81,36 @@ def test_batched_matches_per_image_loop_with_noise():
     assert net.training  # the model's mode is restored
 
 
+class SkipNet(nn.Module):
+    """conv -> (x + conv(relu(conv(x)))) -> pool -> linear: the skip crosses the inner convs."""
+
+    def __init__(self, classes=3):
+        super().__init__()
+        torch.manual_seed(2)
+        self.stem, self.a, self.b = nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(4, 4, 1)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, classes))
+
+    def forward(self, x):
+        x = self.stem(x)
+        return self.head(x + self.b(torch.relu(self.a(x))))
+
+
+@pytest.mark.parametrize("net, layers, prefix, prefix_rows", [
+    (small_cnn(), 1, "0", [8, 8]),  # the last conv only: the first conv sees the 8 images, not 8 x 3 copies
+    (SkipNet(), ["a", "b"], "stem", [8, 24, 24]),  # the skip around a/b fails that try once: input repeated
+])
+def test_batched_runs_the_layers_before_the_first_tap_once_per_image(net, layers, prefix, prefix_rows):
+    rows = []
+    dict(net.named_modules())[prefix].register_forward_hook(lambda m, i, o: rows.append(o.shape[0]))
+    data, cfg = toy_data(n=16), DoctorConfig(noise=0.3, draws=3)
+    a = aggregate_correlation(net, data, 3, layers=layers, config=cfg, indices=range(16), batch_size=8, seed=1)
+    assert rows == prefix_rows  # two batches of 8 images, J = 3
+    b = aggregate_correlation_reference(net, data, 3, layers=layers, config=cfg, indices=range(16), batch_size=8,
+                                        seed=1)
+    for name in a.layers:
+        assert (a.values[name] - b.values[name]).abs().max() < 1e-5
+
+
 def test_select_samples_confidence_and_top_rules():
     net = linear_head_net().eval()
     data = toy_data(n=60)

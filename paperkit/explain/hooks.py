@@ -7,6 +7,10 @@
 * passes a *clone* downstream, so an in-place ReLU after the conv cannot overwrite the
   kept tensor (the gradient is then taken at the conv output, as the official code does).
 
+With ``repeat=J`` the first hooked layer reached in a forward pass repeats its output J times
+along the batch (row ``j * B + i``) before the noise is added, so the layers before it run once
+per image instead of once per noise draw (they see no noise, so the J copies would be equal).
+
 Layers are chosen by name (``model.named_modules()`` names) or as "the last k Conv2d layers".
 """
 from __future__ import annotations
@@ -54,19 +58,28 @@ class FeatureTaps:
     After a forward pass, ``taps.features[name]`` holds each layer's output (plus noise, if
     ``noise_fn(name, output)`` returned a tensor), part of the autograd graph, so
     ``torch.autograd.grad(score, taps.features[name])`` is the gradient of Model Doctor's Eq. 2.
-    ``noise_fn`` can be changed between passes; ``None`` means no noise.
+    ``noise_fn`` can be changed between passes; ``None`` means no noise. ``repeat`` (>= 1) is
+    described in the module docstring; a tensor made before the first hooked layer and used
+    after it (a skip connection) then has the wrong batch size and the forward raises.
     """
 
     def __init__(self, model: nn.Module, layers: Sequence[str] | str | int | None = 1,
-                 noise_fn: NoiseFn | None = None):
+                 noise_fn: NoiseFn | None = None, repeat: int = 1):
+        if not isinstance(repeat, int) or repeat < 1:
+            raise ValueError(f"repeat={repeat!r}: expected a positive integer")
         self.model = model
         self.layers = select_conv_layers(model, layers)
         self.noise_fn = noise_fn
+        self.repeat = repeat
         self.features: dict[str, torch.Tensor] = {}
         self._handles: list = []
+        self._repeated = False  # reset at the start of every forward pass of the model
 
     def _hook(self, name: str):
         def hook(module, inputs, output):
+            if self.repeat > 1 and not self._repeated:
+                output = output.repeat(self.repeat, *([1] * (output.ndim - 1)))
+                self._repeated = True
             noise = self.noise_fn(name, output) if self.noise_fn is not None else None
             kept = output + noise.to(output.dtype) if noise is not None else output
             self.features[name] = kept
@@ -76,7 +89,11 @@ class FeatureTaps:
     def __enter__(self) -> "FeatureTaps":
         modules = dict(self.model.named_modules())
         self._handles = [modules[n].register_forward_hook(self._hook(n)) for n in self.layers]
+        self._handles.append(self.model.register_forward_pre_hook(self._new_pass))
         return self
+
+    def _new_pass(self, module, inputs) -> None:
+        self._repeated = False
 
     def __exit__(self, *exc) -> None:
         self.remove()

@@ -10,7 +10,8 @@ change any mask).
 
 Batched, not per image: in eval mode the logits of different images do not interact, so
 one backward of ``sum_i y_{i, n_i}`` gives every image's own gradient, and the J noise draws
-are handled by repeating the batch J times. :func:`aggregate_correlation_reference` is the
+are handled by repeating the batch J times at the first hooked layer (the layers before it
+see no noise, so they run once per image). :func:`aggregate_correlation_reference` is the
 plain per-image, per-draw loop, kept for tests and ``bench/bench_model_doctor.py``; both
 draw the noise from the same per-batch bank, so they agree to float precision.
 
@@ -45,6 +46,8 @@ official code computed these gradients without ``create_graph``, so its constrai
 effect on the weights; the tests check that ours do.
 """
 from __future__ import annotations
+
+import weakref
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -166,20 +169,38 @@ def _score_grads(logits: torch.Tensor, classes: torch.Tensor, features: Sequence
     return torch.autograd.grad(score, list(features), create_graph=create_graph, retain_graph=True)
 
 
+# Models (weakly held) -> hooked-layer lists whose first tap a skip connection crosses.
+_SKIP_CROSSES_FIRST_TAP: "weakref.WeakKeyDictionary[nn.Module, set[tuple[str, ...]]]" = weakref.WeakKeyDictionary()
+
+
 def per_sample_correlation(model: nn.Module, images: torch.Tensor, classes: torch.Tensor, *,
                            layers: Sequence[str] | str | int | None = 1, config: DoctorConfig | None = None,
                            seed: int = 0, batch_id: int = 0) -> dict[str, torch.Tensor]:
     """Eq. 4 for one batch: ``{layer: (B, channels)}`` correlations of each image with ``classes[i]``.
 
     The model should be in eval mode (otherwise BatchNorm couples the images). One forward
-    of the batch repeated J times and one backward.
+    and one backward: the layers before the first hooked one run on the B images, the rest on
+    the B x J noisy copies (:class:`FeatureTaps` ``repeat``). If a skip connection crosses the
+    first hooked layer (a ResNet block, say), that forward fails on the batch size and the whole
+    batch is repeated J times at the input instead.
     """
     config = config or DoctorConfig()
     names = select_conv_layers(model, layers)
     J, B = config.effective_draws, images.shape[0]
     bank = NoiseBank(config.noise, J, B, seed, batch_id)
-    with FeatureTaps(model, names, noise_fn=bank.batched if config.noise > 0 else None) as taps:
-        logits = model(images.repeat(J, *([1] * (images.ndim - 1))))
+    crossed = _SKIP_CROSSES_FIRST_TAP.setdefault(model, set())
+    share = J > 1 and tuple(names) not in crossed
+    with FeatureTaps(model, names, noise_fn=bank.batched if config.noise > 0 else None, repeat=J if share else 1) as taps:
+        try:
+            logits = model(images if share else images.repeat(J, *([1] * (images.ndim - 1))))
+            if logits.shape[0] != J * B:  # the repeated rows were folded away somewhere: not safe
+                raise RuntimeError(f"{logits.shape[0]} output rows for {J * B} noisy copies")
+        except RuntimeError:
+            if not share:
+                raise
+            crossed.add(tuple(names))  # remembered, so the next batches skip the failing try
+            taps.repeat = 1
+            logits = model(images.repeat(J, *([1] * (images.ndim - 1))))
         grads = _score_grads(logits, classes.repeat(J), [taps.features[n] for n in names], create_graph=False)
     return {n: _transform(g, config.gradient).sum((2, 3)).view(J, B, -1).mean(0).detach()
             for n, g in zip(names, grads)}

@@ -221,6 +221,11 @@ for r in results.itertuples():
 plots.show_table(pd.DataFrame(rows), f"Table 2 (this run: {S.data_label}, {S.device.type})",
                  note="Paper columns: real cohorts, 100 epochs, K=32, 224 px, a V100. This run's columns: the data "
                       "and settings above. Compare orderings, not values.")
+unlearnt = results[results.auroc < 0.6]
+if len(unlearnt):
+    print("Not learnt in this run's budget (test AUROC below 0.6): "
+          + ", ".join(f"{r.model} (AUROC {r.auroc:.2f})" for r in unlearnt.itertuples())
+          + ". A comparison with these models says more about the budget than about the architecture.")
 
 # %%
 fig = make_subplots(rows=1, cols=2, subplot_titles=(f"this run ({S.dataset})", "paper (PPMI, Table 2)"),
@@ -359,9 +364,13 @@ def accuracy_claims(frame, data_label, ledger_data=None):
                    data=ledger_data)
     else:
         bv, b3 = frame.loc[video_m, "boot_mean"].idxmax(), frame.loc[three_m, "boot_mean"].idxmax()
+        learnt = frame.loc[three_m, "auroc"].max() >= 0.6  # a 3D ResNet that has not learnt decides nothing
         ledger.add(claim, evidence, f"best video model {bv} {frame.loc[bv, 'boot_mean']:.3f} vs best 3D {b3} "
-                   f"{frame.loc[b3, 'boot_mean']:.3f} bootstrap accuracy on {data_label} (criterion: the video model is higher)",
-                   holds=bool(frame.loc[bv, "boot_mean"] > frame.loc[b3, "boot_mean"]), data=ledger_data)
+                   f"{frame.loc[b3, 'boot_mean']:.3f} bootstrap accuracy on {data_label} (criterion: the video model is "
+                   "higher by more than 0.02, and some 3D ResNet has learnt: test AUROC at least 0.6; best 3D AUROC here "
+                   f"{frame.loc[three_m, 'auroc'].max():.2f})",
+                   holds=bool(frame.loc[bv, "boot_mean"] > frame.loc[b3, "boot_mean"] + 0.02) if learnt else None,
+                   data=ledger_data)
     claim, evidence = chapter.CLAIMS[1]
     tsm = [m for m in frame.index if m.startswith("tsm")]
     if not trained_enough or not tsm or not three_m:

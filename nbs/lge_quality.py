@@ -213,16 +213,19 @@ plots.show_table(pd.DataFrame(rows), f"Models: parameters at the paper's size an
 #
 # ### Stage 1: left-atrium detection
 #
-# The UNet learns the blood pool from the training and validation scans' masks (it never sees a
-# quality label); it is then run over every slice of every scan. Stage 1 is scored on the test
+# The UNet learns the blood pool from the training and validation scans' masks, on every slice,
+# those without atrium included, so that it also learns to find none (it never sees a quality
+# label); it is then run over every slice of every scan. Stage 1 is scored on the test
 # scans: Dice of the predicted blood pool, and how well the kept slices match the slices that
 # contain atrium.
 
 # %%
 if "unet_la" in S.models:
-    seg_train = LGESlices(split["train"], S.image_size, slices="mask", augment=True)
-    seg_val = LGESlices(split["val"], S.image_size, slices="mask")
-    unet = quality.train_stage1(seg_train, seg_val, data_key={**data["data_key"], "image_size": S.image_size},
+    # Every slice, with atrium or without: a UNet that never saw an empty slice finds atrium in all of them.
+    seg_train = LGESlices(split["train"], S.image_size, slices="all", augment=True)
+    seg_val = LGESlices(split["val"], S.image_size, slices="all")
+    unet = quality.train_stage1(seg_train, seg_val,
+                                data_key={**data["data_key"], "image_size": S.image_size, "slices": "all"},
                                 epochs=S.stage1_epochs, batch_size=S.batch_size, lr=S.lr,
                                 features=S.stage1_features, seed=S.seed, device=S.device, out_dir=S.out_dir)
     stage1, selection = quality.stage1_report(unet.model, data["cases"], image_size=S.image_size,
@@ -537,11 +540,11 @@ ledger.show()
 #   patience 7, SupCon 100 epochs at batch 512, 5 runs). Small test sets make one scan worth 5-20
 #   percentage points: read the standard deviations. In that budget a randomly initialised network
 #   often learns little and calls most scans diagnostic (recall 1, specificity 0 in the per-run
-#   table); the stage-1 UNet, trained for three epochs, keeps nearly every slice. SupCon pre-training
-#   runs at batch 16 in the classroom profile (the paper: 512), so its 10 epochs are over a hundred steps;
-#   at batch 64 they were a few dozen, the summed loss (each run record's `history.csv`) barely fell, and
-#   the frozen encoder stayed so close to its random start that QA & Contrastive called every scan
-#   diagnostic. A small batch gives each anchor fewer negatives, which weakens SupCon in its own right.
+#   table). SupCon pre-training runs at batch 16 in the classroom profile (the paper: 512), so its 10
+#   epochs are over a hundred steps; at batch 64 they were a few dozen, the summed loss (each run
+#   record's `history.csv`) barely fell, and the frozen encoder stayed so close to its random start
+#   that QA & Contrastive called every scan diagnostic. A small batch gives each anchor fewer
+#   negatives, which weakens SupCon in its own right.
 #   The verdicts of a classroom run describe that small run, not the paper's method at full training.
 # - **Validation.** "MSE error across all slices" is read as the mean squared error between the
 #   QA probability and the label, which drives early stopping and picks the kept epoch.

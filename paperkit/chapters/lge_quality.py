@@ -52,7 +52,7 @@ SPEC = ChapterSpec(
     # Measured with papermill on this project's otherwise idle 2-core CPU, run records created from
     # scratch (the synthetic cohort already on disk); a CPU shared with other jobs takes several times longer.
     timing={"smoke": "≈ 45 s (41 s measured on an idle 2-core CPU)",
-            "classroom": "≈ 3.5 min (3.3 min measured on an idle 2-core CPU)",
+            "classroom": "≈ 3 min (2.9 min measured on an idle 2-core CPU)",
             "paper": "GPU; the paper's settings (Adam 1e-3, batch 128, 40 epochs, 5 runs; SupCon LARS 0.5, "
                      "batch 512, 100 epochs)"},
 )

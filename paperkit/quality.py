@@ -95,7 +95,10 @@ def train_stage1(train: LGESlices, val: LGESlices, *, data_key: Mapping[str, Any
                  lr: float = 1e-3, features: Sequence[int] = (32, 32, 64, 128, 256, 32), seed: int = 0,
                  device: str | torch.device = "auto", out_dir: str | Path = "runs", force: bool = False,
                  progress: bool = True) -> TrainedModel:
-    """Train the stage-1 LA UNet (``unet_la``, Adam) on slices with masks, or reuse its finished record.
+    """Train the stage-1 LA UNet (``unet_la``, Adam) on slices and their masks, or reuse its finished record.
+
+    Pass every slice (``LGESlices(..., slices="all")``): a UNet that never saw a slice without
+    atrium finds atrium in every slice, and the slice selection then keeps them all.
 
     The weights of the epoch with the best validation Dice (pooled over the validation slices,
     threshold 0.5) are kept.

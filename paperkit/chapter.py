@@ -91,6 +91,11 @@ class ChapterSpec:
             data_path.mkdir(parents=True, exist_ok=True)
         else:
             data_path = resolve_data_dir(self.data_folders.get(dataset, dataset), data_dir)
+        unknown = sorted(set(overrides) - set(values))
+        if unknown:  # a typo would otherwise leave the profile's value in force without a word
+            raise ValueError(f"{self.name}: unknown parameter(s) {unknown}; expected the common ones (dataset, "
+                             f"data_dir, profile, models, epochs, seed, device, out_dir) or this chapter's: "
+                             f"{', '.join(sorted(k for k in values if k not in ('models', 'epochs')))}")
         for key, value in overrides.items():
             if value is not None:
                 values[key] = value

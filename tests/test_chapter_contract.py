@@ -37,6 +37,7 @@ def test_resolve_merges_profile_and_overrides(tmp_path, monkeypatch):
     ({"epochs": 0}, r"epochs=0"),
     ({"seed": "1"}, r"seed='1'"),
     ({"device": "gpu9"}, r"gpu9"),
+    ({"sise": 16}, r"unknown parameter\(s\) \['sise'\].*this chapter's: size"),  # a typo is not ignored
 ])
 def test_bad_parameters_fail_with_the_valid_choices(kwargs, match):
     with pytest.raises(ValueError, match=match):

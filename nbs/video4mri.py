@@ -465,6 +465,9 @@ ledger.show()
 #    accuracy and AUROC in Table 2: which one moves, and why?
 # 5. Add `crop_scale=[0.5, 1.0]` to the same call to train with the paper-profile crop: what happens to accuracy
 #    and to the spread of the predicted probabilities?
+# 6. If a 3D ResNet is listed under Table 2 as not learnt, rerun it alone with a smaller learning rate
+#    (`models="r3d_18"` and `lr=1e-4` in the `start(...)` call). Does it need a gentler step than the video
+#    models, and is the paper's single recipe for every model then fair to it?
 
 # %%
 print(f"Chapter finished in {clock} (profile {S.profile}, dataset {S.dataset}).")

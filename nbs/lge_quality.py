@@ -221,7 +221,6 @@ plots.show_table(pd.DataFrame(rows), f"Models: parameters at the paper's size an
 
 # %%
 if "unet_la" in S.models:
-    # Every slice, with atrium or without: a UNet that never saw an empty slice finds atrium in all of them.
     seg_train = LGESlices(split["train"], S.image_size, slices="all", augment=True)
     seg_val = LGESlices(split["val"], S.image_size, slices="all")
     unet = quality.train_stage1(seg_train, seg_val,

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-__all__ = ["MIX_MODES", "BatchMix", "RandomBrightness", "VolumeTransform", "mix_epochs", "soft_cross_entropy"]
+__all__ = ["CROP_SCALE", "MIX_MODES", "BatchMix", "RandomBrightness", "VolumeTransform", "mix_epochs", "soft_cross_entropy"]
 
 MIX_MODES = ("none", "cutmix", "mixup", "both")
 
@@ -54,6 +54,11 @@ class RandomBrightness(v2.Transform):
             else inpt * params["factor"]
 
 
+# Area range of the training random resized crop. The Video4MRI paper names the crop but not its
+# range; this is the upper half of torchvision's default (0.08, 1.0), milder for whole-brain frames.
+CROP_SCALE: tuple[float, float] = (0.5, 1.0)
+
+
 class VolumeTransform:
     """Per-volume transform for ``(C, T, H, W)`` clips, one random draw shared by all ``T`` frames.
 
@@ -71,7 +76,7 @@ class VolumeTransform:
     """
 
     def __init__(self, size: int | Sequence[int] | None = None, train: bool = True,
-                 crop_scale: tuple[float, float] | None = (0.5, 1.0), brightness: float = 0.2,
+                 crop_scale: tuple[float, float] | None = CROP_SCALE, brightness: float = 0.2,
                  degrees: float = 15.0, fill: float = 0.0):
         if crop_scale is not None and not (0 < crop_scale[0] <= crop_scale[1] <= 1):
             raise ValueError(f"crop_scale={crop_scale}: expected 0 < low <= high <= 1")

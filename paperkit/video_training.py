@@ -30,7 +30,7 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 from torch.utils.data import Dataset
 
-from .augment import BatchMix, VolumeTransform, mix_epochs, soft_cross_entropy
+from .augment import CROP_SCALE, BatchMix, VolumeTransform, mix_epochs, soft_cross_entropy
 from .atomic import torch_save
 from .batchnorm import recalibrate_batchnorm
 from .metrics.classification import bootstrap_accuracy
@@ -44,9 +44,6 @@ from .train import count_parameters, fit, predict, steps_per_epoch
 __all__ = ["AUGMENTATIONS", "PAPER_AUGMENTATION_ROWS", "train_video_classifier", "evaluate_predictions"]
 
 CHAPTER = "video4mri"
-# Area range of the random resized crop. The paper names the crop but not its range; this is
-# torchvision's usual lower half. A short CPU run can switch it off (see the chapter spec).
-CROP_SCALE: tuple[float, float] = (0.5, 1.0)
 # Table 3's rows: (rotation on?, batch mixing mode). Crop (unless crop_scale=None) and brightness are always on.
 AUGMENTATIONS: dict[str, tuple[bool, str]] = {
     "basic": (False, "none"),

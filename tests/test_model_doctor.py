@@ -95,12 +95,12 @@ class SkipNet(nn.Module):
         return self.head(x + self.b(torch.relu(self.a(x))))
 
 
-@pytest.mark.parametrize("net, layers, prefix, prefix_rows", [
-    (small_cnn(), 1, "0", [8, 8]),  # the last conv only: the first conv sees the 8 images, not 8 x 3 copies
-    (SkipNet(), ["a", "b"], "stem", [8, 24, 24]),  # the skip around a/b fails that try once: input repeated
+@pytest.mark.parametrize("make_net, layers, prefix, prefix_rows", [
+    (small_cnn, 1, "0", [8, 8]),  # the last conv only: the first conv sees the 8 images, not 8 x 3 copies
+    (SkipNet, ["a", "b"], "stem", [8, 24, 24]),  # the skip around a/b fails that try once: input repeated
 ])
-def test_batched_runs_the_layers_before_the_first_tap_once_per_image(net, layers, prefix, prefix_rows):
-    rows = []
+def test_batched_runs_the_layers_before_the_first_tap_once_per_image(make_net, layers, prefix, prefix_rows):
+    net, rows = make_net(), []
     dict(net.named_modules())[prefix].register_forward_hook(lambda m, i, o: rows.append(o.shape[0]))
     data, cfg = toy_data(n=16), DoctorConfig(noise=0.3, draws=3)
     a = aggregate_correlation(net, data, 3, layers=layers, config=cfg, indices=range(16), batch_size=8, seed=1)

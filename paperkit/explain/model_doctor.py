@@ -191,15 +191,16 @@ def per_sample_correlation(model: nn.Module, images: torch.Tensor, classes: torc
     crossed = _SKIP_CROSSES_FIRST_TAP.setdefault(model, set())
     share = J > 1 and tuple(names) not in crossed
     with FeatureTaps(model, names, noise_fn=bank.batched if config.noise > 0 else None, repeat=J if share else 1) as taps:
-        try:
-            logits = model(images if share else images.repeat(J, *([1] * (images.ndim - 1))))
-            if logits.shape[0] != J * B:  # the repeated rows were folded away somewhere: not safe
-                raise RuntimeError(f"{logits.shape[0]} output rows for {J * B} noisy copies")
-        except RuntimeError:
-            if not share:
-                raise
-            crossed.add(tuple(names))  # remembered, so the next batches skip the failing try
-            taps.repeat = 1
+        logits = None
+        if share:
+            try:
+                logits = model(images)
+                if logits.shape[0] != J * B:  # the repeated rows were folded away somewhere: not safe
+                    raise RuntimeError(f"{logits.shape[0]} output rows for {J * B} noisy copies")
+            except RuntimeError:
+                crossed.add(tuple(names))  # remembered, so the next batches skip the failing try
+                taps.repeat, logits = 1, None
+        if logits is None:
             logits = model(images.repeat(J, *([1] * (images.ndim - 1))))
         grads = _score_grads(logits, classes.repeat(J), [taps.features[n] for n in names], create_graph=False)
     return {n: _transform(g, config.gradient).sum((2, 3)).view(J, B, -1).mean(0).detach()

@@ -225,7 +225,7 @@ unlearnt = results[results.auroc < 0.6]
 if len(unlearnt):
     print("Not learnt in this run's budget (test AUROC below 0.6): "
           + ", ".join(f"{r.model} (AUROC {r.auroc:.2f})" for r in unlearnt.itertuples())
-          + ". A comparison with these models says more about the budget than about the architecture.")
+          + ".\nA comparison with these models says more about the budget than about the architecture.")
 
 # %%
 fig = make_subplots(rows=1, cols=2, subplot_titles=(f"this run ({S.dataset})", "paper (PPMI, Table 2)"),
@@ -335,7 +335,8 @@ if medmnist is not None:
     baselines = reference.load("video4mri", source="MedMNIST v2 website (pre-publication), 3D benchmark table")
     baselines = baselines[baselines.dataset.str.lower().str.startswith(S.medmnist_flag.lower().removesuffix("3d"))]
     if len(baselines):
-        plots.show_table(baselines.pivot(index="setting", columns="metric", values="value").reset_index(),
+        plots.show_table(baselines.pivot(index="setting", columns="metric", values="value")
+                         .rename_axis(columns=None).reset_index(),
                          f"Reference baselines for {S.medmnist_flag}: MedMNIST v2 authors' benchmark (28³, full training set, "
                          "official test split)",
                          note="Copied from the MedMNIST v2 project page's pre-publication 3D table (medmnist.github.io, "

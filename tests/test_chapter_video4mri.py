@@ -39,3 +39,17 @@ def test_spec_reads_medmnist3d_from_the_medmnist_folder(tmp_path, monkeypatch):
     assert S.data_dir == tmp_path / "medmnist"
     with pytest.raises(ValueError, match="dataset='oasis3'"):
         video4mri.SPEC.resolve(dataset="oasis3")
+
+
+def test_learning_rate_per_model_overrides_the_common_rate():
+    S = video4mri.SPEC.resolve(profile="classroom")
+    assert video4mri.learning_rate(S, "r3d_18") == 1e-4  # the classroom profile's 3D ResNet rate
+    assert video4mri.learning_rate(S, "tsm_r18") == S.lr == 1e-3
+    paper = video4mri.SPEC.resolve(profile="paper", device="cpu")
+    assert {video4mri.learning_rate(paper, m) for m in video4mri.MODELS} == {5e-5}  # one rate, as in the paper
+    same = video4mri.SPEC.resolve(profile="classroom", model_lr={})  # {} is a value, not "keep the profile's"
+    assert video4mri.learning_rate(same, "r3d_18") == 1e-3
+    with pytest.raises(ValueError, match=r"model_lr names \['r3d18'\]"):
+        video4mri.learning_rate(video4mri.SPEC.resolve(profile="classroom", model_lr={"r3d18": 1e-4}), "tsn_r18")
+    with pytest.raises(ValueError, match="positive learning rate"):
+        video4mri.learning_rate(video4mri.SPEC.resolve(profile="classroom", model_lr={"r3d_18": 0}), "r3d_18")

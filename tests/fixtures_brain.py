@@ -56,12 +56,12 @@ def _ida_row(number, subject, group, sex, age, visit, fmt: str) -> list:
 
 
 def write_ida(root: Path, project: str = "ADNI", fmt: str = "nifti", images=None, image_folder: str = "I",
-              extra_csv_rows=(), csv_name: str | None = None) -> Path:
+              extra_csv_rows=(), csv_name: str | None = None, shape=SHAPE) -> Path:
     """An IDA download of ``images`` in ``root`` (``fmt`` "nifti" or "dicom"); returns ``root``.
 
     ``image_folder="I"`` names the last folder by the Image Data ID (current downloads),
     ``"S"`` by the series id with the I-number only in the file names (older downloads).
-    ``extra_csv_rows`` are listed in the CSV without an image on disk.
+    ``extra_csv_rows`` are listed in the CSV without an image on disk; ``shape`` is each volume's.
     """
     images = images if images is not None else (ADNI_IMAGES if project == "ADNI" else PPMI_IMAGES)
     rows = []
@@ -70,7 +70,7 @@ def write_ida(root: Path, project: str = "ADNI", fmt: str = "nifti", images=None
         last = f"I{number}" if image_folder == "I" else f"S{series}"
         folder = root / project / subject / "MPRAGE" / "2006-04-18_08_20_30.0" / last
         stem = f"{project}_{subject}_MR_MPRAGE_br_raw_20060418193713091"
-        volume = coded_volume(number % 10000)
+        volume = coded_volume(number % 10000, shape)
         if fmt == "nifti":
             write_nifti(folder / f"{stem}_1_S{series}_I{number}.nii", volume, SPACING)
         else:

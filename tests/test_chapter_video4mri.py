@@ -53,3 +53,35 @@ def test_learning_rate_per_model_overrides_the_common_rate():
         video4mri.learning_rate(video4mri.SPEC.resolve(profile="classroom", model_lr={"r3d18": 1e-4}), "tsn_r18")
     with pytest.raises(ValueError, match="positive learning rate"):
         video4mri.learning_rate(video4mri.SPEC.resolve(profile="classroom", model_lr={"r3d_18": 0}), "r3d_18")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset, fmt, groups", [("adni", "nifti", ("CN", "AD")), ("ppmi", "dicom", ("Control", "PD"))])
+def test_notebook_runs_on_an_ida_download(tmp_path, monkeypatch, dataset, fmt, groups):
+    """The researcher's command, `papermill nbs/video4mri.ipynb out.ipynb -p dataset adni -p data_dir ...`,
+    on a small folder in the LONI IDA layout (NIfTI or DICOM series + collection CSV), smoke profile."""
+    import json
+    from pathlib import Path
+
+    import nbformat
+    from fixtures_brain import write_ida
+
+    from paperkit import book
+
+    root = Path(__file__).resolve().parents[1]
+    project = dataset.upper()
+    images = [(20000 + i, f"{100 + i:03d}_S_{1000 + i:04d}", groups[i % 2], "F", 70 + i, "sc") for i in range(10)]
+    write_ida(tmp_path / project, project=project, fmt=fmt, images=images, shape=(20, 24, 24))
+    monkeypatch.delenv("PAPERKIT_DATA", raising=False)  # the MedMNIST section is skipped: only the download is read
+    out = tmp_path / "out.ipynb"
+    book.execute(root / "nbs" / "video4mri.ipynb", out,
+                 {"profile": "smoke", "dataset": dataset, "data_dir": str(tmp_path / project),
+                  "out_dir": str(tmp_path / "runs")}, cwd=root)
+    nb = nbformat.read(out, as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/html", "")) for o in outputs)
+    assert "Table 2 runs: 3 models, 7 training and 3 test volumes" in text
+    ledger = json.loads((tmp_path / "runs" / "video4mri" / "claims.json").read_text())
+    assert ledger["context"]["dataset"] == dataset
+    assert any(project in c["data"] for c in ledger["claims"])

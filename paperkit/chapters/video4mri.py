@@ -53,8 +53,8 @@ SPEC = ChapterSpec(
                   "augmentations": AUGMENTATION_ROWS, "medmnist_models": MODELS},
     },
     # Measured with papermill on this project's otherwise idle 2-core CPU, run records created from scratch.
-    timing={"smoke": "< 1 min", "classroom": "≈ 2.5 min (2.1 min measured on an idle 2-core CPU), plus ≈ 4.5 min for "
-                                             "the MedMNIST section when its data is present",
+    timing={"smoke": "< 1 min", "classroom": "≈ 2.5 min (2.1 min measured on an idle 2-core CPU), plus ≈ 4 min for "
+                                             "the MedMNIST section when its data is present (3.9 min measured)",
             "paper": "GPU hours per dataset"},
 )
 CLAIMS = [

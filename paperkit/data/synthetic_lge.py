@@ -36,15 +36,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from scipy import ndimage
 
-from paperkit.atomic import atomic_path, write_json
+from paperkit.atomic import MANIFEST, atomic_path, build_folder
 from paperkit.data import lge_degrade
 from paperkit.data.la2018 import IMAGE_FILE, MASK_FILE, find_cases, write_scores
 from paperkit.paths import cache_dir
@@ -55,7 +52,6 @@ __all__ = ["GENERATOR_VERSION", "make_degraded_la2018", "make_synthetic_lge", "r
 GENERATOR_VERSION = 1
 SPACING_MM = (1.25, 1.25, 2.5)  # the paper's acquisition resolution
 SET_FOLDER = "Training Set"
-_MANIFEST = "manifest.json"
 
 
 # --------------------------------------------------------------------------- writing
@@ -89,34 +85,7 @@ def _write_case(root: Path, case_id: str, image: np.ndarray, blood: np.ndarray, 
 
 def read_manifest(root: str | os.PathLike) -> dict:
     """The ``manifest.json`` of a generated root (parameters and per-case levels)."""
-    return json.loads((Path(root) / _MANIFEST).read_text(encoding="utf-8"))
-
-
-def _build_atomically(parent: Path, name: str, params: dict, build: Callable[[Path], dict]) -> Path:
-    """Build a data set into a temporary sibling of ``parent / name`` and rename it into place.
-
-    A root whose manifest already has ``params`` is reused untouched.
-    """
-    parent.mkdir(parents=True, exist_ok=True)
-    root = parent / name
-    try:
-        if read_manifest(root).get("params") == params:
-            return root
-    except (OSError, ValueError):
-        pass
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=parent))
-    try:
-        extra = build(tmp)
-        write_json(tmp / _MANIFEST, {"params": params, **extra})  # last: marks a complete data set
-        if root.exists():
-            stale = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".old", dir=parent))
-            os.replace(root, stale / name)
-            shutil.rmtree(stale, ignore_errors=True)
-        os.replace(tmp, root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return root
+    return json.loads((Path(root) / MANIFEST).read_text(encoding="utf-8"))
 
 
 def _digest(params: dict) -> str:
@@ -241,7 +210,7 @@ def make_synthetic_lge(out_dir: str | os.PathLike | None = None, n_cases: int = 
         write_scores(tmp / "scores.csv", scores)
         return {"levels": levels_of, "layout": "LA 2018 challenge NRRD (see paperkit.data.la2018)"}
 
-    return _build_atomically(parent, f"lge-{_digest(params)}", params, build)
+    return build_folder(parent, f"lge-{_digest(params)}", params, build)
 
 
 def _nuisance(image: np.ndarray, rng: np.random.Generator, difficulty: float) -> np.ndarray:
@@ -295,4 +264,4 @@ def make_degraded_la2018(source: str | os.PathLike, out_dir: str | os.PathLike |
         write_scores(tmp / "scores.csv", scores)
         return {"levels": levels_of, "layout": "LA 2018 challenge NRRD (see paperkit.data.la2018)"}
 
-    return _build_atomically(parent, f"la2018-degraded-{_digest(params)}", params, build)
+    return build_folder(parent, f"la2018-degraded-{_digest(params)}", params, build)

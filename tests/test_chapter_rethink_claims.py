@@ -1,0 +1,31 @@
+"""The rethink_transfer chapter's verdict on 'a truncated pretrained network is best', with its tie margin."""
+import pandas as pd
+import pytest
+
+from paperkit.chapters import rethink_transfer as chapter
+
+
+def ranking(**auprc):
+    kinds = {"dens_t1": "truncated", "res_t2": "truncated", "densenet121": "deep", "cbr_tiny": "shallow"}
+    return pd.DataFrame([{"model": m, "kind": kinds[m], "AUPRC": v} for m, v in auprc.items()])
+
+
+def test_a_clear_lead_decides_either_way():
+    holds, text = chapter.truncated_best(ranking(dens_t1=0.50, densenet121=0.45, cbr_tiny=0.40))
+    assert holds is True and "dens_t1 0.500 vs best other densenet121 (deep) 0.450" in text
+    holds, _ = chapter.truncated_best(ranking(dens_t1=0.20, res_t2=0.30, cbr_tiny=0.47))
+    assert holds is False  # the best truncated one (res_t2) trails the shallow model
+
+
+def test_a_lead_within_the_margin_is_a_tie():
+    holds, text = chapter.truncated_best(ranking(dens_t1=0.965, densenet121=0.957, cbr_tiny=0.957))
+    assert holds is None and "a tie" in text
+    holds, _ = chapter.truncated_best(ranking(dens_t1=0.965, densenet121=0.957), margin=0.005)
+    assert holds is True
+
+
+def test_no_comparison_without_both_kinds():
+    assert chapter.truncated_best(ranking(densenet121=0.5, cbr_tiny=0.4))[0] is None
+    assert chapter.truncated_best(ranking(dens_t1=0.5))[0] is None
+    with pytest.raises(ValueError, match="lacks columns"):
+        chapter.truncated_best(pd.DataFrame({"model": ["a"], "AUPRC": [0.1]}))

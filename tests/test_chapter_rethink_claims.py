@@ -29,3 +29,13 @@ def test_no_comparison_without_both_kinds():
     assert chapter.truncated_best(ranking(dens_t1=0.5))[0] is None
     with pytest.raises(ValueError, match="lacks columns"):
         chapter.truncated_best(pd.DataFrame({"model": ["a"], "AUPRC": [0.1]}))
+
+
+@pytest.mark.parametrize("rich, poor, verdict", [
+    (0.00, 0.05, True),      # TL matches RI with all data and helps more with little
+    (-0.05, 0.10, False),    # TL trails RI with all data
+    (0.028, -0.006, False),  # the edge shrinks with little data (the synthetic classroom run)
+    (0.000, -0.007, None),   # within the margin: a tie (the PneumoniaMNIST classroom run)
+])
+def test_transfer_claim_verdicts(rich, poor, verdict):
+    assert chapter.transfer_at_least_matches(rich, poor) is verdict

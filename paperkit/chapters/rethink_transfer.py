@@ -289,3 +289,17 @@ def truncated_best(ranking, margin: float = TIE_MARGIN) -> tuple[bool | None, st
     if abs(lead) < margin:
         return None, evidence + ": a tie at this run's size"
     return lead > 0, evidence
+
+
+def transfer_at_least_matches(rich: float, poor: float, margin: float = TIE_MARGIN) -> bool | None:
+    """Claim 2's verdict from the mean TL-RI AUPRC gaps with all (``rich``) and little (``poor``) data.
+
+    Fails if TL trails RI by more than ``margin`` with all the data, or if its edge shrinks by at
+    least ``margin`` with little data; holds if the edge grows by at least ``margin``; otherwise
+    (the edges within ``margin`` of each other) None, a tie.
+    """
+    if rich < -margin or rich - poor >= margin:
+        return False
+    if poor - rich >= margin:
+        return True
+    return None

@@ -153,8 +153,8 @@ fig.show()
 #
 # **Treatment (Eqs. 5-7).** A kernel is "correlated" with a class when its correlation reaches the class's
 # mean over the layer's kernels (the paper gives no value for its threshold $v$). The channel term sums the
-# label's gradients on uncorrelated kernels and all gradients of the runner-up class; the space term sums the
-# label's gradients on the background of the (expanded) mask. Both are computed with `create_graph=True`, so
+# predicted class's gradients on uncorrelated kernels and all gradients of the second prediction; the space
+# term sums the predicted class's gradients on the background of the (expanded) mask. Both are computed with `create_graph=True`, so
 # they train the weights (a double backward), and are added to the cross-entropy while fine-tuning the
 # trained classifier with its original optimiser settings.
 
@@ -167,7 +167,7 @@ if S.official:
 else:
     cfg = DoctorConfig.paper(draws=S.draws, per_class=S.per_class, noise=S.noise, expand=expand_px)
 fields = ["gradient", "draws", "noise", "per_class", "selection", "min_confidence", "mask", "threshold",
-          "channel_rule", "lambda_channel", "lambda_space", "expand"]
+          "target", "channel_rule", "lambda_channel", "lambda_space", "expand"]
 plots.show_table(pd.DataFrame({"setting": fields, "paper": [getattr(paper_cfg, f) for f in fields],
                                "official code": [getattr(official_cfg, f) for f in fields],
                                "this run": [getattr(cfg, f) for f in fields]}).astype(str),
@@ -636,15 +636,17 @@ ledger.show()
 #   averages three).
 # - **Threshold v and noise δ.** Not given in the paper; v = each class's mean correlation over the layer's
 #   kernels, δ = 0.1.
-# - **Runner-up class.** The highest-scoring class other than the label (the literal second prediction can be
-#   the label itself).
+# - **Which classes are constrained.** As Eq. 5 is written: the prediction and the second prediction. On a
+#   training image the model gets wrong, the second prediction can be the label, whose gradients the term then
+#   suppresses; the official code constrains the label and its confusing class instead (`target="label"`).
 # - **Mask expansion.** The paper's 30 px is scaled to the image side (30/224) unless `expand` is given.
 # - **Control row.** The "+none" column (fine-tuning without constraints) is not in the paper; it separates
 #   the effect of the constraints from that of the extra epochs.
 # - **The official code** (switch with `official=True`; `paperkit.explain.DoctorConfig.official()`): ReLU of
 #   the raw logit's gradient instead of its absolute value; the top-50 most confident images; no feature noise;
-#   per-class min-max normalised masks at 0.2; the confusing class penalised on its own mask; weight 10; only the
-#   last conv layer; and its treatment retrains from scratch (paperkit always fine-tunes). Until May 2023 its
+#   per-class min-max normalised masks at 0.2; the label constrained, and its confusing class penalised on its
+#   own mask; weight 10; only the last conv layer; and its treatment retrains from scratch (paperkit always
+#   fine-tunes). Until May 2023 its
 #   constraints were computed without `create_graph` and carried no gradient; paperkit's tests check that the
 #   terms here do.
 

@@ -21,7 +21,7 @@ from paperkit.explain import (
     select_samples,
     treat,
 )
-from paperkit.explain.model_doctor import Correlation
+from paperkit.explain.model_doctor import Correlation, DoctorObjective
 
 
 def linear_head_net(channels=4, classes=3, relu=False):
@@ -167,6 +167,23 @@ def test_channel_loss_matches_hand_computation():
     assert torch.allclose(conf["channel"], expected_conf, atol=1e-6)
 
 
+def test_objective_constrains_the_prediction_in_the_paper_and_the_label_in_the_official_code():
+    """Eq. 5 is written for the predicted class and the second prediction; the official code uses the label."""
+    net = linear_head_net(relu=False)
+    x, y = toy_data(n=12).tensors
+    with torch.no_grad():
+        predicted = net(x).argmax(1)
+    assert (predicted != y).any()  # an untrained head gets some wrong: there the two rules differ
+    masks = {"0": torch.tensor([[1.0, 0, 0, 1], [0, 1, 0, 0], [1, 1, 1, 0]])}
+    W = net[-1].weight.detach().abs()
+    for config, target in ((DoctorConfig(noise=0.0), predicted), (DoctorConfig(noise=0.0, target="label"), y)):
+        out, returned = DoctorObjective(net, ["0"], masks, config).forward(net, (x, y))
+        s = runner_up_class(net(x), target)
+        expected = ((1 - masks["0"][target]) * W[target]).sum(1) + W[s].sum(1)  # linear head: |dy/dm| = |W|
+        assert torch.equal(returned, y)  # the cross-entropy always uses the label
+        assert torch.allclose(out["channel"], expected.mean(), atol=1e-6), config.target
+
+
 def test_constraints_carry_parameter_gradients():
     """Double backward: the official code's pre-2023 bug (no create_graph) gave the weights no gradient."""
     net = small_cnn().train()
@@ -225,6 +242,9 @@ def test_sparsity_and_config_validation():
         DoctorConfig(gradient="square")
     off = DoctorConfig.official()
     assert (off.gradient, off.per_class, off.mask, off.threshold, off.channel_rule, off.lambda_channel,
-            off.effective_draws) == ("relu", 50, "minmax", 0.2, "confusing", 10.0, 1)
+            off.effective_draws, off.target) == ("relu", 50, "minmax", 0.2, "confusing", 10.0, 1, "label")
+    assert DoctorConfig.paper().target == "predicted"
+    with pytest.raises(ValueError, match="target"):
+        DoctorConfig(target="truth")
     with pytest.raises(ValueError, match="Conv2d"):
         select_conv_layers(small_cnn(), ["nope"])

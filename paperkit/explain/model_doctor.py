@@ -31,19 +31,21 @@ gradient            ``abs`` of d logit / d map (Eq. 3)           ``relu`` of it
 images per class    first T=100 correct with p > 0.9             the 50 most confident correct (``selection="top"``)
 noise               J=10 draws, U[-delta, delta]                 none (the hook exists but is off)
 channel mask        kept if correlation >= v (``"threshold"``)   per-class min-max normalised >= 0.2 (``"minmax"``)
-channel rule        label off-mask + *all* of runner-up          label off-mask + runner-up *on its own* mask
+constrained class   the prediction and the 2nd prediction        the label and the confusing class
+channel rule        class off-mask + *all* of runner-up          class off-mask + runner-up *on its own* mask
 weights             lambda_channel = lambda_space = 1 (Eq. 7)    lambda_channel = 10, space 0 on small images
 layers              deep layers (``layers=k``: the last k)       the last Conv2d only (``layers=1``)
 ==================  ===========================================  ==============================================
 
 The paper gives no value for v; ``threshold=None`` uses each class's mean correlation over
 the layer's kernels (kernels below their class's average are "not correlated"). Nor does
-it give delta; ``noise=0.1`` (feature maps of BN networks are of order 1). The runner-up
-class is the highest-scoring class other than the label: the second prediction when the
-top-1 is right, else the wrong top-1 (the literal second prediction could be the label
-itself, whose gradients the channel term would then wipe out). Until May 2023 the
-official code computed these gradients without ``create_graph``, so its constraints had no
-effect on the weights; the tests check that ours do.
+it give delta; ``noise=0.1`` (feature maps of BN networks are of order 1). Eq. 5 constrains
+the *predicted* class and the second prediction (``target="predicted"``); the official code
+constrains the label and its confusing class, the highest-scoring class other than the label
+(``target="label"``). They differ only on training images the model gets wrong, where the
+paper's second prediction can be the label itself. Until May 2023 the official code computed
+these gradients without ``create_graph``, so its constraints had no effect on the weights;
+the tests check that ours do.
 """
 from __future__ import annotations
 
@@ -65,6 +67,7 @@ GRADIENTS = ("abs", "relu")
 SELECTIONS = ("confidence", "top")
 MASK_MODES = ("threshold", "minmax")
 CHANNEL_RULES = ("paper", "confusing")
+TARGETS = ("predicted", "label")
 
 
 @dataclass(frozen=True)
@@ -83,10 +86,12 @@ class DoctorConfig:
     lambda_channel: float = 1.0
     lambda_space: float = 1.0
     expand: int = 30
+    target: str = "predicted"
 
     def __post_init__(self):
         for name, value, choices in (("gradient", self.gradient, GRADIENTS), ("selection", self.selection, SELECTIONS),
-                                     ("mask", self.mask, MASK_MODES), ("channel_rule", self.channel_rule, CHANNEL_RULES)):
+                                     ("mask", self.mask, MASK_MODES), ("channel_rule", self.channel_rule, CHANNEL_RULES),
+                                     ("target", self.target, TARGETS)):
             if value not in choices:
                 raise ValueError(f"DoctorConfig.{name}={value!r}: expected one of {choices}")
         if self.draws < 1:
@@ -102,9 +107,10 @@ class DoctorConfig:
 
     @classmethod
     def official(cls, **overrides) -> "DoctorConfig":
-        """The official code's settings (ReLU gradient, top-50, no noise, min-max 0.2, confusing class, weight 10)."""
+        """The official code's settings (ReLU gradient, top-50, no noise, min-max 0.2, label and confusing class, weight 10)."""
         base = cls(gradient="relu", draws=1, noise=0.0, per_class=50, selection="top", mask="minmax",
-                   threshold=0.2, channel_rule="confusing", lambda_channel=10.0, lambda_space=1.0, expand=0)
+                   threshold=0.2, channel_rule="confusing", lambda_channel=10.0, lambda_space=1.0, expand=0,
+                   target="label")
         return replace(base, **overrides)
 
     @property
@@ -383,6 +389,10 @@ def constraint_losses(logits: torch.Tensor, features: Mapping[str, torch.Tensor]
                       draws: int = 1, runner_up: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """The channel-wise (Eq. 5) and space-wise (Eq. 6) terms, differentiable w.r.t. the weights.
 
+    ``labels`` are the classes whose gradients are constrained (:class:`DoctorObjective` passes
+    the predictions or the labels, after ``DoctorConfig.target``); ``runner_up`` (default: the
+    best-scoring other class, :func:`runner_up_class`) is the class of the second term.
+
     ``logits`` ``(draws * B, N)`` and ``features`` (hooked maps of the same forward, rows
     ``j * B + i``) come from the batch repeated ``draws`` times (with noise in the hooks).
     Per image, the terms are summed over kernels, draws and space (as in the equations),
@@ -458,8 +468,10 @@ class DoctorObjective:
                 logits = net(x.repeat(J, *([1] * (x.ndim - 1))))
             else:
                 logits = clean
-            terms = constraint_losses(logits, dict(taps.features), y, self.masks, config=self.config,
-                                      foreground=fg, draws=J, runner_up=runner_up_class(clean, y))
+            # Eq. 5 constrains the prediction (paper) or the label (official code); CE always uses the label.
+            target = clean.detach().argmax(1) if self.config.target == "predicted" else y
+            terms = constraint_losses(logits, dict(taps.features), target, self.masks, config=self.config,
+                                      foreground=fg, draws=J, runner_up=runner_up_class(clean, target))
         return {"logits": clean, **terms}, y
 
     def loss(self, output: Mapping[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:

@@ -46,7 +46,6 @@ if not ledgers.empty:
     counts.columns.name = None
     counts["run profile"] = ledgers.groupby("chapter")["run profile"].first()
     counts["run dataset"] = ledgers.groupby("chapter")["run dataset"].first()
-    # A rebuild reuses finished runs from their run records, so this is not the first-run time.
     counts["last execution (s)"] = ledgers.groupby("chapter")["run seconds"].first()
     display(HTML(counts.reset_index().to_html(index=False, border=0, classes="paperkit-table")))
     print("Last execution: the seconds the chapter took when this page was built. Finished runs are reused from "

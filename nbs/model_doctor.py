@@ -154,9 +154,9 @@ fig.show()
 # **Treatment (Eqs. 5-7).** A kernel is "correlated" with a class when its correlation reaches the class's
 # mean over the layer's kernels (the paper gives no value for its threshold $v$). The channel term sums the
 # predicted class's gradients on uncorrelated kernels and all gradients of the second prediction; the space
-# term sums the predicted class's gradients on the background of the (expanded) mask. Both are computed with `create_graph=True`, so
-# they train the weights (a double backward), and are added to the cross-entropy while fine-tuning the
-# trained classifier with its original optimiser settings.
+# term sums the predicted class's gradients on the background of the (expanded) mask. Both are computed with
+# `create_graph=True`, so they train the weights (a double backward), and are added to the cross-entropy while
+# fine-tuning the trained classifier with its original optimiser settings.
 
 # %%
 paper_cfg, official_cfg = DoctorConfig.paper(), DoctorConfig.official()
@@ -646,9 +646,8 @@ ledger.show()
 #   the raw logit's gradient instead of its absolute value; the top-50 most confident images; no feature noise;
 #   per-class min-max normalised masks at 0.2; the label constrained, and its confusing class penalised on its
 #   own mask; weight 10; only the last conv layer; and its treatment retrains from scratch (paperkit always
-#   fine-tunes). Until May 2023 its
-#   constraints were computed without `create_graph` and carried no gradient; paperkit's tests check that the
-#   terms here do.
+#   fine-tunes). Until May 2023 its constraints were computed without `create_graph` and carried no gradient;
+#   paperkit's tests check that the terms here do.
 
 # %% [markdown]
 # ## Exercises

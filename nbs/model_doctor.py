@@ -168,9 +168,9 @@ else:
     cfg = DoctorConfig.paper(draws=S.draws, per_class=S.per_class, noise=S.noise, expand=expand_px)
 fields = ["gradient", "draws", "noise", "per_class", "selection", "min_confidence", "mask", "threshold",
           "target", "channel_rule", "lambda_channel", "lambda_space", "expand"]
-plots.show_table(pd.DataFrame({"setting": fields, "paper": [getattr(paper_cfg, f) for f in fields],
-                               "official code": [getattr(official_cfg, f) for f in fields],
-                               "this run": [getattr(cfg, f) for f in fields]}).astype(str),
+plots.show_table(pd.DataFrame({"setting": fields, "paper": [str(getattr(paper_cfg, f)) for f in fields],
+                               "official code": [str(getattr(official_cfg, f)) for f in fields],
+                               "this run": [str(getattr(cfg, f)) for f in fields]}),  # str first: None stays "None"
                  "Model Doctor settings: the paper, the official code, and this run",
                  note="threshold None = each class's mean correlation over the layer's kernels; expand in input pixels "
                       f"(paper: 30 px; this run: {expand_px} px at {size} px).")

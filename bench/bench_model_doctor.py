@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 import paperkit.models.classifiers  # noqa: F401  (registers md_*)
-from paperkit.data.classification_sets import load_digits_set
+from paperkit.data.datasets.classification_sets import load_digits_set
 from paperkit.explain import DoctorConfig, aggregate_correlation, aggregate_correlation_reference
 from paperkit.models import create
 

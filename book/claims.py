@@ -29,7 +29,7 @@ out_dir = "runs"        # where the chapters saved their run records and ledgers
 from IPython.display import HTML, display
 
 from paperkit.chapters import CHAPTERS
-from paperkit.claims import VERDICTS, ledger_html, load_ledgers
+from paperkit.ledger import VERDICTS, ledger_html, load_ledgers
 
 ledgers = load_ledgers(out_dir)
 missing = [c for c in CHAPTERS if ledgers.empty or c not in set(ledgers["chapter"])]

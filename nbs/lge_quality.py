@@ -81,11 +81,13 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from scipy import ndimage
 
-from paperkit import plots, quality, reference
+from paperkit import plots, reference
+
 from paperkit import models as registry
-from paperkit.chapter import start
-from paperkit.claims import Ledger
-from paperkit.data.la2018 import ATTRIBUTE_COLUMNS, QA_COLUMN, LGESlices, cases_table
+from paperkit.chapters.contract import start
+from paperkit.chapters.lge_quality import experiment
+from paperkit.ledger import Ledger
+from paperkit.data.datasets.la2018 import ATTRIBUTE_COLUMNS, QA_COLUMN, LGESlices, cases_table
 from paperkit.models.lge_quality import imagenet_checkpoint_path
 
 chapter, S, clock = start("lge_quality", dataset=dataset, data_dir=data_dir,
@@ -110,7 +112,7 @@ METHODS = [m for m in chapter.QA_METHODS if m in S.models]
 # capped at 20% of the subjects on small data), the rest 90:10 train/validation.
 
 # %%
-data = chapter.load_data(S)
+data = experiment.load_data(S)
 split = data["split"]
 label_source = ("your scores CSV" if S.dataset == "la2018" else
                 "SYNTHETIC labels: the levels of the degradations paperkit applied")
@@ -199,7 +201,7 @@ for name, builder, kwargs in (("unet_la", "unet_la", {"features": tuple(S.stage1
                               ("qa_resnet34", "qa_resnet34", {}), ("multitask_qa", "multitask_qa", {}),
                               ("supcon_qa (pretraining net)", "supcon_resnet34", {})):
     full = registry.create(builder)
-    row = {"model": name, "paper's name": quality.METHODS.get(name.split()[0], "stage 1 UNet"),
+    row = {"model": name, "paper's name": experiment.METHODS.get(name.split()[0], "stage 1 UNet"),
            "parameters at the paper's size (M)": round(sum(p.numel() for p in full.parameters()) / 1e6, 2)}
     here = registry.create(builder, **(kwargs if builder == "unet_la" else {"width": S.width}))
     row["parameters in this run (M)"] = round(sum(p.numel() for p in here.parameters()) / 1e6, 3)
@@ -223,18 +225,18 @@ plots.show_table(pd.DataFrame(rows), f"Models: parameters at the paper's size an
 if "unet_la" in S.models:
     seg_train = LGESlices(split["train"], S.image_size, slices="all", augment=True)
     seg_val = LGESlices(split["val"], S.image_size, slices="all")
-    unet = quality.train_stage1(seg_train, seg_val,
+    unet = experiment.train_stage1(seg_train, seg_val,
                                 data_key={**data["data_key"], "image_size": S.image_size, "slices": "all"},
                                 epochs=S.stage1_epochs, batch_size=S.batch_size, lr=S.lr,
                                 features=S.stage1_features, seed=S.seed, device=S.device, out_dir=S.out_dir)
-    stage1, selection = quality.stage1_report(unet.model, data["cases"], image_size=S.image_size,
+    stage1, selection = experiment.stage1_report(unet.model, data["cases"], image_size=S.image_size,
                                               threshold=S.threshold, device=S.device)
     slice_source = f"stage 1 (UNet, t = {S.threshold})"
 else:
     stage1 = None
     selection = {c.case_id: np.flatnonzero(c.load()[1].any(axis=(0, 1))) for c in data["cases"]}
     slice_source = "the ground-truth atrium mask (unet_la is not in this run's models)"
-selection = quality.thin_slices(selection, S.max_slices)
+selection = experiment.thin_slices(selection, S.max_slices)
 print(f"QA slices come from {slice_source}; at most {S.max_slices or 'all'} per scan: "
       f"{sum(len(v) for v in selection.values())} slices over {len(selection)} scans")
 
@@ -274,20 +276,20 @@ def train_method(method, train_set, val_set, key, run_index):
     """One QA method (with its SupCon pretraining for supcon_qa) -> Trained."""
     encoder = None
     if method == "supcon_qa":
-        encoder = quality.pretrain_supcon(train_set, data_key=key, epochs=S.supcon_epochs,
+        encoder = experiment.pretrain_supcon(train_set, data_key=key, epochs=S.supcon_epochs,
                                           batch_size=S.supcon_batch_size, lr=S.supcon_lr, temperature=S.temperature,
                                           width=S.width, weights=init_weights, run_index=run_index, seed=S.seed,
                                           device=S.device, out_dir=S.out_dir)
-    return quality.train_qa(method, train_set, val_set, data_key=key, encoder=encoder, run_index=run_index, **common)
+    return experiment.train_qa(method, train_set, val_set, data_key=key, encoder=encoder, run_index=run_index, **common)
 
 
 trained, rows, test_slices = {}, [], {}
 for r in range(S.runs):
     for method in METHODS:
         result = train_method(method, qa_train, qa_val, qa_key, r)
-        frame, embedding = quality.predict_slices(result.model, qa_test, device=S.device)
-        scans = quality.scan_predictions(frame)
-        rows.append({"method": method, "run": r + 1, **quality.scan_metrics(scans),
+        frame, embedding = experiment.predict_slices(result.model, qa_test, device=S.device)
+        scans = experiment.scan_predictions(frame)
+        rows.append({"method": method, "run": r + 1, **experiment.scan_metrics(scans),
                      "epochs run": result.metrics["epochs_run"], "reused": result.reused})
         if r == 0:
             trained[method], test_slices[method] = result, (frame, embedding)
@@ -305,9 +307,9 @@ print(f"{len(results)} QA trainings; {len(qa_train)} training slices of {len(spl
 # this run's from the data named in the table, whose labels are synthetic unless you brought scores.
 
 # %%
-PAPER_NAMES = quality.METHODS
+PAPER_NAMES = experiment.METHODS
 METRIC_NAMES = {"precision": "Precision", "recall": "Recall", "f1": "F1-Score", "specificity": "Specificity"}
-summary = quality.summarise_runs(results)
+summary = experiment.summarise_runs(results)
 by_method = summary.set_index("method")
 measured = pd.DataFrame([{"setting": PAPER_NAMES[method], "metric": name,
                           "value": f"{by_method.loc[method, f'{m} mean']:.2f} ± {by_method.loc[method, f'{m} std']:.2f}"}
@@ -457,12 +459,12 @@ fig.show()
 curve_rows = [{"labelled scans": len(split["train"]), "method": m, **results[(results.method == m) & (results.run == 1)]
                [["f1", "specificity"]].iloc[0].to_dict()} for m in METHODS]
 for n in sorted(n for n in S.label_counts if n < len(split["train"])):
-    subset = quality.label_subset(split["train"], n, seed=S.seed)
+    subset = experiment.label_subset(split["train"], n, seed=S.seed)
     sub_train = slices_of(subset, augment=True)
     key = {**qa_key, "train": [c.case_id for c in subset]}
     for method in METHODS:
         result = train_method(method, sub_train, qa_val, key, 0)
-        m = quality.scan_metrics(quality.scan_predictions(quality.predict_slices(result.model, qa_test,
+        m = experiment.scan_metrics(experiment.scan_predictions(experiment.predict_slices(result.model, qa_test,
                                                                                  device=S.device)[0]))
         curve_rows.append({"labelled scans": len(subset), "method": method, "f1": m["f1"],
                            "specificity": m["specificity"]})
@@ -529,7 +531,7 @@ ledger.show()
 # - **No official code.** The widths of the heads, the QA head's input (the three attribute
 #   outputs, as the text says), the UNet's loss (BCE + Dice) and widths, the SupCon temperature
 #   (0.07), projection head and views are choices, documented in `paperkit.models.lge_quality`
-#   and `paperkit.quality`.
+#   and `paperkit.chapters.lge_quality.experiment`.
 # - **Stage-1 data.** The paper trains the UNet on 900 other scans; here it learns from the
 #   training and validation scans' masks of the same cohort and is scored on the test scans.
 # - **Initialisation.** ImageNet only when cached and at full width (see Method); otherwise random,

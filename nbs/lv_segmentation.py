@@ -74,13 +74,14 @@ from scipy import ndimage
 
 from paperkit import plots, reference
 from paperkit import models as registry
-from paperkit.chapter import start
-from paperkit.claims import Ledger
-from paperkit.data.sunnybrook import SegmentationSlices
+from paperkit.chapters.contract import start
+from paperkit.chapters.lv_segmentation import experiment
+from paperkit.ledger import Ledger
+from paperkit.data.datasets.sunnybrook import SegmentationSlices
 from paperkit.explain.layer_stats import activation_statistics
 from paperkit.explain.saliency import segmentation_saliency
 from paperkit.monitor import LiveMonitor
-from paperkit.segmentation import (GOOD_CONTOUR_MM, challenge_summary, evaluate_segmentation, mask_contour,
+from paperkit.chapters.lv_segmentation.experiment import (GOOD_CONTOUR_MM, challenge_summary, evaluate_segmentation, mask_contour,
                                    predict_probabilities, train_segmenter)
 from paperkit.timing import inference_ms_per_sample
 
@@ -102,7 +103,7 @@ chapter, S, clock = start("lv_segmentation", dataset=dataset, data_dir=data_dir,
 # one heart sat on both sides). Every set's patients are listed below.
 
 # %%
-data = chapter.load_data(S)
+data = experiment.load_data(S)
 groups, names = data["split"], data["names"]
 rows = []
 for role, label in (("train", "trains the models"), ("monitor", "watched while training"), ("report", "Table 1 is computed on it")):

@@ -83,9 +83,10 @@ import torch
 from plotly.subplots import make_subplots
 
 from paperkit import plots, reference
-from paperkit.chapter import start
-from paperkit.claims import Ledger
-from paperkit.doctor_runs import diagnose, has_masks, train_base, treat_base
+from paperkit.chapters.contract import start
+from paperkit.chapters.model_doctor import experiment
+from paperkit.ledger import Ledger
+from paperkit.chapters.model_doctor.experiment import diagnose, has_masks, train_base, treat_base
 from paperkit.explain import DoctorConfig, FeatureTaps, background_mask, correlation_sparsity, discovery2_curves
 from paperkit.explain.hooks import conv_layer_names
 
@@ -110,10 +111,10 @@ chapter, S, clock = start("model_doctor", dataset=dataset, data_dir=data_dir,
 # Digit sets (scikit-learn digits, MNIST, Fashion-MNIST) get "ink" masks: the bright pixels are the object.
 
 # %%
-data = chapter.load_data(S)
+data = experiment.load_data(S)
 classes, train_set, test_set = data["classes"], data["train"], data["test"]
 num_classes = len(classes)
-train_labels, test_labels = chapter.labels_of(train_set), chapter.labels_of(test_set)
+train_labels, test_labels = experiment.labels_of(train_set), experiment.labels_of(test_set)
 masked = data["masks"] is not None and any(has_masks(train_set))
 counts = pd.DataFrame({"class": classes, "train": np.bincount(train_labels, minlength=num_classes),
                        "test": np.bincount(test_labels, minlength=num_classes)})
@@ -175,7 +176,7 @@ plots.show_table(pd.DataFrame({"setting": fields, "paper": [str(getattr(paper_cf
                  note="threshold None = each class's mean correlation over the layer's kernels; expand in input pixels "
                       f"(paper: 30 px; this run: {expand_px} px at {size} px).")
 
-from paperkit.doctor_runs import build_classifier  # noqa: E402
+from paperkit.chapters.model_doctor.experiment import build_classifier  # noqa: E402
 
 arch = pd.DataFrame([{"model": name, "paper's name": chapter.PAPER_NAME.get(name, "(classroom stand-in)"),
                       "parameters (M)": round(sum(p.numel() for p in m.parameters()) / 1e6, 2),

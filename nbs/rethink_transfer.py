@@ -96,14 +96,14 @@ from plotly.subplots import make_subplots
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from paperkit import plots, reference
-from paperkit import models as registry, transfer
-from paperkit.chapter import start
-from paperkit.data.csv_images import imbalance_table
+from paperkit import models as registry
+from paperkit.chapters.contract import start
+from paperkit.chapters.rethink_transfer import claims, experiment, figures
+from paperkit.data.datasets.csv_images import imbalance_table
 from paperkit.data.subsample import stratified_subsample
 from paperkit.timing import inference_ms_per_sample
 from paperkit.train import count_parameters
-from paperkit.claims import Ledger
-from paperkit.ranked_scores import imbalance_study, percentile_of, ranked_scores
+from paperkit.ledger import Ledger
 
 chapter, S, clock = start("rethink_transfer", dataset=dataset, data_dir=data_dir, profile=profile, models=models,
                           epochs=epochs, seed=seed, device=device, out_dir=out_dir, n_draws=n_draws,
@@ -129,7 +129,7 @@ chapter, S, clock = start("rethink_transfer", dataset=dataset, data_dir=data_dir
 # official split. Real sets are capped at about `max_images` images per split in the small profiles.
 
 # %%
-task = chapter.load_task(S)
+task = experiment.load_task(S)
 labels, tables, datasets = task["labels"], task["tables"], task["datasets"]
 print(f"Split: {task['split']}.")
 counts = imbalance_table(tables, labels)
@@ -146,7 +146,7 @@ plots.show_table(counts.round(3),
 # %%
 drift = counts.pivot(index="label", columns="split", values="ratio")[list(tables)].reset_index()
 plots.show_table(drift, f"Imbalance (1 : negatives per positive) per split ({S.data_label})")
-compared = chapter.imbalance_vs_paper(tables, labels, S.dataset)
+compared = figures.imbalance_vs_paper(tables, labels, S.dataset)
 if compared is not None:
     plots.show_table(plots.paper_vs_run(*compared, run_data=S.data_label, digits=2),
                      "Negatives per positive: the paper's numbers beside this run's",
@@ -181,7 +181,7 @@ example = torch.randn(8, 1, S.image_size, S.image_size)
 rows = []
 for name in S.models:
     net = registry.create(name, num_classes=len(labels), in_channels=1)
-    rows.append({"model": name, "kind": "truncated" if transfer.parent_of(name) != name else
+    rows.append({"model": name, "kind": "truncated" if experiment.parent_of(name) != name else
                  ("shallow" if name.startswith("cbr") else "deep"),
                  "parameters (M)": round(count_parameters(net) / 1e6, 3),
                  f"inference ms/image ({S.device.type}, {S.image_size} px)": round(
@@ -204,7 +204,7 @@ plots.show_table(compute, f"Model size and measured inference time ({len(labels)
 # precision (AP, the step-wise area most libraries report).
 
 # %%
-study = imbalance_study(S.n_draws, seed=S.seed)
+study = figures.imbalance_study(S.n_draws, seed=S.seed)
 q = study.groupby("classifier")[["AUROC", "AUPRC", "AP"]]
 summary = q.median().add_suffix(" median").join(q.quantile(0.025).add_suffix(" 2.5%")).join(
     q.quantile(0.975).add_suffix(" 97.5%"))
@@ -225,7 +225,7 @@ def representative_draw(name: str, top_k: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(S.seed)
     for draw in range(int(target) + 1):
         for cname, k in (("A", 12), ("B", 30)):
-            y, s = ranked_scores(10, 990, k, rng)
+            y, s = figures.ranked_scores(10, 990, k, rng)
             if draw == target and cname == name:
                 return y, s
     raise RuntimeError("draw not found")
@@ -263,10 +263,10 @@ fig.show()
 # Truncated networks take the bottom layers of their full parent, as in the paper.
 
 # %%
-parents = sorted({transfer.parent_of(name) for name in S.models})
+parents = sorted({experiment.parent_of(name) for name in S.models})
 sources = {}
 for arch in parents:
-    sources[arch] = transfer.pretrained_weights(arch, image_size=S.image_size, n_images=S.source_images,
+    sources[arch] = experiment.pretrained_weights(arch, image_size=S.image_size, n_images=S.source_images,
                                                 epochs=S.source_epochs, batch_size=S.source_batch_size,
                                                 lr=S.source_lr, difficulty=S.source_difficulty, seed=S.seed,
                                                 device=S.device, out_dir=S.out_dir)
@@ -295,10 +295,10 @@ for fraction in S.fractions:
     for name in S.models:
         for init in ("ri", "tl"):
             for repeat in range(S.repeats):
-                m = transfer.finetune(name, init, train=train_set, val=datasets["val"], test=datasets["test"],
+                m = experiment.finetune(name, init, train=train_set, val=datasets["val"], test=datasets["test"],
                                       labels=labels, data_key={**task["data_key"], "fraction": fraction},
                                       epochs=S.epochs, batch_size=S.batch_size, lr=S.lr, repeat=repeat,
-                                      source=sources[transfer.parent_of(name)] if init == "tl" else None,
+                                      source=sources[experiment.parent_of(name)] if init == "tl" else None,
                                       device=S.device, out_dir=S.out_dir, seed=S.seed,
                                       recalibrate_bn=S.recalibrate_bn)
                 rows.append({"model": name, "init": init.upper(), "fraction": fraction, "repeat": repeat,
@@ -339,7 +339,7 @@ for name in ("A", "B"):
         ref = paper[(paper.setting == label[name]) & (paper.metric == metric)]["value"].item()
         rows.append({"setting": label[name], "metric": metric,
                      "value": f"{values.median():.3f} [{values.quantile(0.025):.3f}, {values.quantile(0.975):.3f}]",
-                     "paper's value is at percentile": round(percentile_of(values, ref), 1)})
+                     "paper's value is at percentile": round(figures.percentile_of(values, ref), 1)})
 measured = pd.DataFrame(rows)
 table = plots.paper_vs_run(paper, measured, run_data=f"simulated scores, {S.n_draws} seeded draws (seed {S.seed})")
 table = table.merge(measured[["setting", "metric", "paper's value is at percentile"]], on=["setting", "metric"])
@@ -432,9 +432,9 @@ if S.profile == "smoke":  # a few images for one epoch show that the code runs, 
                holds=None)
 elif len(S.fractions) > 1:
     ledger.add(claim, evidence, f"mean TL-RI AUPRC gap over models: {rich:+.3f} with {max(S.fractions):.0%} of the data, "
-               f"{poor:+.3f} with {min(S.fractions):.0%} (criterion: the first at least -{chapter.TIE_MARGIN}, and the "
-               f"second larger by at least {chapter.TIE_MARGIN}; closer than that is a tie)",
-               holds=chapter.transfer_at_least_matches(rich, poor))
+               f"{poor:+.3f} with {min(S.fractions):.0%} (criterion: the first at least -{claims.TIE_MARGIN}, and the "
+               f"second larger by at least {claims.TIE_MARGIN}; closer than that is a tie)",
+               holds=claims.transfer_at_least_matches(rich, poor))
 else:
     ledger.add(claim, evidence, f"only one training-set size in this profile (TL-RI AUPRC gap {rich:+.3f}); "
                "the data-poor part needs fractions=[1.0, 0.1]", holds=None)
@@ -443,7 +443,7 @@ if S.profile == "smoke":
     ledger.add(claim, evidence, "the smoke profile is too small to test this claim; run the classroom profile",
                holds=None)
 else:
-    holds, ours = chapter.truncated_best(savings)
+    holds, ours = claims.truncated_best(savings)
     ledger.add(claim, evidence, ours, holds=holds)
 ledger.save(S.out_dir, profile=S.profile, dataset=S.dataset, seconds=round(clock.seconds, 1))
 ledger.show()
@@ -495,7 +495,7 @@ ledger.show()
 # %% [markdown]
 # ## Exercises
 #
-# 1. Make the problem balanced: call `imbalance_study(500, n_neg=10, classifiers={"A": 12, "B": 20})`
+# 1. Make the problem balanced: call `figures.imbalance_study(500, n_neg=10, classifiers={"A": 12, "B": 20})`
 #    (10 positives, 10 negatives). Do AUROC and AUPRC now agree on which classifier is better, and by
 #    how much?
 # 2. Keep B's top-30 ranking but raise the number of negatives from 990 to 99,990. What happens to

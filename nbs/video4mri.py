@@ -73,12 +73,13 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from paperkit import plots, reference
-from paperkit.chapter import start
-from paperkit.claims import Ledger
+from paperkit.chapters.contract import start
+from paperkit.chapters.video4mri import claims, experiment
+from paperkit.ledger import Ledger
 from paperkit.data.brain_mri import cohort_table, exclusion_counts, table1_row
 from paperkit.models.video import create_video_model, trainable_parameters_m
 from paperkit.paths import data_root
-from paperkit.video_training import PAPER_AUGMENTATION_ROWS, train_video_classifier
+from paperkit.chapters.video4mri.experiment import PAPER_AUGMENTATION_ROWS, train_video_classifier
 
 chapter, S, clock = start("video4mri", dataset=dataset, data_dir=data_dir, profile=profile, models=models,
                           epochs=epochs, seed=seed, device=device, out_dir=out_dir, segments=segments,
@@ -94,7 +95,7 @@ chapter, S, clock = start("video4mri", dataset=dataset, data_dir=data_dir, profi
 # in the OASIS-2 layout and read back by the OASIS-2 loader. The split is **by subject**, 7:3, checked.
 
 # %%
-data = chapter.load_data(S)
+data = experiment.load_data(S)
 class_names = data["class_names"]
 if data["cohort"] is not None:
     cohort = data["cohort"]
@@ -160,7 +161,7 @@ plots.show_table(table, "Trainable parameters (M): Table 2 vs this implementatio
 # %% [markdown]
 # ## Experiments
 #
-# One recipe for every model (`paperkit.video_training`): cross-entropy, Adam, linear warm-up then one
+# One recipe for every model (`paperkit.chapters.video4mri.experiment`): cross-entropy, Adam, linear warm-up then one
 # cosine cycle, dropout 0.4, weight decay 1e-4 on the final FC of TSN/TSM, per-volume crop/brightness/rotation
 # (the classroom profile leaves the crop out, `crop_scale=None`; see the differences below) and CutMix (p 0.6)
 # or MixUp (p 0.4) during the first 80% of the epochs. Training samples a random frame in each of the K
@@ -172,7 +173,7 @@ def run(name, segments, augmentation, tag=""):
     train_set, test_set = data["frames"](segments)
     return train_video_classifier(
         name, train_set, test_set, data_key={**data["data_key"], "segments": segments}, num_classes=len(class_names),
-        epochs=S.epochs, batch_size=S.batch_size, lr=chapter.learning_rate(S, name), warmup_epochs=S.warmup_epochs, augmentation=augmentation,
+        epochs=S.epochs, batch_size=S.batch_size, lr=experiment.learning_rate(S, name), warmup_epochs=S.warmup_epochs, augmentation=augmentation,
         n_boot=S.n_boot, boot_fraction=S.boot_fraction, recalibrate_bn=S.recalibrate_bn, crop_scale=S.crop_scale, seed=S.seed, device=S.device, out_dir=S.out_dir, tag=tag)
 
 
@@ -225,9 +226,9 @@ plots.show_table(pd.DataFrame(rows), f"Table 2 (this run: {S.data_label}, {S.dev
 
 def report_unlearnt(frame):
     """Name the models whose test AUROC says they have not learnt in this run's budget."""
-    unlearnt = frame[frame.auroc < chapter.LEARNT_AUROC]
+    unlearnt = frame[frame.auroc < claims.LEARNT_AUROC]
     if len(unlearnt):
-        print(f"Not learnt in this run's budget (test AUROC below {chapter.LEARNT_AUROC}): "
+        print(f"Not learnt in this run's budget (test AUROC below {claims.LEARNT_AUROC}): "
               + ", ".join(f"{r.model} (AUROC {r.auroc:.2f})" for r in unlearnt.itertuples())
               + ".\nA comparison with these models says more about the budget than about the architecture.")
 
@@ -312,7 +313,7 @@ elif medmnist_folder is None or not medmnist_folder.is_dir():
     print("Skipped: no MedMNIST folder (set PAPERKIT_DATA to a folder with medmnist/ inside; see above).")
 else:
     try:
-        medmnist = chapter.load_medmnist(medmnist_folder, S.medmnist_flag, S.medmnist_size, axis=S.frame_axis,
+        medmnist = experiment.load_medmnist(medmnist_folder, S.medmnist_flag, S.medmnist_size, axis=S.frame_axis,
                                          limit=S.medmnist_limit, test_limit=S.medmnist_test_limit, seed=S.seed)
     except Exception as err:  # the file of this flag/size is absent: say which, do not fake
         print(f"Skipped: {err}")
@@ -323,7 +324,7 @@ if medmnist is not None:
         m = train_video_classifier(
             name, train_set, test_set, data_key={**medmnist["data_key"], "segments": S.medmnist_segments},
             num_classes=len(medmnist["class_names"]), epochs=S.medmnist_epochs, batch_size=max(S.batch_size, 8),
-            lr=chapter.learning_rate(S, name), warmup_epochs=min(S.warmup_epochs, S.medmnist_epochs - 1), augmentation=S.augmentation,
+            lr=experiment.learning_rate(S, name), warmup_epochs=min(S.warmup_epochs, S.medmnist_epochs - 1), augmentation=S.augmentation,
             n_boot=S.n_boot, boot_fraction=S.boot_fraction, recalibrate_bn=S.recalibrate_bn, crop_scale=S.crop_scale, seed=S.seed, device=S.device, out_dir=S.out_dir,
             tag="MedMNIST")
         mm_rows.append({"model": name, **m})
@@ -373,10 +374,10 @@ def accuracy_claims(frame, data_label, ledger_data=None):
                    data=ledger_data)
     else:
         bv, b3 = frame.loc[video_m, "boot_mean"].idxmax(), frame.loc[three_m, "boot_mean"].idxmax()
-        learnt = frame.loc[three_m, "auroc"].max() >= chapter.LEARNT_AUROC  # an unlearnt 3D ResNet decides nothing
+        learnt = frame.loc[three_m, "auroc"].max() >= claims.LEARNT_AUROC  # an unlearnt 3D ResNet decides nothing
         ledger.add(claim, evidence, f"best video model {bv} {frame.loc[bv, 'boot_mean']:.3f} vs best 3D {b3} "
                    f"{frame.loc[b3, 'boot_mean']:.3f} bootstrap accuracy on {data_label} (criterion: the video model is "
-                   f"higher by more than 0.02, and some 3D ResNet has learnt: test AUROC at least {chapter.LEARNT_AUROC}; best 3D AUROC here "
+                   f"higher by more than 0.02, and some 3D ResNet has learnt: test AUROC at least {claims.LEARNT_AUROC}; best 3D AUROC here "
                    f"{frame.loc[three_m, 'auroc'].max():.2f})",
                    holds=bool(frame.loc[bv, "boot_mean"] > frame.loc[b3, "boot_mean"] + 0.02) if learnt else None,
                    data=ledger_data)

@@ -4,7 +4,7 @@ Chapter tests import these (``from fixtures import write_nifti``; pytest puts ``
 on ``sys.path``) to build inputs in ``tmp_path`` instead of shipping binary files.
 Every writer goes through ``paperkit.atomic.atomic_path`` and returns the path(s) written.
 
-Array conventions match ``paperkit.data.readers``: NIfTI/Analyze arrays are (i, j, k)
+Array conventions match ``paperkit.data.io.readers``: NIfTI/Analyze arrays are (i, j, k)
 with ``spacing`` per axis; DICOM volumes are (slice, row, column) with spacing
 ``(slice gap, row spacing, column spacing)`` in mm.
 """

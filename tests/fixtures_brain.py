@@ -1,5 +1,5 @@
 """Tiny brain-MRI folders in each real layout: LONI IDA (ADNI/PPMI, NIfTI or DICOM), OASIS-1, OASIS-2,
-and 3D MedMNIST npz files. Layouts are documented in paperkit.data.ida / .oasis / .medmnist3d.
+and 3D MedMNIST npz files. Layouts are documented in paperkit.data.datasets.ida / .oasis / .medmnist3d.
 
 Every volume is small and encodes who it is: voxel values are ``code + slice index along the
 first array axis``, where ``code`` is the image's number (IDA I-number, OASIS session
@@ -15,7 +15,7 @@ import numpy as np
 from fixtures import write_analyze, write_dicom_series, write_nifti, write_npz
 
 from paperkit.atomic import write_text
-from paperkit.data.ida import IDA_COLUMNS
+from paperkit.data.datasets.ida import IDA_COLUMNS
 
 SHAPE = (6, 7, 8)
 SPACING = (1.2, 1.0, 1.0)

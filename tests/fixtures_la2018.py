@@ -3,7 +3,7 @@
 Each case's image is a dim body with one bright ellipsoidal "atrium" whose mask is the
 atrium itself, occupying only some axial slices (the last axis), so a test can check the
 mask-slice selection and that image and mask stay aligned. Layouts are documented in
-``paperkit.data.la2018``; nothing is copied from the real data.
+``paperkit.data.datasets.la2018``; nothing is copied from the real data.
 """
 from __future__ import annotations
 

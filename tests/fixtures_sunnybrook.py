@@ -3,7 +3,7 @@
 Every image is a small DICOM holding one bright disc whose centre and radius depend on its
 InstanceNumber, and every contour file is that disc's outline, so a test can tell whether a
 loader paired each contour with the right image. Layouts are documented in
-``paperkit.data.sunnybrook``; nothing here is copied from the real data.
+``paperkit.data.datasets.sunnybrook``; nothing here is copied from the real data.
 """
 from __future__ import annotations
 

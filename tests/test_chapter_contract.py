@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from paperkit import claims
-from paperkit.chapter import PROFILES, ChapterSpec, Stopwatch
+from paperkit import ledger as claims
+from paperkit.chapters.contract import PROFILES, ChapterSpec, Stopwatch
 
 SPEC = ChapterSpec(
     name="demo", title="Demo",
@@ -100,7 +100,7 @@ def test_start_checks_parameters_and_sets_up_plotly(capsys, tmp_path, monkeypatc
     import plotly.io as pio
 
     from paperkit import plots
-    from paperkit.chapter import start
+    from paperkit.chapters.contract import start
     monkeypatch.setenv("PAPERKIT_CACHE", str(tmp_path))
     chapter, s, clock = start("rethink_transfer", profile="smoke", n_draws=None, device="cpu")
     assert chapter.SPEC.name == "rethink_transfer" and s.n_draws == chapter.SPEC.profiles["smoke"]["n_draws"]

@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from paperkit.chapters import rethink_transfer as chapter
+from paperkit.chapters.rethink_transfer import claims
 
 
 def ranking(**auprc):
@@ -11,24 +11,24 @@ def ranking(**auprc):
 
 
 def test_a_clear_lead_decides_either_way():
-    holds, text = chapter.truncated_best(ranking(dens_t1=0.50, densenet121=0.45, cbr_tiny=0.40))
+    holds, text = claims.truncated_best(ranking(dens_t1=0.50, densenet121=0.45, cbr_tiny=0.40))
     assert holds is True and "dens_t1 0.500 vs best other densenet121 (deep) 0.450" in text
-    holds, _ = chapter.truncated_best(ranking(dens_t1=0.20, res_t2=0.30, cbr_tiny=0.47))
+    holds, _ = claims.truncated_best(ranking(dens_t1=0.20, res_t2=0.30, cbr_tiny=0.47))
     assert holds is False  # the best truncated one (res_t2) trails the shallow model
 
 
 def test_a_lead_within_the_margin_is_a_tie():
-    holds, text = chapter.truncated_best(ranking(dens_t1=0.965, densenet121=0.957, cbr_tiny=0.957))
+    holds, text = claims.truncated_best(ranking(dens_t1=0.965, densenet121=0.957, cbr_tiny=0.957))
     assert holds is None and "a tie" in text
-    holds, _ = chapter.truncated_best(ranking(dens_t1=0.965, densenet121=0.957), margin=0.005)
+    holds, _ = claims.truncated_best(ranking(dens_t1=0.965, densenet121=0.957), margin=0.005)
     assert holds is True
 
 
 def test_no_comparison_without_both_kinds():
-    assert chapter.truncated_best(ranking(densenet121=0.5, cbr_tiny=0.4))[0] is None
-    assert chapter.truncated_best(ranking(dens_t1=0.5))[0] is None
+    assert claims.truncated_best(ranking(densenet121=0.5, cbr_tiny=0.4))[0] is None
+    assert claims.truncated_best(ranking(dens_t1=0.5))[0] is None
     with pytest.raises(ValueError, match="lacks columns"):
-        chapter.truncated_best(pd.DataFrame({"model": ["a"], "AUPRC": [0.1]}))
+        claims.truncated_best(pd.DataFrame({"model": ["a"], "AUPRC": [0.1]}))
 
 
 @pytest.mark.parametrize("rich, poor, verdict", [
@@ -38,4 +38,4 @@ def test_no_comparison_without_both_kinds():
     (0.000, -0.007, None),   # within the margin: a tie (the PneumoniaMNIST classroom run)
 ])
 def test_transfer_claim_verdicts(rich, poor, verdict):
-    assert chapter.transfer_at_least_matches(rich, poor) is verdict
+    assert claims.transfer_at_least_matches(rich, poor) is verdict

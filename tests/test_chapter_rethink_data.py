@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from paperkit.chapters import rethink_transfer as chapter
-from paperkit.data.errors import DataError
+from paperkit.chapters.rethink_transfer import experiment, figures, spec
+from paperkit.data.io.errors import DataError
 from paperkit.data.splits import check_no_overlap
 from paperkit.data.subsample import stratified_subsample
 from tests.fixtures_rethink import write_csv_images, write_medmnist_npz
@@ -18,7 +18,7 @@ CUTOFF = pd.Timestamp("2020-06-30")
 
 def _settings(dataset, data_dir, profile="smoke", **overrides):
     """Settings of the smoke profile (max_images 48) or, for uncapped data, the paper profile."""
-    return chapter.SPEC.resolve(dataset=dataset, data_dir=str(data_dir), profile=profile, device="cpu",
+    return spec.SPEC.resolve(dataset=dataset, data_dir=str(data_dir), profile=profile, device="cpu",
                                 image_size=overrides.pop("image_size", 32), **overrides)
 
 
@@ -53,7 +53,7 @@ def test_csv_dataset_gets_a_prospective_split_with_drifting_imbalance(tmp_path):
     s = _settings("csv", tmp_path, csv_path_column="image_path", csv_label_columns="covid",
                   csv_date_column="study_date", profile="paper")
     with pytest.warns(UserWarning, match="cross the cutoff"):
-        task = chapter.load_task(s)
+        task = experiment.load_task(s)
     _check_common(task, s)
     tables = task["tables"]
     assert task["labels"] == ["covid"]
@@ -68,10 +68,10 @@ def test_csv_dataset_gets_a_prospective_split_with_drifting_imbalance(tmp_path):
 def test_csv_dataset_errors_name_the_column_and_the_empty_label(tmp_path):
     write_csv_images(tmp_path, _covid_rows())
     with pytest.raises(DataError, match="missing column 'label'"):
-        chapter.load_task(_settings("csv", tmp_path, csv_path_column="image_path", csv_date_column="study_date"))
+        experiment.load_task(_settings("csv", tmp_path, csv_path_column="image_path", csv_date_column="study_date"))
     with pytest.raises(DataError, match="no label among \\['covid'\\]"):
         with pytest.warns(UserWarning):
-            chapter.load_task(_settings("csv", tmp_path, csv_path_column="image_path", csv_label_columns="covid",
+            experiment.load_task(_settings("csv", tmp_path, csv_path_column="image_path", csv_label_columns="covid",
                                         csv_date_column="study_date", cutoff_date="2020-02-01"))
 
 
@@ -79,7 +79,7 @@ def test_csv_dataset_without_dates_falls_back_to_a_patient_split(tmp_path):
     write_csv_images(tmp_path, _covid_rows(60))
     s = _settings("csv", tmp_path, csv_path_column="image_path", csv_label_columns="covid", csv_date_column="",
                   profile="paper")
-    task = chapter.load_task(s)
+    task = experiment.load_task(s)
     _check_common(task, s)
     assert "no prospective split" in task["split"] and task["dropped"] is None
 
@@ -87,7 +87,7 @@ def test_csv_dataset_without_dates_falls_back_to_a_patient_split(tmp_path):
 def test_medmnist_dataset_uses_the_official_split_and_caps_it(tmp_path):
     write_medmnist_npz(tmp_path / "pneumoniamnist.npz", sizes=(60, 20, 24), seed=3)
     s = _settings("medmnist", tmp_path, max_images=40)
-    task = chapter.load_task(s)
+    task = experiment.load_task(s)
     _check_common(task, s)
     assert task["labels"] == ["pneumonia"] and "official" in task["split"]
     sizes = {name: len(t) for name, t in task["tables"].items()}
@@ -104,15 +104,15 @@ def test_medmnist_multiclass_is_refused(tmp_path):
     arrays["train_labels"][0] = 5
     np.savez(path, **arrays)
     with pytest.raises(DataError, match="6 classes"):
-        chapter.load_task(_settings("medmnist", tmp_path, medmnist_subset="bloodmnist"))
+        experiment.load_task(_settings("medmnist", tmp_path, medmnist_subset="bloodmnist"))
 
 
 def test_chexpert_dataset_reads_a_chexpert_folder(tmp_path):
-    from paperkit.data.synthetic_cxr import make_synthetic_cxr
+    from paperkit.data.synthetic.cxr import make_synthetic_cxr
 
     root = make_synthetic_cxr(tmp_path / "cx", n_patients=60, size=48, seed=1)  # Stanford's layout
     s = _settings("chexpert", root, max_images=30)
-    task = chapter.load_task(s)
+    task = experiment.load_task(s)
     _check_common(task, s)
     assert max(len(t) for t in task["tables"].values()) <= 36  # about 30: whole patients, every stratum
     assert set(task["labels"]) <= set(pd.read_csv(root / "train.csv", nrows=0).columns)
@@ -124,7 +124,7 @@ REAL = Path(os.environ.get("PAPERKIT_DATA", "/nonexistent")) / "medmnist" / "pne
 @pytest.mark.skipif(not REAL.exists(), reason="real PneumoniaMNIST not found at $PAPERKIT_DATA/medmnist/pneumoniamnist.npz")
 def test_real_pneumoniamnist_through_the_chapter():
     s = _settings("medmnist", REAL.parent, profile="paper", image_size=28)
-    task = chapter.load_task(s)
+    task = experiment.load_task(s)
     assert {n: len(t) for n, t in task["tables"].items()} == {"train": 4708, "val": 524, "test": 624}
     assert task["labels"] == ["pneumonia"]
     assert 0.7 < task["tables"]["train"]["pneumonia"].mean() < 0.8   # PneumoniaMNIST is about 3:1 pneumonia
@@ -135,10 +135,10 @@ def test_imbalance_is_shown_beside_the_papers_ratios(tmp_path):
     s = _settings("csv", tmp_path, csv_path_column="image_path", csv_label_columns="covid",
                   csv_date_column="study_date", profile="paper")
     with pytest.warns(UserWarning):
-        task = chapter.load_task(s)
-    paper, measured = chapter.imbalance_vs_paper(task["tables"], task["labels"], "csv")
+        task = experiment.load_task(s)
+    paper, measured = figures.imbalance_vs_paper(task["tables"], task["labels"], "csv")
     assert dict(zip(paper["setting"], paper["value"])) == {"train": 16.3, "test": 2.94}
     train = task["tables"]["train"]["covid"]
     ours = dict(zip(measured["setting"], measured["value"]))
     assert ours["train"] == pytest.approx((train == 0).sum() / train.sum()) and ours["train"] > ours["test"]
-    assert chapter.imbalance_vs_paper(task["tables"], task["labels"], "medmnist") is None
+    assert figures.imbalance_vs_paper(task["tables"], task["labels"], "medmnist") is None

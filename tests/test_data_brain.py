@@ -15,12 +15,12 @@ from fixtures import write_nifti
 from paperkit.data import DataError, SubjectLeakError, check_no_overlap
 from paperkit.data.brain_mri import (cohort_table, exclusion_counts, load_brain_mri, split_cohort,
                                      table1_row)
-from paperkit.data.cache import VolumeCache
-from paperkit.data.ida import load_adni, load_ppmi
-from paperkit.data.medmnist3d import MedMNIST3DFrames, find_medmnist3d, load_medmnist3d
+from paperkit.data.io.cache import VolumeCache
+from paperkit.data.datasets.ida import load_adni, load_ppmi
+from paperkit.data.datasets.medmnist3d import MedMNIST3DFrames, find_medmnist3d, load_medmnist3d
 from paperkit.data.mri_frames import MRIFrames, frames_from_volume, intensity_stats, read_ras, tsn_indices
-from paperkit.data.oasis import load_oasis1, load_oasis2
-from paperkit.data.readers import read_volume
+from paperkit.data.datasets.oasis import load_oasis1, load_oasis2
+from paperkit.data.io.readers import read_volume
 
 REAL = Path(os.environ["PAPERKIT_DATA"]) if os.environ.get("PAPERKIT_DATA") else None
 

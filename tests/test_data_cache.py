@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-import paperkit.data.cache as cache_module
+import paperkit.data.io.cache as cache_module
 from fixtures import write_analyze, write_dicom_image, write_dicom_series, write_h5, write_nifti
 from paperkit.data import VolumeCache, read_volume
 
@@ -156,7 +156,7 @@ def test_process_killed_mid_write_leaves_nothing_that_loads(tmp_path):
     script = textwrap.dedent(
         f"""
         import os, numpy as np
-        import paperkit.data.cache as c
+        import paperkit.data.io.cache as c
         def dying_save(f, arr, **kwargs):
             f.write(b"\\x93NUMPY" + b"\\0" * 1000)
             f.flush()

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from fixtures import write_bytes
-from paperkit.data.classification_sets import (
+from paperkit.data.datasets.classification_sets import (
     CIFAR10_CLASSES,
     ImageFolderDataset,
     load_cifar,
@@ -25,8 +25,8 @@ from paperkit.data.classification_sets import (
     load_svhn,
     read_idx,
 )
-from paperkit.data.errors import DataError
-from paperkit.data.synthetic_shapes import (
+from paperkit.data.io.errors import DataError
+from paperkit.data.synthetic.shapes import (
     SHAPES,
     TEXTURES,
     load_synthetic_shapes,

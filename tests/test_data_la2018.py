@@ -12,12 +12,12 @@ import torch
 import fixtures_la2018 as fx
 
 from paperkit.data import DataError, SubjectLeakError
-from paperkit.data import lge_degrade as deg
-from paperkit.data.la2018 import (
+from paperkit.data.synthetic import lge_degrade as deg
+from paperkit.data.datasets.la2018 import (
     CaseSplit, LGESlices, binarise, detect_layout, find_cases, load_la2018, read_nrrd, read_scores, scan_mode,
     slices_with_atrium, split_qa, split_stage1,
 )
-from paperkit.data.synthetic_lge import make_degraded_la2018, make_synthetic_lge, read_manifest, synthetic_case
+from paperkit.data.synthetic.lge import make_degraded_la2018, make_synthetic_lge, read_manifest, synthetic_case
 
 
 def nrrd_root(tmp_path, n=3, scores=True, set_folder="Training Set"):

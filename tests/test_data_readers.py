@@ -1,4 +1,4 @@
-"""Round trips and failure modes of paperkit.data.readers on tiny real-format files."""
+"""Round trips and failure modes of paperkit.data.io.readers on tiny real-format files."""
 from __future__ import annotations
 
 import gzip

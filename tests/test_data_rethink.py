@@ -21,8 +21,8 @@ from fixtures_rethink import (
     write_csv_images,
     write_medmnist_npz,
 )
-from paperkit.data import readers
-from paperkit.data.chexpert import (
+from paperkit.data.io import readers
+from paperkit.data.datasets.chexpert import (
     CHEXPERT_COLUMNS,
     PAPER_LABELS,
     PAPER_SPLIT_FRACTIONS,
@@ -30,19 +30,19 @@ from paperkit.data.chexpert import (
     load_chexpert,
     split_patients,
 )
-from paperkit.data.csv_images import (
+from paperkit.data.datasets.csv_images import (
     ImageLabelDataset,
     format_ratio,
     imbalance_table,
     load_csv_images,
     prospective_split,
 )
-from paperkit.data.errors import DataError, SubjectLeakError
-from paperkit.data.medmnist import MedMNISTDataset, load_medmnist_npz
+from paperkit.data.io.errors import DataError, SubjectLeakError
+from paperkit.data.datasets.medmnist import MedMNISTDataset, load_medmnist_npz
 from paperkit.data.splits import check_no_overlap
 from paperkit.data.subsample import stratified_subsample
-from paperkit.data import synthetic_cxr
-from paperkit.data.synthetic_cxr import FINDINGS, PREVALENCE, make_synthetic_cxr
+from paperkit.data.synthetic import cxr as synthetic_cxr
+from paperkit.data.synthetic.cxr import FINDINGS, PREVALENCE, make_synthetic_cxr
 
 
 # --------------------------------------------------------------------------- CheXpert
@@ -163,7 +163,7 @@ def test_image_label_dataset_shapes_range_cache_and_normalisation(chexpert, monk
     ds = ImageLabelDataset(t, PAPER_LABELS, 16, channels=3, cache=True)
     calls = []
     real = readers.read_image
-    monkeypatch.setattr("paperkit.data.csv_images.read_image", lambda p, **k: calls.append(p) or real(p, **k))
+    monkeypatch.setattr("paperkit.data.datasets.csv_images.read_image", lambda p, **k: calls.append(p) or real(p, **k))
     x, y = ds[1]
     assert x.shape == (3, 16, 16) and x.dtype == torch.float32 and y.dtype == torch.float32
     assert 0 <= float(x.min()) and float(x.max()) <= 1 and float(x.std()) > 0

@@ -16,8 +16,8 @@ import fixtures_sunnybrook as fx
 from fixtures import write_bytes, write_dicom_image
 
 from paperkit.data import DataError, SubjectLeakError
-from paperkit.data import synthetic_cine
-from paperkit.data.sunnybrook import (
+from paperkit.data.synthetic import cine as synthetic_cine
+from paperkit.data.datasets.sunnybrook import (
     OFFICIAL_SPLIT,
     SegmentationSlices,
     SunnybrookSample,
@@ -28,7 +28,7 @@ from paperkit.data.sunnybrook import (
     read_contour,
     split_patients,
 )
-from paperkit.data.synthetic_cine import load_synthetic_truth, make_synthetic_cine
+from paperkit.data.synthetic.cine import load_synthetic_truth, make_synthetic_cine
 
 
 def dice(a, b) -> float:

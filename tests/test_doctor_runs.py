@@ -1,4 +1,4 @@
-"""paperkit.doctor_runs: the classroom CNN, mask helpers, and base/treatment runs with reusable records.
+"""paperkit.chapters.model_doctor.experiment: the classroom CNN, mask helpers, and base/treatment runs with reusable records.
 
 Tiny 16-px data and one-epoch runs: seconds on CPU.
 """
@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch.utils.data import Dataset, Subset, TensorDataset
 
-from paperkit.chapters import model_doctor as chapter
+from paperkit.chapters.model_doctor import experiment as chapter_experiment, spec
 from paperkit.models.small_cnn import SmallCNN
-from paperkit.doctor_runs import (
+from paperkit.chapters.model_doctor.experiment import (
     AnnotatedSubset,
     InkMasks,
     build_classifier,
@@ -141,21 +141,21 @@ def test_base_and_treatment_runs_are_recorded_and_reused(tmp_path):
 def test_chapter_data_helpers_split_and_limit():
     data = TensorDataset(torch.zeros(40, 1, 4, 4), torch.arange(40) % 4)
     data.labels = (torch.arange(40) % 4).numpy()
-    train, test = chapter._split_test_only(data, 0.3, seed=0)
+    train, test = chapter_experiment._split_test_only(data, 0.3, seed=0)
     assert not set(train.indices) & set(test.indices) and len(train) + len(test) == 40
-    assert np.bincount(chapter.labels_of(test)).tolist() == [3, 3, 3, 3]
-    small = chapter._limit(data, 8, seed=0)
-    assert np.bincount(chapter.labels_of(small)).tolist() == [2, 2, 2, 2]
-    assert chapter._limit(data, None, seed=0) is data
-    assert chapter.SPEC.resolve(dataset="digits", profile="smoke").data_dir.is_dir()  # bundled: no data folder
+    assert np.bincount(chapter_experiment.labels_of(test)).tolist() == [3, 3, 3, 3]
+    small = chapter_experiment._limit(data, 8, seed=0)
+    assert np.bincount(chapter_experiment.labels_of(small)).tolist() == [2, 2, 2, 2]
+    assert chapter_experiment._limit(data, None, seed=0) is data
+    assert spec.SPEC.resolve(dataset="digits", profile="smoke").data_dir.is_dir()  # bundled: no data folder
 
 
 def test_chapter_spec_models_are_registered():
-    import paperkit.doctor_runs  # noqa: F401
+    import paperkit.chapters.model_doctor.experiment  # noqa: F401
     import paperkit.models.classifiers  # noqa: F401
     from paperkit.models import list_models
 
-    assert set(chapter.MODELS) <= set(list_models(chapter="model_doctor"))
+    assert set(spec.MODELS) <= set(list_models(chapter="model_doctor"))
     for prof in ("smoke", "classroom", "paper"):
-        S = chapter.SPEC.resolve(dataset="synthetic", profile=prof, data_dir=None)
-        assert S.models and all(m in chapter.MODELS for m in S.models)
+        S = spec.SPEC.resolve(dataset="synthetic", profile=prof, data_dir=None)
+        assert S.models and all(m in spec.MODELS for m in S.models)

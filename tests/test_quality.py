@@ -1,4 +1,4 @@
-"""paperkit.quality: stage-1 report, QA training with run records, SupCon + frozen encoder, scan-level metrics."""
+"""paperkit.chapters.lge_quality.experiment: stage-1 report, QA training with run records, SupCon + frozen encoder, scan-level metrics."""
 import numpy as np
 import pandas as pd
 import pytest
@@ -6,9 +6,9 @@ import torch
 from torch import nn
 
 import paperkit.models.lge_quality  # noqa: F401  (registers the chapter's models)
-from paperkit import quality
-from paperkit.data.la2018 import LGESlices, load_la2018
-from paperkit.data.synthetic_lge import make_synthetic_lge
+from paperkit.chapters.lge_quality import experiment as quality
+from paperkit.data.datasets.la2018 import LGESlices, load_la2018
+from paperkit.data.synthetic.lge import make_synthetic_lge
 
 
 pytestmark = pytest.mark.usefixtures("native_convolutions")  # see conftest.py

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from paperkit.ranked_scores import imbalance_study, percentile_of, ranked_scores
+from paperkit.chapters.rethink_transfer.figures import imbalance_study, percentile_of, ranked_scores
 
 
 def test_positives_fall_within_the_top_k():

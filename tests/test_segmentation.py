@@ -9,8 +9,8 @@ import torch
 from fixtures_sunnybrook import circle, write_repackaged
 from torch import nn
 
-from paperkit.data.sunnybrook import SegmentationSlices, load_sunnybrook
-from paperkit.segmentation import (challenge_summary, evaluate_segmentation, make_optimizer, mask_contour,
+from paperkit.data.datasets.sunnybrook import SegmentationSlices, load_sunnybrook
+from paperkit.chapters.lv_segmentation.experiment import (challenge_summary, evaluate_segmentation, make_optimizer, mask_contour,
                                    predict_probabilities, train_segmenter)
 
 

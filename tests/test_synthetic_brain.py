@@ -12,9 +12,9 @@ import pytest
 
 from paperkit.data.brain_mri import cohort_table, load_brain_mri, split_cohort
 from paperkit.data.mri_frames import MRIFrames
-from paperkit.data.oasis import load_oasis2
-from paperkit.data.readers import read_volume
-from paperkit.data.synthetic_brain import (OASIS2_TABLE_COLUMNS, SYNTHETIC_LAYOUT, load_synthetic_markers,
+from paperkit.data.datasets.oasis import load_oasis2
+from paperkit.data.io.readers import read_volume
+from paperkit.data.synthetic.brain import (OASIS2_TABLE_COLUMNS, SYNTHETIC_LAYOUT, load_synthetic_markers,
                                            make_synthetic_brain, mni152_tissues, render_scan)
 
 REAL = Path(os.environ["PAPERKIT_DATA"]) if os.environ.get("PAPERKIT_DATA") else None

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from paperkit.data.synthetic_source import CLASSES, SHAPES, TEXTURES, make_source_task, source_classes
+from paperkit.data.synthetic.source import CLASSES, SHAPES, TEXTURES, make_source_task, source_classes
 
 
 def test_source_task_is_balanced_seeded_and_in_range():

@@ -4,7 +4,9 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from paperkit import runs, transfer
+from paperkit import runs
+
+from paperkit.chapters.rethink_transfer import experiment as transfer
 
 
 def _spots(n, size=96, seed=0):

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from paperkit.data.medmnist3d import MedMNIST3DFrames
-from paperkit.video_training import AUGMENTATIONS, PAPER_AUGMENTATION_ROWS, evaluate_predictions, train_video_classifier
+from paperkit.data.datasets.medmnist3d import MedMNIST3DFrames
+from paperkit.chapters.video4mri.experiment import AUGMENTATIONS, PAPER_AUGMENTATION_ROWS, evaluate_predictions, train_video_classifier
 
 
 def volumes(n: int, seed: int):
@@ -55,7 +55,7 @@ def test_recalibrate_bn_is_a_separate_run_and_sees_the_training_clips(tmp_path, 
     train = MedMNIST3DFrames(vx, vy, segments=4, train=True)
     test = MedMNIST3DFrames(*volumes(4, 1), segments=4)
     calls = []
-    monkeypatch.setattr("paperkit.video_training.recalibrate_batchnorm",
+    monkeypatch.setattr("paperkit.chapters.video4mri.experiment.recalibrate_batchnorm",
                         lambda model, data, **kw: calls.append(data))
     kwargs = dict(data_key={"fixture": 2}, num_classes=2, epochs=1, batch_size=4, lr=1e-3, warmup_epochs=0,
                   n_boot=10, out_dir=tmp_path, device="cpu", progress=False)
@@ -66,7 +66,7 @@ def test_recalibrate_bn_is_a_separate_run_and_sees_the_training_clips(tmp_path, 
 
 
 def test_crop_scale_reaches_the_volume_transform_and_keys_its_own_run(tmp_path, monkeypatch):
-    import paperkit.video_training as vt
+    import paperkit.chapters.video4mri.experiment as vt
 
     built = []
     real = vt.VolumeTransform

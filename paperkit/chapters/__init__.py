@@ -1,8 +1,13 @@
-"""Each chapter's contract: its datasets, models, profiles, expected times and the paper's claims.
+"""The five chapters, one package each, and the contract they share.
 
-``paperkit.chapters.get("video4mri").SPEC`` is what the notebook's parameters are checked
-against; ``CLAIMS`` lists the paper's claims (text and where the paper shows them) that the
-chapter's claims ledger tests.
+* :mod:`paperkit.chapters.contract` -- the parameters every chapter takes (:class:`ChapterSpec`,
+  :func:`start`), checked at once with the list of valid values.
+* ``paperkit.chapters.<name>`` -- one package per paper with the same four modules: ``spec``
+  (datasets, models, profiles, the paper's claims), ``experiment`` (data arrangement and training
+  with run records), ``claims`` (the ledger's verdict functions) and ``figures``.
+
+``get("video4mri")`` returns that chapter's ``spec`` module: ``SPEC`` is what the notebook's
+parameters are checked against and ``CLAIMS`` lists the paper's claims the ledger tests.
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ CHAPTERS = ("video4mri", "model_doctor", "lge_quality", "lv_segmentation", "reth
 
 
 def get(name: str) -> ModuleType:
-    """The chapter module ``name`` (with ``SPEC``, ``CLAIMS``, ``ISSUE``)."""
+    """The ``spec`` module of chapter ``name`` (with ``SPEC`` and ``CLAIMS``)."""
     if name not in CHAPTERS:
         raise ValueError(f"unknown chapter {name!r}; chapters: {', '.join(CHAPTERS)}")
-    return importlib.import_module(f"{__name__}.{name}")
+    return importlib.import_module(f"{__name__}.{name}.spec")

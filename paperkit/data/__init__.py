@@ -7,9 +7,9 @@
 * Dataset layouts and synthetic generators live in their own modules (``sunnybrook``,
   ``synthetic_cine``, ``chexpert``, ``synthetic_cxr``, ...); the most used names are re-exported here.
 """
-from paperkit.data.cache import VolumeCache, content_digest
-from paperkit.data.errors import DataError, SubjectLeakError
-from paperkit.data.readers import (
+from paperkit.data.io.cache import VolumeCache, content_digest
+from paperkit.data.io.errors import DataError, SubjectLeakError
+from paperkit.data.io.readers import (
     SUPPORTED_SUFFIXES,
     Volume,
     format_of,
@@ -23,13 +23,13 @@ from paperkit.data.readers import (
     source_files,
 )
 from paperkit.data.splits import check_no_overlap, subject_split
-from paperkit.data.sunnybrook import OFFICIAL_SPLIT, SegmentationSlices, SunnybrookSample, load_sunnybrook, read_contour
-from paperkit.data.synthetic_cine import make_synthetic_cine
-from paperkit.data.chexpert import PAPER_LABELS, load_chexpert
-from paperkit.data.csv_images import ImageLabelDataset, imbalance_table, load_csv_images, prospective_split
-from paperkit.data.medmnist import MedMNISTDataset, load_medmnist_npz
+from paperkit.data.datasets.sunnybrook import OFFICIAL_SPLIT, SegmentationSlices, SunnybrookSample, load_sunnybrook, read_contour
+from paperkit.data.synthetic.cine import make_synthetic_cine
+from paperkit.data.datasets.chexpert import PAPER_LABELS, load_chexpert
+from paperkit.data.datasets.csv_images import ImageLabelDataset, imbalance_table, load_csv_images, prospective_split
+from paperkit.data.datasets.medmnist import MedMNISTDataset, load_medmnist_npz
 from paperkit.data.subsample import stratified_subsample
-from paperkit.data.synthetic_cxr import make_synthetic_cxr
+from paperkit.data.synthetic.cxr import make_synthetic_cxr
 
 __all__ = [
     "DataError",

@@ -1,7 +1,7 @@
 """Brain-MRI cohorts: one record per scan, the paper's Table 1, and the subject-level split.
 
-Every brain-MRI loader (:func:`paperkit.data.ida.load_adni`, :func:`~paperkit.data.ida.load_ppmi`,
-:func:`paperkit.data.oasis.load_oasis1`, :func:`~paperkit.data.oasis.load_oasis2`, and the
+Every brain-MRI loader (:func:`paperkit.data.datasets.ida.load_adni`, :func:`~paperkit.data.datasets.ida.load_ppmi`,
+:func:`paperkit.data.datasets.oasis.load_oasis1`, :func:`~paperkit.data.datasets.oasis.load_oasis2`, and the
 synthetic cohort read back through ``load_adni``) returns a :class:`Cohort`: a ``list`` of
 :class:`BrainScan` records plus what the loader left out and why. From it
 
@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from paperkit.data.errors import DataError
+from paperkit.data.io.errors import DataError
 from paperkit.data.splits import check_no_overlap, subject_split
 
 __all__ = [
@@ -43,10 +43,10 @@ __all__ = [
 
 # dataset name -> (module, loader) ; the names the chapter's `dataset` parameter accepts.
 BRAIN_DATASETS = {
-    "adni": ("paperkit.data.ida", "load_adni"),
-    "ppmi": ("paperkit.data.ida", "load_ppmi"),
-    "oasis1": ("paperkit.data.oasis", "load_oasis1"),
-    "oasis2": ("paperkit.data.oasis", "load_oasis2"),
+    "adni": ("paperkit.data.datasets.ida", "load_adni"),
+    "ppmi": ("paperkit.data.datasets.ida", "load_ppmi"),
+    "oasis1": ("paperkit.data.datasets.oasis", "load_oasis1"),
+    "oasis2": ("paperkit.data.datasets.oasis", "load_oasis2"),
 }
 
 
@@ -56,7 +56,7 @@ class BrainScan:
 
     ``subject`` is the id every split is made by; ``session`` the visit / MR session;
     ``scan_id`` identifies the volume (IDA Image Data ID ``"I13722"``, OASIS-1 MRI ID,
-    OASIS-2 ``"<MRI ID>/mpr-1"``). ``path`` is what :func:`paperkit.data.readers.read_volume`
+    OASIS-2 ``"<MRI ID>/mpr-1"``). ``path`` is what :func:`paperkit.data.io.readers.read_volume`
     reads: a NIfTI file, the ``.hdr`` of an Analyze pair, or a DICOM series folder.
     ``label`` indexes the cohort's ``class_names`` (0 = control). ``age`` (years) and
     ``sex`` (``"F"``/``"M"``) are ``None`` when the table has no value; ``clinical`` is the
@@ -126,7 +126,7 @@ def load_brain_mri(dataset: str, root: str | os.PathLike, **options: Any) -> Coh
     the volume cache ``cache=``, and fail on the first unreadable file) or ``"skip"`` (decode
     all now and leave unreadable ones out, listed in ``cohort.excluded`` / ``cohort.unreadable``
     and in a warning with their count). The synthetic cohort is read with
-    ``load_brain_mri(paperkit.data.synthetic_brain.SYNTHETIC_LAYOUT, root)``.
+    ``load_brain_mri(paperkit.data.synthetic.brain.SYNTHETIC_LAYOUT, root)``.
     """
     import importlib
 

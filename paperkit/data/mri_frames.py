@@ -3,8 +3,8 @@
 Video4MRI (Sec. 3.2) treats the slices of a volume as the frames of a video. For each scan,
 :class:`MRIFrames`
 
-1. reads the volume once through :class:`paperkit.data.cache.VolumeCache` with
-   :func:`read_ras` (:func:`paperkit.data.readers.read_volume`, then reoriented to the
+1. reads the volume once through :class:`paperkit.data.io.cache.VolumeCache` with
+   :func:`read_ras` (:func:`paperkit.data.io.readers.read_volume`, then reoriented to the
    closest RAS+ axis order using the file's affine), so later epochs memory-map a ``.npy``;
 2. picks the slicing plane: ``"sagittal"`` slices along left-right (RAS axis 0),
    ``"coronal"`` along posterior-anterior (1), ``"axial"`` along inferior-superior (2). Frames
@@ -49,9 +49,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from paperkit.data.cache import VolumeCache
-from paperkit.data.errors import DataError
-from paperkit.data.readers import Volume, read_volume
+from paperkit.data.io.cache import VolumeCache
+from paperkit.data.io.errors import DataError
+from paperkit.data.io.readers import Volume, read_volume
 
 __all__ = [
     "NORMALIZATIONS",

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from paperkit.data.errors import SubjectLeakError
+from paperkit.data.io.errors import SubjectLeakError
 
 _SHOWN_LEAKS = 10
 

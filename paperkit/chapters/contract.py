@@ -1,0 +1,199 @@
+"""The chapter contract: one parameter set for every notebook, profiles, and checked values.
+
+Every chapter's parameters cell has the same names (``dataset``, ``data_dir``, ``profile``,
+``models``, ``epochs``, ``seed``, ``device``, ``out_dir``) plus its own. A chapter declares a
+:class:`ChapterSpec`; :meth:`ChapterSpec.resolve` checks the values at once (an unknown
+value fails with the list of valid ones) and merges the profile's settings with overrides.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping, Sequence
+
+from paperkit.paths import cache_dir, resolve_data_dir
+from paperkit.runtime import resolve_device
+
+PROFILES = ("smoke", "classroom", "paper")
+PROFILE_PURPOSE = {
+    "smoke": "seconds, for CI: every code path runs on tiny data",
+    "classroom": "minutes on a laptop CPU, synthetic data by default",
+    "paper": "the paper's settings, meant for a GPU and real data",
+}
+
+
+@dataclass(frozen=True)
+class ChapterSpec:
+    """What a chapter accepts.
+
+    ``profiles`` maps each of :data:`PROFILES` to its settings; each must contain ``models``
+    (the default model list) and ``epochs``. ``timing`` gives the expected wall time per
+    profile, shown in the chapter header. ``data_folders`` names the folder under
+    ``$PAPERKIT_DATA`` of a dataset whose folder is not its own name; ``bundled`` lists datasets
+    that ship inside an installed package (e.g. scikit-learn's digits) and, like ``synthetic``,
+    need no ``data_dir``. ``dataset_settings[dataset][profile]`` replaces some of a profile's
+    settings for one dataset (e.g. more epochs on a small real set); parameters still win.
+    """
+
+    name: str
+    title: str
+    datasets: Mapping[str, str]
+    models: Sequence[str]
+    profiles: Mapping[str, Mapping[str, Any]]
+    timing: Mapping[str, str] = field(default_factory=dict)
+    data_folders: Mapping[str, str] = field(default_factory=dict)  # dataset -> folder under $PAPERKIT_DATA
+    bundled: Sequence[str] = ()  # datasets that ship with an installed package: no data folder needed
+    # dataset -> profile -> settings replacing the profile's for that dataset (real data often needs a
+    # different budget than the synthetic default); the parameters cell still overrides them.
+    dataset_settings: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if "synthetic" not in self.datasets:
+            raise ValueError(f"chapter {self.name!r}: every chapter offers dataset='synthetic'")
+        missing = [p for p in PROFILES if p not in self.profiles]
+        if missing:
+            raise ValueError(f"chapter {self.name!r}: profiles {missing} are not defined")
+        for prof, settings in self.profiles.items():
+            for need in ("models", "epochs"):
+                if need not in settings:
+                    raise ValueError(f"chapter {self.name!r}, profile {prof!r}: setting {need!r} is missing")
+            unknown = [m for m in settings["models"] if m not in self.models]
+            if unknown:
+                raise ValueError(f"chapter {self.name!r}, profile {prof!r}: models {unknown} are not in {list(self.models)}")
+        for data_name, by_profile in self.dataset_settings.items():
+            bad = [data_name] if data_name not in self.datasets else [p for p in by_profile if p not in PROFILES]
+            bad += [f"{p}.{k}" for p, settings in by_profile.items() if p in PROFILES
+                    for k in settings if k not in self.profiles[p]]
+            if bad:
+                raise ValueError(f"chapter {self.name!r}: dataset_settings[{data_name!r}] names unknown "
+                                 f"dataset, profile or setting {bad}")
+
+    def resolve(self, *, dataset: str = "synthetic", data_dir: str | None = None, profile: str = "classroom",
+                models: Sequence[str] | str | None = None, epochs: int | None = None, seed: int = 0,
+                device: str = "auto", out_dir: str = "runs", **overrides: Any) -> "Settings":
+        """Check the parameters cell's values and return the chapter's settings.
+
+        ``overrides`` are chapter-specific parameters; a value of ``None`` keeps the profile's.
+        """
+        _choose("dataset", dataset, list(self.datasets))
+        _choose("profile", profile, list(PROFILES))
+        values = {**self.profiles[profile], **self.dataset_settings.get(dataset, {}).get(profile, {})}
+        model_list = _model_list(models, values["models"], self.models)
+        if epochs is not None and (not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1):
+            raise ValueError(f"epochs={epochs!r}: expected a positive integer or None (the profile's {values['epochs']})")
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ValueError(f"seed={seed!r}: expected an integer")
+        dev = resolve_device(device)
+        if dataset == "synthetic" or dataset in self.bundled:  # generated or packaged: no real folder needed
+            data_path = Path(data_dir).expanduser() if data_dir else cache_dir("synthetic", self.name)
+            data_path.mkdir(parents=True, exist_ok=True)
+        else:
+            data_path = resolve_data_dir(self.data_folders.get(dataset, dataset), data_dir)
+        unknown = sorted(set(overrides) - set(values))
+        if unknown:  # a typo would otherwise leave the profile's value in force without a word
+            raise ValueError(f"{self.name}: unknown parameter(s) {unknown}; expected the common ones (dataset, "
+                             f"data_dir, profile, models, epochs, seed, device, out_dir) or this chapter's: "
+                             f"{', '.join(sorted(k for k in values if k not in ('models', 'epochs')))}")
+        for key, value in overrides.items():
+            if value is not None:
+                values[key] = value
+        values.update(dataset=dataset, data_dir=data_path, profile=profile, models=model_list,
+                      epochs=epochs if epochs is not None else values["epochs"], seed=seed, device=dev,
+                      out_dir=Path(out_dir))
+        return Settings(self, MappingProxyType(values))
+
+    def header(self) -> str:
+        """Markdown table of the profiles: purpose and expected time."""
+        rows = ["| profile | what it is for | expected time |", "|---|---|---|"]
+        for prof in PROFILES:
+            rows.append(f"| `{prof}` | {PROFILE_PURPOSE[prof]} | {self.timing.get(prof, '—')} |")
+        return "\n".join(rows)
+
+
+def _choose(name: str, value: Any, choices: list[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not valid; choose one of: {', '.join(map(repr, choices))}")
+
+
+def _model_list(models: Sequence[str] | str | None, default: Sequence[str], valid: Sequence[str]) -> list[str]:
+    if models is None:
+        return list(default)
+    chosen = [m.strip() for m in models.split(",")] if isinstance(models, str) else list(models)
+    unknown = [m for m in chosen if m not in valid]
+    if unknown or not chosen:
+        raise ValueError(f"models={models!r}: unknown {unknown or 'empty list'}; this chapter's models are: {', '.join(valid)}")
+    return chosen
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The checked, merged settings of one chapter run; read them as attributes."""
+
+    spec: ChapterSpec
+    values: Mapping[str, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        values = object.__getattribute__(self, "values")
+        if name in values:
+            return values[name]
+        raise AttributeError(f"chapter setting {name!r} does not exist; settings: {', '.join(values)}")
+
+    @property
+    def data_label(self) -> str:
+        """What this run ran on, for table captions and the claims ledger."""
+        what = self.spec.datasets[self.dataset]
+        return f"{what} — {self.profile} profile, seed {self.seed}"
+
+    def as_config(self, **extra: Any) -> dict:
+        """A JSON-able configuration for :func:`paperkit.runs.start_run` (paths and device as strings)."""
+        cfg = {k: (str(v) if isinstance(v, Path) else v) for k, v in self.values.items()
+               if k not in ("out_dir", "device", "data_dir")}
+        cfg["data_dir"] = None if self.dataset == "synthetic" else str(self.data_dir)
+        cfg["device_type"] = self.device.type
+        cfg.update(extra)
+        return cfg
+
+
+def pending(section: str, issue: int, what: str) -> None:
+    """Say plainly on the page that a section is not built yet (and which issue builds it)."""
+    from IPython.display import HTML, display
+
+    display(HTML(
+        '<div class="admonition warning"><p class="admonition-title">Not built yet</p>'
+        f"<p><b>{section}</b> is delivered by issue #{issue} and is not implemented in this version of the book. "
+        f"It will show: {what}. Nothing in this section is a result.</p></div>"))
+
+
+class Stopwatch:
+    """Wall time of a chapter run, printed at its end."""
+
+    def __init__(self):
+        self.start = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start
+
+    def __str__(self) -> str:
+        s = self.seconds
+        return f"{s:.1f} s" if s < 120 else f"{s / 60:.1f} min"
+
+
+def start(name: str, **parameters: Any) -> tuple[Any, Settings, Stopwatch]:
+    """Begin a chapter run: set up plotly, check the parameters, start a stopwatch.
+
+    ``parameters`` are the parameters cell's values. Returns ``(chapter module, settings,
+    stopwatch)`` and prints the settings the run will use.
+    """
+    from paperkit import chapters, plots
+
+    module = chapters.get(name)
+    plots.setup()
+    clock = Stopwatch()
+    settings = module.SPEC.resolve(**parameters)
+    shown = ["profile", "dataset", "models", "epochs", *[k for k in settings.values if k not in (
+        "profile", "dataset", "models", "epochs", "device", "seed", "data_dir", "out_dir")], "device", "seed"]
+    print("  ".join(f"{k}={getattr(settings, k)}" for k in shown))
+    return module, settings, clock

@@ -1,0 +1,2 @@
+"""The lge_quality claims ledger's verdicts: pure functions of the result tables, unit-tested."""
+from __future__ import annotations

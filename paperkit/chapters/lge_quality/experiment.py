@@ -1,0 +1,440 @@
+"""The two-stage LGE quality assessor of Sultan et al. (2023): training with run records, and evaluation.
+
+Stage 1 (:func:`train_stage1`, :func:`stage1_report`): a UNet segments the left-atrial blood pool
+slice by slice; slices where any pixel's probability exceeds ``t`` are kept
+(:func:`paperkit.data.datasets.la2018.slices_with_atrium`). Stage 2 (:func:`train_qa`): one of three
+training strategies on the kept slices, each a run record keyed by its configuration:
+
+=================  ==========================  ===============================================
+method             paper's name                what is trained
+=================  ==========================  ===============================================
+``qa_resnet34``    QA (Baseline QA)            encoder + attribute heads + QA head, Eq. 1
+``multitask_qa``   Multi-Task QA               the same + blood-pool decoder, Eq. 3
+``supcon_qa``      QA & Contrastive            encoder pretrained by :func:`pretrain_supcon`
+                                               (``supcon_resnet34``, Eq. 5, LARS), then
+                                               frozen; heads trained with Eq. 1
+=================  ==========================  ===============================================
+
+Evaluation (:func:`predict_slices`, :func:`scan_predictions`, :func:`scan_metrics`): every test
+slice gets a QA probability; a scan's label is the mode of its slices' labels (Sec. 4.3) and
+precision, recall, F1 and specificity (diagnostic = positive) are computed over scans.
+
+Choices where the paper is silent (documented, not hidden): the UNet's loss is BCE + soft Dice;
+QA validation is the mean squared error between the QA probability and the label over all
+validation slices (Sec. 4.3 says "MSE error across all slices"), which drives early stopping
+(patience) and picks the weights kept; the cosine schedule anneals per epoch over ``epochs``;
+SupCon pretraining uses two augmented views per slice, temperature 0.07 and the same cosine
+schedule; the frozen encoder's BatchNorm statistics stay fixed while the heads train.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset
+
+from paperkit import models
+from paperkit.atomic import torch_save
+from paperkit.data.datasets.la2018 import LACase, LGESlices, scan_mode, slices_with_atrium
+from paperkit.losses import dice_loss, make_lars, multi_label_supcon_loss, multitask_loss, qa_loss
+from paperkit.metrics.classification import confusion_metrics
+from paperkit.runs import Run, TrainedModel, start_run
+from paperkit.runtime import resolve_device
+from paperkit.train import count_parameters, fit
+
+__all__ = ["CHAPTER", "METHODS", "TwoViews", "train_stage1", "stage1_report", "thin_slices",
+           "train_qa", "pretrain_supcon", "predict_slices", "scan_predictions", "scan_metrics", "summarise_runs",
+           "label_subset"]
+
+CHAPTER = "lge_quality"
+METHODS = {"qa_resnet34": "QA", "multitask_qa": "Multi-Task QA", "supcon_qa": "QA & Contrastive"}
+SCAN_METRICS = ("precision", "recall", "f1", "specificity")
+
+
+def _reuse(run: Run, model: nn.Module, name: str, dev: torch.device) -> TrainedModel:
+    model.load_state_dict(torch.load(run.path("model.pt"), map_location="cpu", weights_only=True))
+    return TrainedModel(name, model.to(dev).eval(), run, run.metrics, run.history, reused=True)
+
+
+def _finish(run: Run, model: nn.Module, name: str, result, t0: float, extra: Mapping[str, Any]) -> TrainedModel:
+    history = pd.DataFrame(result.history)
+    metrics = {"parameters": count_parameters(model, trainable_only=False),
+               "trainable_parameters": count_parameters(model), "epochs_run": len(result.history),
+               "best_epoch": result.best_epoch, "train_seconds": round(time.perf_counter() - t0, 1), **extra}
+    torch_save(model.state_dict(), run.path("model.pt"))
+    run.finish(metrics, history)
+    return TrainedModel(name, model.eval(), run, metrics, history, reused=False)
+
+
+def _check_sizes(name: str, **sets: Dataset) -> None:
+    empty = [k for k, v in sets.items() if len(v) == 0]
+    if empty:
+        raise ValueError(f"{name}: the {' and '.join(empty)} set(s) hold no slice; check the split and slice selection")
+
+
+# --------------------------------------------------------------------------- stage 1
+
+
+def _unet_loss(logits: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    mask = batch["mask"]
+    return F.binary_cross_entropy_with_logits(logits, mask) + dice_loss(logits, mask)
+
+
+def _pooled_dice(pred: np.ndarray, truth: np.ndarray) -> float:
+    inter, total = np.logical_and(pred, truth).sum(), pred.sum() + truth.sum()
+    return 1.0 if total == 0 else float(2 * inter / total)
+
+
+def train_stage1(train: LGESlices, val: LGESlices, *, data_key: Mapping[str, Any], epochs: int, batch_size: int = 16,
+                 lr: float = 1e-3, features: Sequence[int] = (32, 32, 64, 128, 256, 32), seed: int = 0,
+                 device: str | torch.device = "auto", out_dir: str | Path = "runs", force: bool = False,
+                 progress: bool = True) -> TrainedModel:
+    """Train the stage-1 LA UNet (``unet_la``, Adam) on slices and their masks, or reuse its finished record.
+
+    Pass every slice (``LGESlices(..., slices="all")``): a UNet that never saw a slice without
+    atrium finds atrium in every slice, and the slice selection then keeps them all.
+
+    The weights of the epoch with the best validation Dice (pooled over the validation slices,
+    threshold 0.5) are kept.
+    """
+    _check_sizes("train_stage1", train=train, validation=val)
+    dev = resolve_device(device)
+    config = {"stage": "stage1_unet", "model": "unet_la", "features": list(features), "epochs": epochs,
+              "batch_size": batch_size, "lr": lr, "seed": seed, "data": dict(data_key)}
+    run = start_run(CHAPTER, config, out_dir, force=force, device=str(dev))
+    torch.manual_seed(seed)
+    model = models.create("unet_la", features=tuple(features))
+    if run.done:
+        return _reuse(run, model, "unet_la", dev)
+
+    def evaluate(m: nn.Module) -> dict[str, float]:
+        probs = _predict_tensor(m, val.images, dev)
+        return {"val_dice": _pooled_dice(probs.numpy() > 0.5, val.masks.numpy() > 0)}
+
+    t0 = time.perf_counter()
+    result = fit(model, train, loss=_unet_loss, optimizer=torch.optim.Adam(model.parameters(), lr=lr), epochs=epochs,
+                 batch_size=batch_size, forward=lambda m, b: (m(b["image"]), b), evaluate=evaluate,
+                 monitor="val_dice", restore_best=True, checkpoint=run.checkpoint, device=dev, seed=seed,
+                 progress=progress, desc="stage 1: unet_la")
+    return _finish(run, model, "unet_la", result, t0, {"best_val_dice": result.best})
+
+
+@torch.no_grad()
+def _predict_tensor(model: nn.Module, images: torch.Tensor, dev: torch.device, batch_size: int = 64) -> torch.Tensor:
+    """Sigmoid of ``model`` over (N, 1, H, W) images, on the CPU."""
+    model.to(dev).eval()
+    out = [torch.sigmoid(model(images[i:i + batch_size].to(dev)).float()).cpu()
+           for i in range(0, len(images), batch_size)]
+    return torch.cat(out) if out else torch.zeros_like(images)
+
+
+def stage1_report(model: nn.Module, cases: Sequence[LACase], *, image_size: int, threshold: float = 0.5,
+                  device: str | torch.device = "auto") -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Run stage 1 over every axial slice of ``cases``; score it and return the selected slices.
+
+    Per case: volume Dice of the thresholded (0.5) prediction at the network's resolution, and
+    slice selection against the truth (slices whose mask has a voxel): accuracy, recall (atrium
+    slices kept), precision (kept slices that hold atrium), numbers of slices. A scan where no
+    slice passes ``threshold`` keeps its single most probable slice, so every scan is scored.
+    Returns ``(table, {case_id: selected slice indices})``.
+    """
+    dev = resolve_device(device)
+    rows, selected = [], {}
+    for case in cases:
+        data = LGESlices([case], image_size, slices="all")
+        probs = _predict_tensor(model, data.images, dev)[:, 0].numpy()
+        truth = data.masks[:, 0].numpy() > 0
+        chosen = slices_with_atrium(probs, threshold, axis=0)
+        if chosen.size == 0:
+            chosen = np.array([int(probs.reshape(len(probs), -1).max(1).argmax())])
+        keep = np.zeros(len(probs), bool)
+        keep[chosen] = True
+        has = truth.reshape(len(truth), -1).any(1)
+        selected[case.case_id] = chosen
+        rows.append({"case_id": case.case_id, "slices": len(probs), "atrium slices": int(has.sum()),
+                     "selected": int(keep.sum()), "dice": _pooled_dice(probs > 0.5, truth),
+                     "selection accuracy": float((keep == has).mean()),
+                     "selection recall": float(keep[has].mean()) if has.any() else float("nan"),
+                     "selection precision": float(has[keep].mean())})
+    return pd.DataFrame(rows), selected
+
+
+def thin_slices(selection: Mapping[str, np.ndarray], max_slices: int | None) -> dict[str, np.ndarray]:
+    """At most ``max_slices`` evenly spaced slices of each case's selection (``None``: all)."""
+    if max_slices is None:
+        return {k: np.asarray(v) for k, v in selection.items()}
+    if max_slices < 1:
+        raise ValueError(f"max_slices={max_slices!r}: expected a positive int or None")
+    out = {}
+    for case, idx in selection.items():
+        idx = np.asarray(idx)
+        out[case] = idx if len(idx) <= max_slices else idx[np.linspace(0, len(idx) - 1, max_slices).round().astype(int)]
+    return out
+
+
+# --------------------------------------------------------------------------- stage 2
+
+
+def _qa_model(method: str, width: float, weights) -> nn.Module:
+    name = "qa_resnet34" if method == "supcon_qa" else method
+    return models.create(name, width=width, weights=weights)
+
+
+def _val_mse(model: nn.Module, val: LGESlices, dev: torch.device) -> dict[str, float]:
+    frame, _ = predict_slices(model, val, device=dev)
+    return {"val_mse": float(((frame["qa_probability"] - frame["qa_true"]) ** 2).mean())}
+
+
+def train_qa(method: str, train: LGESlices, val: LGESlices, *, data_key: Mapping[str, Any], epochs: int,
+             batch_size: int = 128, lr: float = 1e-3, patience: int | None = 7, width: float = 1.0, weights=None,
+             encoder: TrainedModel | None = None, run_index: int = 0, seed: int = 0, device: str | torch.device = "auto",
+             out_dir: str | Path = "runs", force: bool = False, progress: bool = True) -> TrainedModel:
+    """Train QA method ``method`` (a key of :data:`METHODS`) or reuse its finished record.
+
+    Adam at ``lr``, cosine annealing over ``epochs``, early stopping on the validation MSE with
+    ``patience``, best weights kept. ``supcon_qa`` needs ``encoder`` (from :func:`pretrain_supcon`),
+    which is copied in and frozen. ``train`` should carry augmentation; ``train`` and ``val``
+    must have labels. The run seed is ``seed * 100 + run_index`` (same for every method, so the
+    methods of one run start from the same random heads).
+    """
+    if method not in METHODS:
+        raise ValueError(f"method={method!r}: expected one of {', '.join(METHODS)}")
+    if method == "supcon_qa" and encoder is None:
+        raise ValueError("method='supcon_qa' needs encoder= (the result of pretrain_supcon)")
+    _check_sizes(f"train_qa({method!r})", train=train, validation=val)
+    if not (train.with_labels and val.with_labels):
+        raise ValueError(f"train_qa({method!r}): the slices have no quality labels (load the cases with scores)")
+    dev = resolve_device(device)
+    run_seed = seed * 100 + run_index
+    config = {"stage": "qa", "method": method, "width": width, "weights": str(weights) if weights else None,
+              "epochs": epochs, "batch_size": batch_size, "lr": lr, "patience": patience, "run": run_index,
+              "seed": seed, "encoder": encoder.run.key if encoder is not None else None, "data": dict(data_key)}
+    run = start_run(CHAPTER, config, out_dir, force=force, device=str(dev))
+    torch.manual_seed(run_seed)
+    model = _qa_model(method, width, None if method == "supcon_qa" else weights)
+    if method == "supcon_qa":
+        model.load_encoder(encoder.model).freeze_encoder()
+    if run.done:
+        return _reuse(run, model, method, dev)
+
+    def forward(m: nn.Module, batch):
+        if method == "supcon_qa":
+            m.encoder.eval()  # frozen: its BatchNorm statistics stay those of pretraining
+        return m(batch["image"]), batch
+
+    def loss(out, batch):
+        if method == "multitask_qa":
+            return multitask_loss(out, batch["attributes"], batch["qa"], batch["mask"])
+        return qa_loss(out, batch["attributes"], batch["qa"])
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=lr)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
+    t0 = time.perf_counter()
+    result = fit(model, train, loss=loss, optimizer=opt, scheduler=cosine, scheduler_interval="epoch", epochs=epochs,
+                 batch_size=min(batch_size, len(train)), forward=forward, evaluate=lambda m: _val_mse(m, val, dev),
+                 monitor="val_mse", mode="min", patience=patience, restore_best=True, checkpoint=run.checkpoint,
+                 device=dev, seed=run_seed, progress=progress, desc=f"{METHODS[method]} (run {run_index + 1})")
+    return _finish(run, model, method, result, t0, {"best_val_mse": result.best})
+
+
+class TwoViews(Dataset):
+    """Two independently augmented views of each slice of an augmented :class:`LGESlices`, with its 4 labels.
+
+    Items: ``views`` (2, 1, H, W) and ``labels`` (4,) = three attributes + QA (0/1), the label
+    sets of Eq. 5.
+    """
+
+    def __init__(self, slices: LGESlices):
+        if slices.transform is None:
+            raise ValueError("TwoViews: the slices have no augmentation; two views would be identical")
+        if not slices.with_labels:
+            raise ValueError("TwoViews: the slices have no quality labels; supervised contrast needs them")
+        self.slices = slices
+
+    def __len__(self) -> int:
+        return len(self.slices)
+
+    def __getitem__(self, i: int) -> dict:
+        a, b = self.slices[i], self.slices[i]
+        return {"views": torch.stack([a["image"], b["image"]]), "labels": torch.cat([a["attributes"], a["qa"]])}
+
+
+def pretrain_supcon(train: LGESlices, *, data_key: Mapping[str, Any], epochs: int, batch_size: int = 512,
+                    lr: float = 0.5, temperature: float = 0.07, width: float = 1.0, weights=None, run_index: int = 0,
+                    seed: int = 0, device: str | torch.device = "auto", out_dir: str | Path = "runs",
+                    force: bool = False, progress: bool = True) -> TrainedModel:
+    """Supervised contrastive pretraining of the encoder (``supcon_resnet34``, Eq. 5, LARS), or reuse it.
+
+    Two augmented views per slice; the loss sums SupCon over the four binarised label sets;
+    LARS at ``lr`` with cosine annealing. The history records the training loss per epoch.
+    """
+    _check_sizes("pretrain_supcon", train=train)
+    dev = resolve_device(device)
+    run_seed = seed * 100 + run_index
+    config = {"stage": "supcon_pretrain", "model": "supcon_resnet34", "width": width,
+              "weights": str(weights) if weights else None, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+              "temperature": temperature, "run": run_index, "seed": seed, "data": dict(data_key)}
+    run = start_run(CHAPTER, config, out_dir, force=force, device=str(dev))
+    torch.manual_seed(run_seed)
+    model = models.create("supcon_resnet34", width=width, weights=weights)
+    if run.done:
+        return _reuse(run, model, "supcon_resnet34", dev)
+
+    def forward(m: nn.Module, batch):
+        views = batch["views"]
+        z = m(views.reshape(-1, *views.shape[2:])).reshape(views.shape[0], 2, -1)
+        return z, batch["labels"]
+
+    opt = make_lars(model, lr=lr)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
+    pairs = TwoViews(train)
+    t0 = time.perf_counter()
+    result = fit(model, pairs, loss=lambda z, y: multi_label_supcon_loss(z, y, temperature), optimizer=opt,
+                 scheduler=cosine, scheduler_interval="epoch", epochs=epochs, batch_size=min(batch_size, len(pairs)),
+                 forward=forward, checkpoint=run.checkpoint, device=dev, seed=run_seed, progress=progress,
+                 desc=f"SupCon pretraining (run {run_index + 1})")
+    last = result.history[-1]["train_loss"] if result.history else None
+    return _finish(run, model, "supcon_resnet34", result, t0, {"final_supcon_loss": last})
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def predict_slices(model: nn.Module, data: LGESlices, *, device: str | torch.device = "auto",
+                   batch_size: int = 64) -> tuple[pd.DataFrame, np.ndarray]:
+    """QA and attribute probabilities of every slice of ``data`` (no augmentation), and the embeddings.
+
+    Returns ``(frame, embeddings)``: one row per slice with ``case_id``, ``slice``,
+    ``qa_probability``, the attribute probabilities and (when labelled) ``qa_true``; and the
+    (N, D) encoder embeddings in the same order.
+    """
+    dev = resolve_device(device)
+    model.to(dev).eval()
+    qa, attrs, emb = [], [], []
+    for start in range(0, len(data), batch_size):
+        out = model(data.images[start:start + batch_size].to(dev))
+        qa.append(torch.sigmoid(out.qa.float())[:, 0].cpu())
+        attrs.append(torch.sigmoid(out.attributes.float()).cpu())
+        emb.append(out.embedding.float().cpu())
+    frame = pd.DataFrame({"case_id": data.slice_case_ids, "slice": [z for _, z in data.index],
+                          "qa_probability": torch.cat(qa).numpy() if qa else []})
+    if attrs:
+        from paperkit.models.lge_quality import ATTRIBUTES
+
+        for j, name in enumerate(ATTRIBUTES):
+            frame[f"{name}_probability"] = torch.cat(attrs)[:, j].numpy()
+    if data.with_labels:
+        frame["qa_true"] = [data.cases[ci].qa_label for ci, _ in data.index]
+    return frame, (torch.cat(emb).numpy() if emb else np.zeros((0, 0)))
+
+
+def scan_predictions(slices: pd.DataFrame, threshold: float = 0.5) -> pd.DataFrame:
+    """One row per scan: the mode of its slices' labels (``qa_probability >= threshold``), ties to 0.
+
+    Columns ``case_id``, ``n_slices``, ``predicted``, ``mean_probability`` and ``true`` (when
+    the slices carry ``qa_true``).
+    """
+    if slices.empty:
+        raise ValueError("scan_predictions: no slice predictions")
+    labels = (slices["qa_probability"].to_numpy() >= threshold).astype(int)
+    modes = scan_mode(slices["case_id"], labels)
+    grouped = slices.groupby("case_id", sort=False)
+    frame = pd.DataFrame({"case_id": list(modes), "predicted": list(modes.values())})
+    frame["n_slices"] = frame["case_id"].map(grouped.size())
+    frame["mean_probability"] = frame["case_id"].map(grouped["qa_probability"].mean())
+    if "qa_true" in slices:
+        frame["true"] = frame["case_id"].map(grouped["qa_true"].first()).astype(int)
+    return frame
+
+
+def scan_metrics(scans: pd.DataFrame) -> dict[str, float]:
+    """Precision, recall, F1, specificity and accuracy over scans (diagnostic = 1 is positive)."""
+    if "true" not in scans:
+        raise ValueError("scan_metrics: the scans have no 'true' column (labelled slices are needed)")
+    m = confusion_metrics(scans["true"].to_numpy(), scans["predicted"].to_numpy(), positive=1)
+    return {k: float(m[k]) for k in (*SCAN_METRICS, "accuracy")} | {k: int(m[k]) for k in ("tp", "fp", "tn", "fn")}
+
+
+def summarise_runs(results: pd.DataFrame, by: str = "method",
+                   metrics: Sequence[str] = SCAN_METRICS) -> pd.DataFrame:
+    """Mean and standard deviation (ddof 1; 0 for a single run) of ``metrics`` per ``by`` group."""
+    missing = [c for c in (by, *metrics) if c not in results]
+    if missing:
+        raise ValueError(f"summarise_runs: columns {missing} missing; the table has {list(results.columns)}")
+    grouped = results.groupby(by, sort=False)[list(metrics)]
+    mean, std = grouped.mean(), grouped.std(ddof=1).fillna(0.0)
+    out = pd.concat({"mean": mean, "std": std}, axis=1).swaplevel(axis=1)
+    out = out[[(m, s) for m in metrics for s in ("mean", "std")]]
+    out.columns = [f"{m} {s}" for m, s in out.columns]
+    return out.reset_index().assign(runs=grouped.size().to_numpy())
+
+
+def label_subset(cases: Sequence[LACase], n: int, seed: int = 0) -> list[LACase]:
+    """``n`` labelled scans drawn by subject, keeping both QA classes (at least one of each when ``n >= 2``)."""
+    cases = list(cases)
+    if not 1 <= n <= len(cases):
+        raise ValueError(f"label_subset: n={n!r}; expected 1..{len(cases)} (the training scans)")
+    rng = np.random.default_rng(seed)
+    order = [cases[i] for i in rng.permutation(len(cases))]
+    chosen: list[LACase] = []
+    for label in (0, 1):  # one scan of each class first, so the subset can learn both
+        first = next((c for c in order if c.qa_label == label and c not in chosen), None)
+        if first is not None and len(chosen) < n:
+            chosen.append(first)
+    chosen += [c for c in order if c not in chosen][: n - len(chosen)]
+    subjects = {c.subject for c in chosen}
+    # Keep whole subjects: a subject's other scans join (the subset may then exceed n slightly).
+    return [c for c in cases if c.subject in subjects]
+
+
+def load_data(S) -> dict:
+    """The chapter's cases (with scores), their QA split and what identifies the data in run records.
+
+    * ``synthetic``: :func:`~paperkit.data.synthetic.lge.make_synthetic_lge` writes the cohort in
+      the challenge's NRRD layout (+ ``scores.csv``) under ``S.data_dir``;
+    * ``la2018-degraded``: :func:`~paperkit.data.synthetic.lge.make_degraded_la2018` degrades every
+      real case of ``S.data_dir`` ``S.copies`` times into the paperkit cache;
+    * ``la2018``: the real cases of ``S.data_dir`` with ``S.scores_csv`` (default ``<root>/scores.csv``).
+
+    All three are read back with :func:`~paperkit.data.datasets.la2018.load_la2018`. The split is
+    :func:`~paperkit.data.datasets.la2018.split_qa`: ``n_test`` test scans (capped at 20 % of the
+    subjects on small data), the rest 90:10 train/validation, by subject, stratified by QA label.
+    """
+    from paperkit.data.io.errors import DataError
+    from paperkit.data.datasets.la2018 import load_la2018, split_qa
+
+    if S.dataset == "synthetic":
+        from paperkit.data.synthetic.lge import make_synthetic_lge
+
+        root = make_synthetic_lge(S.data_dir, n_cases=S.n_cases, size=S.volume_size, n_slices=S.n_slices,
+                                  seed=S.seed, difficulty=S.difficulty)
+        data_key = {"dataset": "synthetic", "n_cases": S.n_cases, "size": S.volume_size, "n_slices": S.n_slices,
+                    "difficulty": S.difficulty, "seed": S.seed}
+        cases = load_la2018(root)
+    elif S.dataset == "la2018-degraded":
+        from paperkit.data.synthetic.lge import make_degraded_la2018
+
+        root = make_degraded_la2018(S.data_dir, copies=S.copies, seed=S.seed, difficulty=S.difficulty)
+        data_key = {"dataset": S.dataset, "source": str(S.data_dir), "copies": S.copies,
+                    "difficulty": S.difficulty, "seed": S.seed}
+        cases = load_la2018(root)
+    else:
+        root = Path(S.data_dir)
+        scores = S.scores_csv or root / "scores.csv"
+        if not Path(scores).is_file():
+            raise DataError(f"dataset='la2018' needs quality scores: {scores} not found. Write a CSV with columns "
+                            "case_id,myocardium_nulling,sharpness,enhancement_aorta_valve,fibrosis_quality "
+                            "(1-5; see paperkit.data.datasets.la2018) and pass -p scores_csv <path>, or use "
+                            "dataset='la2018-degraded' for synthetic labels on the real volumes")
+        cases = load_la2018(root, scores=scores)
+        data_key = {"dataset": "la2018", "root": str(root), "scores": str(scores)}
+    split = split_qa(cases, n_test=S.n_test, seed=S.seed)
+    return {"root": root, "cases": cases, "split": split, "data_key": data_key}

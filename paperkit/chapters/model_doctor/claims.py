@@ -1,0 +1,2 @@
+"""The model_doctor claims ledger's verdicts: pure functions of the result tables, unit-tested."""
+from __future__ import annotations

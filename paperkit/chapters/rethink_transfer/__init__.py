@@ -1,0 +1,17 @@
+"""Rethink transfer learning (Peng et al.): shallow vs deep vs truncated networks, TL vs RI, AUROC vs AUPRC.
+
+This package is the chapter; ``nbs/rethink_transfer.py`` tells its story and calls:
+
+* ``spec.py``        the contract: datasets, models, profiles, the paper's claims;
+* ``experiment.py``  loading the data as the paper arranges it, and training with run records;
+* ``claims.py``      the ledger's verdicts, pure functions of result tables;
+* ``figures.py``     figure and table builders.
+
+The reusable parts it drives live layer-first under ``paperkit/``:
+
+* models/cbr.py, models/truncated.py, models/pretrained.py (weights found on disk, never downloaded)
+* metrics/classification.py (AUROC, both AUPRCs)
+* data/datasets/chexpert.py, data/datasets/csv_images.py, data/datasets/medmnist.py; data/synthetic/cxr.py, data/synthetic/source.py
+
+and the paper's reported numbers in ``reference/rethink_transfer.csv``.
+"""

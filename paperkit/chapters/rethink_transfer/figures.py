@@ -1,0 +1,90 @@
+"""The constructed example of the Rethink-TL paper (§2.1, Fig. 2): AUROC vs AUPRC under imbalance.
+
+10 positives among 1000 cases. Classifier A ranks the positives somewhere within its top 12
+scores, classifier B within its top 30. Where exactly they fall is random, so the paper's
+single values are one draw from a distribution; :func:`imbalance_study` draws it many times.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from paperkit.metrics import auprc_ap, auprc_trapezoid, auroc
+
+
+def ranked_scores(n_pos: int, n_neg: int, top_k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and scores of a classifier that puts the ``n_pos`` positives at random among its top ``top_k``.
+
+    Scores are strictly decreasing with rank (no ties), so only the ranking matters.
+    """
+    if not 0 < n_pos <= top_k <= n_pos + n_neg:
+        raise ValueError(f"n_pos={n_pos}, top_k={top_k}, n_neg={n_neg}: expected 0 < n_pos <= top_k <= n_pos + n_neg")
+    n = n_pos + n_neg
+    labels = np.zeros(n, dtype=int)
+    labels[rng.choice(top_k, size=n_pos, replace=False)] = 1
+    scores = np.linspace(1.0, 0.0, n)
+    return labels, scores
+
+
+def imbalance_study(n_draws: int, *, n_pos: int = 10, n_neg: int = 990,
+                    classifiers: Mapping[str, int] | None = None, seed: int = 0) -> pd.DataFrame:
+    """AUROC and both AUPRC definitions for ``n_draws`` seeded draws of each classifier.
+
+    ``classifiers`` maps a name to its ``top_k`` (default: the paper's A = 12, B = 30).
+    Returns one row per (draw, classifier) with columns ``draw, classifier, top_k, AUROC,
+    AUPRC`` (trapezoid area, the paper's code) and ``AP`` (average precision).
+    """
+    classifiers = dict(classifiers or {"A": 12, "B": 30})
+    rng = np.random.default_rng(seed)
+    rows = []
+    for draw in range(n_draws):
+        for name, top_k in classifiers.items():
+            y, s = ranked_scores(n_pos, n_neg, top_k, rng)
+            rows.append({"draw": draw, "classifier": name, "top_k": top_k, "AUROC": auroc(y, s),
+                         "AUPRC": auprc_trapezoid(y, s), "AP": auprc_ap(y, s)})
+    return pd.DataFrame(rows)
+
+
+def percentile_of(values: np.ndarray, x: float) -> float:
+    """Share (in %) of ``values`` at or below ``x``: where a single reported number falls."""
+    values = np.asarray(values, dtype=float)
+    return float(100.0 * np.mean(values <= x + 1e-12))
+
+
+# CheXpert labels whose imbalance the paper prints (§4), by the names of the reference CSV.
+_PAPER_RATIO_LABELS = ("Enlarged Cardiomediastinum", "Lung Lesion", "Pleural Other", "Fracture")
+
+
+def imbalance_vs_paper(tables, labels, dataset: str):
+    """This run's negatives-per-positive ratios next to the ones the paper prints, or None.
+
+    ``tables`` are the split image tables, ``labels`` the chapter's labels. For ``csv`` (the
+    paper's COVID-19 role) the train and test ratios of the first label are compared with §2.3's
+    1:16.3 and 1:2.94; for ``synthetic`` / ``chexpert`` the whole-set ratios of the four rare
+    CheXpert labels with §4's 1:19.8, 1:26.4, 1:75.9, 1:24.8 (counted even where a label was left
+    out of training for lack of positives in some split). Other datasets: None. Returns
+    (reference rows, measured rows) for :func:`paperkit.plots.paper_vs_run` (keys ``setting``, ``metric``).
+    """
+    import pandas as pd
+
+    from paperkit import reference
+    from paperkit.data.datasets.csv_images import imbalance_table
+
+    metric = "negatives per positive"
+    paper = reference.load("rethink_transfer", metric=metric)
+    if dataset == "csv":
+        paper = paper[(paper.source == "§2.3") & paper.setting.isin(["train", "test"])]
+        counts = imbalance_table({name: tables[name] for name in ("train", "test")}, labels[:1])
+        settings = counts["split"]
+    elif dataset in ("synthetic", "chexpert"):
+        paper = paper[paper.setting.isin(_PAPER_RATIO_LABELS)]
+        present = [lab for lab in _PAPER_RATIO_LABELS if lab in tables["train"].columns]
+        counts = imbalance_table({"all": pd.concat(list(tables.values()))}, present)
+        settings = counts["label"]
+    else:
+        return None
+    ratio = counts["negatives"] / counts["positives"].where(counts["positives"] > 0)
+    measured = pd.DataFrame({"setting": settings.values, "metric": metric, "value": ratio.values})
+    return paper.reset_index(drop=True), measured

@@ -1,0 +1,269 @@
+"""Train and evaluate one Video4MRI classifier on volumes read as clips, with a run record.
+
+Every model of the chapter (TSN, TSM, SlowFast, 3D ResNets) goes through :func:`train_video_classifier`:
+the same data, loss, optimiser, schedule, augmentation and evaluation, so Table 2 compares
+architectures. The recipe is the paper's §3.3-3.4:
+
+* cross-entropy (soft targets when CutMix/MixUp mixed the batch), Kaiming-initialised weights
+  (torchvision's and MONAI's defaults);
+* learning rate ``lr`` after ``warmup_epochs`` of linear warm-up, then one cosine cycle to zero,
+  stepped per optimiser step; weight decay only on the final FC layer of TSN/TSM (1e-4), dropout 0.4;
+* per-volume augmentation (random resized crop, brightness, rotation within +/-15 degrees; one draw
+  for all slices of a volume) and batch CutMix (p 0.6) or MixUp (p 0.4) during the first 80% of
+  the epochs; :data:`AUGMENTATIONS` are the rows of Table 3;
+* evaluation with TSN's middle-frame sampling: bootstrap accuracy (40% of the test set with
+  replacement, 100 times; mean and 95% percentile interval), plain accuracy, AUROC, training time
+  per epoch, trainable parameters and inference time per sample, all measured here.
+
+The paper names no optimiser; with a learning rate of 5e-5 it is almost surely an Adam variant,
+so this uses Adam (``torch.optim.Adam``) with the decay as a per-group setting. That is a choice.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+from torch import nn
+from torch.utils.data import Dataset
+
+from paperkit.augment import CROP_SCALE, BatchMix, VolumeTransform, mix_epochs, soft_cross_entropy
+from paperkit.atomic import torch_save
+from paperkit.batchnorm import recalibrate_batchnorm
+from paperkit.metrics.classification import bootstrap_accuracy
+from paperkit.models.video import create_video_model
+from paperkit.runs import start_run
+from paperkit.runtime import resolve_device
+from paperkit.schedules import warmup_cosine
+from paperkit.timing import inference_ms_per_sample
+from paperkit.train import count_parameters, fit, predict, steps_per_epoch
+from paperkit.chapters.video4mri.spec import MODELS
+
+__all__ = ["AUGMENTATIONS", "PAPER_AUGMENTATION_ROWS", "train_video_classifier", "evaluate_predictions"]
+
+CHAPTER = "video4mri"
+# Table 3's rows: (rotation on?, batch mixing mode). Crop (unless crop_scale=None) and brightness are always on.
+AUGMENTATIONS: dict[str, tuple[bool, str]] = {
+    "basic": (False, "none"),
+    "rotate": (True, "none"),
+    "mix": (False, "both"),
+    "rotate+mixup": (True, "mixup"),
+    "rotate+cutmix": (True, "cutmix"),
+    "rotate+mix": (True, "both"),
+}
+PAPER_AUGMENTATION_ROWS = {"basic": "TSM", "rotate": "TSM+rotate", "mix": "TSM+MixUp/CutMix",
+                           "rotate+mixup": "TSM+rotate+MixUp", "rotate+cutmix": "TSM+rotate+CutMix",
+                           "rotate+mix": "TSM+rotate+MixUp/CutMix"}
+
+
+def evaluate_predictions(y_true: np.ndarray, probabilities: np.ndarray, *, n_boot: int = 100,
+                         boot_fraction: float = 0.4, seed: int = 0) -> dict[str, float]:
+    """Accuracy, the paper's bootstrap accuracy (mean and 95% interval) and AUROC of class probabilities.
+
+    AUROC is binary (class 1's probability) for two classes, macro one-vs-rest for more; NaN when
+    the test set holds a single class.
+    """
+    y_true = np.asarray(y_true).astype(int)
+    probabilities = np.asarray(probabilities, dtype=float)
+    if probabilities.ndim != 2 or len(probabilities) != len(y_true):
+        raise ValueError(f"probabilities {probabilities.shape} vs {len(y_true)} labels: expected (n, classes)")
+    boot = bootstrap_accuracy(y_true, probabilities, fraction=boot_fraction, n_boot=n_boot, seed=seed)
+    if len(np.unique(y_true)) < 2:
+        auroc = float("nan")
+    elif probabilities.shape[1] == 2:
+        auroc = float(roc_auc_score(y_true, probabilities[:, 1]))
+    else:
+        auroc = float(roc_auc_score(y_true, probabilities, multi_class="ovr", average="macro",
+                                    labels=list(range(probabilities.shape[1]))))
+    return {"accuracy": float((probabilities.argmax(1) == y_true).mean()), "boot_mean": boot.mean,
+            "boot_low": boot.low, "boot_high": boot.high, "auroc": auroc}
+
+
+def _optimizer(model: nn.Module, name: str, lr: float, fc_weight_decay: float) -> torch.optim.Optimizer:
+    # Weight decay on the final FC of TSN/TSM only (§3.4); the other models train without decay.
+    fc = getattr(model, "fc", None) if name.startswith(("tsn", "tsm")) else None
+    fc_params = {id(p) for p in fc.parameters()} if isinstance(fc, nn.Module) else set()
+    groups = [{"params": [p for p in model.parameters() if id(p) not in fc_params], "weight_decay": 0.0}]
+    if fc_params:
+        groups.append({"params": list(fc.parameters()), "weight_decay": fc_weight_decay})
+    return torch.optim.Adam(groups, lr=lr)
+
+
+def train_video_classifier(name: str, train: Dataset, test: Dataset, *, data_key: Mapping[str, Any],
+                           num_classes: int, epochs: int, batch_size: int = 4, lr: float = 5e-5,
+                           warmup_epochs: int = 5, augmentation: str = "rotate+mix", mix_fraction: float = 0.8,
+                           fc_weight_decay: float = 1e-4, dropout: float = 0.4, n_boot: int = 100,
+                           boot_fraction: float = 0.4, recalibrate_bn: bool = False,
+                           crop_scale: tuple[float, float] | None = CROP_SCALE, seed: int = 0,
+                           device: str | torch.device = "auto", out_dir: str | Path = "runs", force: bool = False,
+                           progress: bool = True, tag: str = "") -> dict:
+    """Train model ``name`` on ``train`` (TSN training sampling), evaluate on ``test``; return the metrics.
+
+    ``data_key`` identifies the data (dataset, split, K, frame size...) in the run's key; a finished
+    run with the same key is reused. ``augmentation`` is a key of :data:`AUGMENTATIONS`. Returns
+    the :func:`evaluate_predictions` numbers plus ``params_m``, ``seconds_per_epoch``,
+    ``inference_ms``, ``epochs_run``, ``n_train``, ``n_test`` and ``reused``.
+    ``recalibrate_bn=True`` recomputes the BatchNorm statistics on the (unaugmented) training clips
+    before testing (:func:`paperkit.batchnorm.recalibrate_batchnorm`); the paper does not, and
+    only the short CPU profiles need it. ``crop_scale`` is the area range of the random resized
+    crop (None: no crop, the frame is only resized; see :class:`paperkit.augment.VolumeTransform`).
+    """
+    if augmentation not in AUGMENTATIONS:
+        raise ValueError(f"augmentation={augmentation!r}: expected one of {', '.join(AUGMENTATIONS)}")
+    if len(train) == 0 or len(test) == 0:
+        raise ValueError(f"train_video_classifier({name!r}): {len(train)} training and {len(test)} test volumes; "
+                         "both sets need at least one")
+    crop_scale = None if crop_scale is None else tuple(float(v) for v in crop_scale)  # a list from JSON too
+    dev = resolve_device(device)
+    config = {"stage": "classify", "model": name, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+              "warmup_epochs": warmup_epochs, "augmentation": augmentation, "mix_fraction": mix_fraction,
+              "fc_weight_decay": fc_weight_decay, "dropout": dropout, "n_boot": n_boot,
+              "boot_fraction": boot_fraction, "seed": seed, "num_classes": num_classes, "data": dict(data_key),
+              **({"recalibrate_bn": True} if recalibrate_bn else {}),  # absent when off: older run keys stay valid
+              **({"crop_scale": crop_scale} if crop_scale != CROP_SCALE else {})}
+    run = start_run(CHAPTER, config, out_dir, force=force, device=str(dev))
+    if run.done:
+        return {**run.metrics, "reused": True}
+
+    torch.manual_seed(seed)
+    model = create_video_model(name, num_classes=num_classes, in_channels=1, dropout=dropout)
+    optimizer = _optimizer(model, name, lr, fc_weight_decay)
+    steps = steps_per_epoch(len(train), batch_size)
+    schedule = warmup_cosine(optimizer, min(warmup_epochs, max(epochs - 1, 0)) * steps, max(1, epochs * steps))
+    rotate, mix_mode = AUGMENTATIONS[augmentation]
+    mixer = BatchMix(num_classes, mode=mix_mode, until_epoch=mix_epochs(epochs, mix_fraction))
+    volume_aug: dict[int, VolumeTransform] = {}  # by frame size, built on the first batch
+
+    def forward(net: nn.Module, batch):
+        clips, labels = batch
+        size = int(clips.shape[-1])
+        if size not in volume_aug:
+            volume_aug[size] = VolumeTransform(size=size, train=True, degrees=15.0 if rotate else 0.0,
+                                               crop_scale=crop_scale)
+        mixed, soft = mixer(volume_aug[size](clips), labels)  # one crop/brightness/angle per volume
+        return net(mixed), soft
+
+    t0 = time.perf_counter()
+    result = fit(model, train, loss=soft_cross_entropy, optimizer=optimizer, scheduler=schedule, epochs=epochs,
+                 batch_size=batch_size, forward=forward, checkpoint=run.checkpoint, device=dev, seed=seed,
+                 progress=progress, desc=f"{name}{' ' + tag if tag else ''}", on_epoch_start=mixer.set_epoch)
+    train_seconds = time.perf_counter() - t0
+    if recalibrate_bn:
+        recalibrate_batchnorm(model, train, batch_size=max(8, batch_size), device=dev)
+    logits, target = predict(model, test, batch_size=max(1, batch_size), device=dev)
+    probabilities = torch.softmax(logits.float(), dim=1).numpy()
+    np.savez_compressed(run.path("test_predictions.npz"), y_true=target.numpy(), probabilities=probabilities)
+    torch_save(model.state_dict(), run.path("model.pt"))
+    example = torch.stack([test[i][0] for i in range(min(2, len(test)))])
+    seconds = [r["seconds"] for r in result.history] or [train_seconds]
+    metrics = {**evaluate_predictions(target.numpy(), probabilities, n_boot=n_boot, boot_fraction=boot_fraction,
+                                      seed=seed),
+               "params_m": count_parameters(model) / 1e6, "seconds_per_epoch": float(np.mean(seconds)),
+               "inference_ms": inference_ms_per_sample(model, example, device=dev),
+               "epochs_run": len(result.history), "n_train": len(train), "n_test": len(test)}
+    run.finish(metrics, result.history)
+    return {**metrics, "reused": False}
+
+
+def learning_rate(S, name: str) -> float:
+    """Model ``name``'s learning rate in settings ``S``: ``S.model_lr[name]`` if set, else ``S.lr``.
+
+    Raises ``ValueError`` naming any ``model_lr`` key that is not a chapter model, or a rate that is
+    not a positive number, so a typo cannot leave a model on the common rate unnoticed.
+    """
+    unknown = sorted(set(S.model_lr) - set(MODELS))
+    if unknown:
+        raise ValueError(f"model_lr names {unknown}: expected chapter models ({', '.join(MODELS)})")
+    rate = S.model_lr.get(name, S.lr)
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0:
+        raise ValueError(f"model_lr[{name!r}]={rate!r}: expected a positive learning rate")
+    return float(rate)
+
+
+def load_data(S) -> dict:
+    """The cohort, its subject-level 7:3 split and a factory of clip datasets for this run.
+
+    Returns ``cohort`` (None for MedMNIST), ``parts`` (``{"train", "test"}`` -> records or
+    arrays), ``class_names``, ``view``, ``frames(K)`` -> ``(train, test)`` datasets with K TSN
+    segments (training: a random slice per segment; test: the middle one) and ``data_key``.
+    Synthetic volumes are written as NIfTI with an OASIS-2-style table and read back with the
+    OASIS-2 loader, the path real data takes.
+    """
+    from paperkit.data.brain_mri import load_brain_mri, split_cohort
+    from paperkit.data.mri_frames import MRIFrames
+
+    if S.dataset == "medmnist3d":
+        return load_medmnist(S.data_dir, S.medmnist_flag, S.medmnist_size, axis=S.frame_axis, seed=S.seed)
+    if S.dataset == "synthetic":
+        from paperkit.data.synthetic.brain import SYNTHETIC_LAYOUT, make_synthetic_brain
+
+        root = make_synthetic_brain(S.data_dir, n_subjects=S.n_subjects, visits=S.visits, size=S.volume_size,
+                                    seed=S.seed, difficulty=S.difficulty)
+        cohort = load_brain_mri(SYNTHETIC_LAYOUT, root)
+        data_key = {"dataset": "synthetic", "n_subjects": S.n_subjects, "visits": S.visits, "size": S.volume_size,
+                    "difficulty": S.difficulty, "seed": S.seed}
+    else:
+        root = S.data_dir
+        cohort = load_brain_mri(S.dataset, root)
+        data_key = {"dataset": S.dataset, "root": str(root)}
+    if S.view:
+        cohort.view = S.view
+    parts = split_cohort(cohort, (0.7, 0.3), seed=S.seed)
+
+    def frames(segments: int):
+        kwargs = dict(view=cohort.view, segments=segments, frame_size=S.frame_size, normalize="minmax")
+        return MRIFrames(parts["train"], train=True, **kwargs), MRIFrames(parts["test"], train=False, **kwargs)
+
+    data_key = {**data_key, "view": cohort.view, "frame_size": S.frame_size, "normalize": "minmax",
+                "test_subjects": sorted(set(parts["test"].subjects))}
+    return {"cohort": cohort, "parts": parts, "class_names": list(cohort.class_names), "view": cohort.view,
+            "frames": frames, "data_key": data_key, "root": root}
+
+
+def load_medmnist(folder, flag: str, size: int, *, axis: int = 0, limit: int | None = None,
+                  test_limit: int | None = None, frame_size: int | None = None, seed: int = 0) -> dict:
+    """A 3D MedMNIST set with its official split, as the same kind of dict as :func:`load_data`.
+
+    Training uses the official ``train`` split (``limit``: a class-stratified subset of that many
+    volumes, for CPU budgets); results are reported on the official ``test`` split (``test_limit``:
+    a stratified subset, for the smoke profile only). ``axis`` is the volume axis read as frames.
+    The ``val`` split is not used (no model selection).
+    """
+    import numpy as np
+
+    from paperkit.data.datasets.medmnist3d import MedMNIST3DFrames, find_medmnist3d, load_medmnist3d
+
+    path = find_medmnist3d(folder, flag, size)
+    splits = load_medmnist3d(path)
+    train_x, train_y = _stratified(*splits["train"], limit, seed)
+    test_x, test_y = _stratified(*splits["test"], test_limit, seed)
+    classes = int(max(train_y.max(), test_y.max())) + 1
+
+    def frames(segments: int):
+        kwargs = dict(axis=axis, segments=segments, frame_size=frame_size)  # None: the stored size
+        return (MedMNIST3DFrames(train_x, train_y, train=True, **kwargs),
+                MedMNIST3DFrames(test_x, test_y, train=False, **kwargs))
+
+    data_key = {"dataset": "medmnist3d", "flag": flag, "size": size, "axis": axis, "limit": limit,
+                "test_limit": test_limit,
+                "frame_size": frame_size, "seed": seed, "file": path.name}
+    counts = {name: np.bincount(y, minlength=classes).tolist() for name, (_, y) in splits.items()}
+    return {"cohort": None, "parts": {"train": train_y, "test": test_y}, "counts": counts,
+            "used_train": len(train_y), "class_names": [str(c) for c in range(classes)],
+            "view": f"axis {axis}", "frames": frames, "data_key": data_key, "root": path}
+
+
+def _stratified(x, y, limit: int | None, seed: int):
+    """At most ``limit`` items of ``(x, y)`` keeping each class's share (all of them when ``limit`` is None)."""
+    import numpy as np
+
+    if limit is None or limit >= len(y):
+        return x, y
+    rng = np.random.default_rng(seed)
+    keep = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:max(1, round(limit * np.mean(y == c)))]
+                           for c in np.unique(y)])
+    keep.sort()
+    return x[keep], y[keep]

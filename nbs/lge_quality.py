@@ -73,19 +73,19 @@ scores_csv = None       # your quality scores for the la2018 dataset (default: s
 
 # %%
 import warnings
+from functools import partial
 
 import numpy as np
 import pandas as pd
-import torch
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-from scipy import ndimage
 
 from paperkit import plots, reference
+from paperkit.plots import gray, mask_outline
 
 from paperkit import models as registry
 from paperkit.chapters.contract import start
-from paperkit.chapters.lge_quality import experiment
+from paperkit.chapters.lge_quality import claims, experiment, figures
 from paperkit.ledger import Ledger
 from paperkit.data.datasets.la2018 import ATTRIBUTE_COLUMNS, QA_COLUMN, LGESlices, cases_table
 from paperkit.models.lge_quality import imagenet_checkpoint_path
@@ -138,18 +138,6 @@ plots.show_table(scores.corr(method="spearman").round(2).reset_index().rename(co
                  f"Spearman correlation of the 1-5 scores over {len(scores)} scans ({S.dataset}; {label_source})")
 
 # %%
-def gray(image):
-    """A grayscale heatmap trace, image rows downwards."""
-    return go.Heatmap(z=image, colorscale="gray", showscale=False, hoverinfo="skip")
-
-
-def outline(mask, color, name, showlegend=False):
-    """The boundary pixels of a binary mask as a scatter trace."""
-    edge = np.argwhere(mask & ~ndimage.binary_erosion(mask))
-    return go.Scatter(x=edge[:, 1], y=edge[:, 0], mode="markers", marker=dict(size=2, color=color), name=name,
-                      legendgroup=name, showlegend=showlegend, hoverinfo="skip")
-
-
 by_score = sorted(split["train"], key=lambda c: c.scores[QA_COLUMN])
 picks = [by_score[int(i)] for i in np.linspace(0, len(by_score) - 1, 4).round()]
 view = LGESlices(picks, S.image_size, slices="mask")
@@ -160,7 +148,7 @@ fig = make_subplots(rows=1, cols=4, horizontal_spacing=0.02, subplot_titles=[
     f"E {c.scores['enhancement_aorta_valve']} | Q {c.scores[QA_COLUMN]}" for c in picks])
 for col, i in enumerate(middle, start=1):
     fig.add_trace(gray(view.images[i, 0].numpy()), 1, col)
-    fig.add_trace(outline(view.masks[i, 0].numpy() > 0, plots.COLORS[1], "atrium mask", col == 1), 1, col)
+    fig.add_trace(mask_outline(view.masks[i, 0].numpy() > 0, plots.COLORS[1], "atrium mask", col == 1), 1, col)
 fig.update_xaxes(visible=False).update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
 fig.update_layout(title=f"Training scans from the worst to the best quality score ({S.dataset}, {S.image_size} px; "
                         "MN nulling, S sharpness, E enhancement, Q fibrosis quality)", height=330)
@@ -260,33 +248,15 @@ if stage1 is not None:
 # under `out_dir/lge_quality/`; a finished one is reused.
 
 # %%
-def slices_of(cases, augment=False):
-    """The selected slices of ``cases`` as a dataset."""
-    return LGESlices(cases, S.image_size, slices={c.case_id: selection[c.case_id] for c in cases}, augment=augment)
-
-
+slices_of = partial(experiment.selected_slices, selection=selection, image_size=S.image_size)
 qa_train, qa_val, qa_test = slices_of(split["train"], augment=True), slices_of(split["val"]), slices_of(split["test"])
 qa_key = {**data["data_key"], "image_size": S.image_size, "slices": slice_source, "max_slices": S.max_slices,
           "train": [c.case_id for c in split["train"]]}
-common = dict(epochs=S.epochs, batch_size=S.batch_size, lr=S.lr, patience=S.patience, width=S.width,
-              weights=init_weights, seed=S.seed, device=S.device, out_dir=S.out_dir)
-
-
-def train_method(method, train_set, val_set, key, run_index):
-    """One QA method (with its SupCon pretraining for supcon_qa) -> Trained."""
-    encoder = None
-    if method == "supcon_qa":
-        encoder = experiment.pretrain_supcon(train_set, data_key=key, epochs=S.supcon_epochs,
-                                          batch_size=S.supcon_batch_size, lr=S.supcon_lr, temperature=S.temperature,
-                                          width=S.width, weights=init_weights, run_index=run_index, seed=S.seed,
-                                          device=S.device, out_dir=S.out_dir)
-    return experiment.train_qa(method, train_set, val_set, data_key=key, encoder=encoder, run_index=run_index, **common)
-
-
 trained, rows, test_slices = {}, [], {}
 for r in range(S.runs):
     for method in METHODS:
-        result = train_method(method, qa_train, qa_val, qa_key, r)
+        result = experiment.train_method(S, method, qa_train, qa_val, data_key=qa_key, run_index=r,
+                                         weights=init_weights)
         frame, embedding = experiment.predict_slices(result.model, qa_test, device=S.device)
         scans = experiment.scan_predictions(frame)
         rows.append({"method": method, "run": r + 1, **experiment.scan_metrics(scans),
@@ -344,55 +314,13 @@ plots.show_table(per_run.round(3), f"Every run: scan-level metrics and confusion
 # inside the atrium mask (grown by 2 pixels), against the share of the image the grown mask covers.
 
 # %%
-from pytorch_grad_cam import GradCAM, HiResCAM
-from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget
-
-
-class QALogit(torch.nn.Module):
-    """A QA network seen as a one-logit classifier (what grad-cam explains)."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model(x).qa
-
-
-def cam_maps(method, images, layer="layer3", kind=HiResCAM):
-    """CAMs of the predicted label for ``images`` (N, 1, H, W), each scaled to [0, 1] by grad-cam."""
-    model = trained[method].model.to(S.device).eval()
-    wrapped = QALogit(model)
-    with torch.no_grad():
-        predicted = (model(images.to(S.device)).qa[:, 0] > 0).long().tolist()
-    with kind(model=wrapped, target_layers=[getattr(model.encoder.net, layer)]) as cam:
-        return cam(input_tensor=images.to(S.device), targets=[BinaryClassifierOutputTarget(p) for p in predicted]), predicted
-
-
-def map_correlation(a, b):
-    """Mean Pearson correlation of paired maps (flat maps, where it is undefined, are skipped)."""
-    values = [np.corrcoef(x.ravel(), y.ravel())[0, 1] for x, y in zip(a, b) if x.std() > 0 and y.std() > 0]
-    return float(np.mean(values)) if values else float("nan")
-
-
 attention = None
 if {"qa_resnet34", "multitask_qa"} <= set(trained):
     n_cam = min(len(qa_test), 48)
     idx = np.linspace(0, len(qa_test) - 1, n_cam).round().astype(int)
     images, masks = qa_test.images[idx], qa_test.masks[idx, 0].numpy() > 0
-    grown = np.stack([ndimage.binary_dilation(m, iterations=2) for m in masks])
-    maps, preds, rows = {}, {}, []
-    for method in ("qa_resnet34", "multitask_qa"):
-        maps[method], preds[method] = cam_maps(method, images)
-        grad3, _ = cam_maps(method, images, kind=GradCAM)
-        hires4, _ = cam_maps(method, images[:8], layer="layer4")  # a few suffice to show they agree
-        grad4, _ = cam_maps(method, images[:8], layer="layer4", kind=GradCAM)
-        share = [(c * g).sum() / max(c.sum(), 1e-8) for c, g in zip(maps[method], grown) if g.any()]
-        rows.append({"model": PAPER_NAMES[method], "HiResCAM atrium share (layer3)": float(np.mean(share)),
-                     "atrium area share (chance)": float(grown[grown.any(axis=(1, 2))].mean()),
-                     "corr(HiResCAM, Grad-CAM) layer3": map_correlation(maps[method], grad3),
-                     "corr(HiResCAM, Grad-CAM) layer4": map_correlation(hires4, grad4)})
-    attention = pd.DataFrame(rows)
+    attention, maps, preds = figures.attention_table(
+        {m: trained[m].model for m in ("qa_resnet34", "multitask_qa")}, PAPER_NAMES, images, masks, device=S.device)
     plots.show_table(attention.round(3), f"Where the maps fall, over {n_cam} test slices ({S.dataset}, run 1)",
                      note="layer4 feeds global average pooling, so HiResCAM and Grad-CAM agree there (corr 1); "
                           "at layer3 they differ.")
@@ -402,11 +330,11 @@ if {"qa_resnet34", "multitask_qa"} <= set(trained):
                         column_titles=["slice + atrium", "QA: HiResCAM", "Multi-Task QA: HiResCAM"])
     for r, k in enumerate(show, start=1):
         fig.add_trace(gray(images[k, 0].numpy()), r, 1)
-        fig.add_trace(outline(masks[k], plots.COLORS[1], "atrium", r == 1), r, 1)
+        fig.add_trace(mask_outline(masks[k], plots.COLORS[1], "atrium", r == 1), r, 1)
         for c, method in enumerate(("qa_resnet34", "multitask_qa"), start=2):
             fig.add_trace(go.Heatmap(z=maps[method][k], colorscale="Jet", zmin=0, zmax=1, showscale=False,
                                      hoverinfo="skip"), r, c)
-            fig.add_trace(outline(masks[k], "white", "atrium", False), r, c)
+            fig.add_trace(mask_outline(masks[k], "white", "atrium", False), r, c)
         fig.update_yaxes(title_text=f"true {truth_of[k]} | QA {preds['qa_resnet34'][k]} | MT {preds['multitask_qa'][k]}",
                          row=r, col=1)
     fig.update_xaxes(visible=False).update_yaxes(showticklabels=False, autorange="reversed", scaleanchor="x")
@@ -463,7 +391,8 @@ for n in sorted(n for n in S.label_counts if n < len(split["train"])):
     sub_train = slices_of(subset, augment=True)
     key = {**qa_key, "train": [c.case_id for c in subset]}
     for method in METHODS:
-        result = train_method(method, sub_train, qa_val, key, 0)
+        result = experiment.train_method(S, method, sub_train, qa_val, data_key=key, run_index=0,
+                                         weights=init_weights)
         m = experiment.scan_metrics(experiment.scan_predictions(experiment.predict_slices(result.model, qa_test,
                                                                                  device=S.device)[0]))
         curve_rows.append({"labelled scans": len(subset), "method": method, "f1": m["f1"],
@@ -486,38 +415,11 @@ fig.show()
 
 # %%
 ledger = Ledger("lge_quality", S.data_label)
-means = summary.set_index("method")
-too_small = S.profile == "smoke"
-claim, evidence = chapter.CLAIMS[0]
-if too_small or len(METHODS) < 3:
-    ledger.add(claim, evidence, "needs all three QA methods trained beyond the smoke profile", holds=None)
-else:
-    f1 = [means.loc[m, "f1 mean"] for m in ("supcon_qa", "multitask_qa", "qa_resnet34")]
-    sp = [means.loc[m, "specificity mean"] for m in ("supcon_qa", "multitask_qa", "qa_resnet34")]
-    ledger.add(claim, evidence, f"mean over {S.runs} run(s), contrastive / multi-task / QA: F1 {f1[0]:.2f} / "
-               f"{f1[1]:.2f} / {f1[2]:.2f}, specificity {sp[0]:.2f} / {sp[1]:.2f} / {sp[2]:.2f} (criterion: both "
-               "orderings strict)", holds=bool(f1[0] > f1[1] > f1[2] and sp[0] > sp[1] > sp[2]))
-claim, evidence = chapter.CLAIMS[1]
-if too_small or attention is None:
-    ledger.add(claim, evidence, "needs qa_resnet34 and multitask_qa trained beyond the smoke profile", holds=None)
-else:
-    a = attention.set_index("model")
-    mt, qa, chance = (a.loc["Multi-Task QA", "HiResCAM atrium share (layer3)"],
-                      a.loc["QA", "HiResCAM atrium share (layer3)"], a.loc["QA", "atrium area share (chance)"])
-    ledger.add(claim, evidence, f"HiResCAM (layer3) mass inside the atrium (+2 px): Multi-Task QA {mt:.2f}, QA "
-               f"{qa:.2f}, area share {chance:.2f} (criterion: Multi-Task above both)",
-               holds=bool(mt > qa and mt > chance))
-claim, evidence = chapter.CLAIMS[2]
-smallest = curve["labelled scans"].min()
-if too_small or not {"supcon_qa", "multitask_qa"} <= set(METHODS) or smallest == len(split["train"]):
-    ledger.add(claim, evidence, "needs supcon_qa and multitask_qa on a label subset beyond the smoke profile",
-               holds=None)
-else:
-    low = curve[curve["labelled scans"] == smallest].set_index("method")
-    d_f1 = low.loc["supcon_qa", "f1"] - low.loc["multitask_qa", "f1"]
-    d_sp = low.loc["supcon_qa", "specificity"] - low.loc["multitask_qa", "specificity"]
-    ledger.add(claim, evidence, f"with {smallest} labelled scans (run 1): contrastive minus multi-task F1 {d_f1:+.2f}, "
-               f"specificity {d_sp:+.2f} (criterion: both > 0)", holds=bool(d_f1 > 0 and d_sp > 0))
+smoke = S.profile == "smoke"
+ledger.judge(chapter.CLAIMS[0], claims.contrastive_beats_multitask(summary.set_index("method"), METHODS, S.runs,
+                                                                   smoke=smoke))
+ledger.judge(chapter.CLAIMS[1], claims.multitask_attends_atrium(attention, smoke=smoke))
+ledger.judge(chapter.CLAIMS[2], claims.contrastive_with_few_labels(curve, len(split["train"]), METHODS, smoke=smoke))
 ledger.save(S.out_dir, profile=S.profile, dataset=S.dataset, seconds=round(clock.seconds, 1))
 ledger.show()
 

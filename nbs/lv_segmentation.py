@@ -73,9 +73,11 @@ from plotly.subplots import make_subplots
 from scipy import ndimage
 
 from paperkit import plots, reference
+from paperkit.plots import contour_trace, gray
 from paperkit import models as registry
 from paperkit.chapters.contract import start
-from paperkit.chapters.lv_segmentation import experiment
+from paperkit.chapters.lv_segmentation import claims, experiment
+from paperkit.chapters.lv_segmentation.figures import crop
 from paperkit.ledger import Ledger
 from paperkit.data.datasets.sunnybrook import SegmentationSlices
 from paperkit.explain.layer_stats import activation_statistics
@@ -117,18 +119,6 @@ plots.show_table(split_table, f"Images and patients per set, {data['split_kind']
                  note="Only images with a manual endocardial (i-)contour are used, as in the paper.")
 
 # %%
-def contour_trace(contour, color, name, showlegend=False, dash=None):
-    """A closed (x, y) contour as a plotly line."""
-    closed = np.vstack([contour, contour[:1]])
-    return go.Scatter(x=closed[:, 0], y=closed[:, 1], mode="lines", line=dict(color=color, width=2, dash=dash),
-                      name=name, legendgroup=name, showlegend=showlegend, hoverinfo="skip")
-
-
-def gray(image):
-    """A grayscale image trace with y pointing down."""
-    return go.Heatmap(z=image, colorscale="gray", showscale=False, hoverinfo="skip")
-
-
 picks = np.linspace(0, len(groups[names["train"]]) - 1, 4).round().astype(int)
 fig = make_subplots(rows=1, cols=4, horizontal_spacing=0.02,
                     subplot_titles=[f"{groups[names['train']][i].patient} #{groups[names['train']][i].instance_number}"
@@ -240,11 +230,6 @@ plots.show_table(table, f"Table 1: APD (mm) and Dice (%) over good contours, pap
 # ### Predictions beside the expert contour (Figs. 9-10)
 
 # %%
-def crop(image, box):
-    top, left, side = box
-    return image[top:top + side, left:left + side]
-
-
 order = per_image[S.models[0]].sort_values("dice").index.to_numpy()
 shown = order[np.linspace(0, len(order) - 1, min(4, len(order))).round().astype(int)]
 fig = make_subplots(rows=1, cols=len(shown), horizontal_spacing=0.02,
@@ -359,41 +344,12 @@ fig.show()
 
 # %%
 ledger = Ledger("lv_segmentation", S.data_label)
-too_small = S.profile == "smoke"
-claim, evidence = chapter.CLAIMS[0]
-if "gap_net" not in summary.index:
-    ledger.add(claim, evidence, "gap_net was not trained in this run", holds=None)
-elif S.dataset != "sunnybrook" or too_small:
-    ledger.add(claim, evidence, f"gap_net Dice {summary.loc['gap_net', 'Dice all (%)']:.1f}% (all images) on "
-               f"{S.dataset} data; the claim is about Sunnybrook at full training (run dataset='sunnybrook', "
-               "profile='paper')", holds=None)
-else:
-    dice_all = summary.loc["gap_net", "Dice all (%)"]
-    ledger.add(claim, evidence, f"gap_net Dice {dice_all:.1f}% over all {int(summary.loc['gap_net', 'images'])} "
-               f"{data['report_name']} images ({summary.loc['gap_net', 'good contours (%)']:.0f}% good contours)",
-               holds=bool(dice_all > 90))
-claim, evidence = chapter.CLAIMS[1]
-if too_small or not {"gap_net", "unet"} <= set(summary.index):
-    ledger.add(claim, evidence, "needs gap_net and unet trained beyond the smoke profile", holds=None)
-else:
-    p_gap, p_unet = published.loc["gap_net", "parameters"], published.loc["unet", "parameters"]
-    d_gap, d_unet = summary.loc["gap_net", "Dice all (%)"], summary.loc["unet", "Dice all (%)"]
-    ledger.add(claim, evidence, f"parameters at width 1: gap_net {p_gap / 1e6:.2f}M vs unet {p_unet / 1e6:.2f}M; "
-               f"Dice (all images): gap_net {d_gap:.1f}% vs unet {d_unet:.1f}% (criterion: fewer parameters and "
-               "Dice within 2 points or better)", holds=bool(p_gap < p_unet and d_gap >= d_unet - 2))
-claim, evidence = chapter.CLAIMS[2]
-bg = trap.iloc[0]
-best = trap.iloc[1:].sort_values("Dice (%)").iloc[-1]
-ledger.add(claim, evidence, f"all-background prediction: pixel accuracy {bg['pixel accuracy (%)']:.1f}%, Dice 0; "
-           f"best model {best['prediction']}: {best['pixel accuracy (%)']:.1f}% accuracy, Dice {best['Dice (%)']:.1f}% "
-           "(criterion: the all-background accuracy is at least 95%)", holds=bool(bg["pixel accuracy (%)"] >= 95),
-           data=f"{data['report_name']} set masks")
-claim, evidence = chapter.CLAIMS[3]
-if pointing is None or too_small:
-    ledger.add(claim, evidence, "needs gap_net trained beyond the smoke profile", holds=None)
-else:
-    ledger.add(claim, evidence, f"CAM peak inside the LV (+2 px) in {100 * pointing:.1f}% of the report images "
-               "(criterion: at least 80%)", holds=bool(pointing >= 0.8))
+smoke = S.profile == "smoke"
+ledger.judge(chapter.CLAIMS[0], claims.dice_above_90(summary, dataset=S.dataset, smoke=smoke,
+                                                     report_name=data["report_name"]))
+ledger.judge(chapter.CLAIMS[1], claims.lighter_than_unet(published, summary, smoke=smoke))
+ledger.judge(chapter.CLAIMS[2], claims.pixel_accuracy_misleads(trap), data=f"{data['report_name']} set masks")
+ledger.judge(chapter.CLAIMS[3], claims.cam_points_at_lv(pointing, smoke=smoke))
 ledger.save(S.out_dir, profile=S.profile, dataset=S.dataset, seconds=round(clock.seconds, 1))
 ledger.show()
 

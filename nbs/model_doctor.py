@@ -84,16 +84,12 @@ from plotly.subplots import make_subplots
 
 from paperkit import plots, reference
 from paperkit.chapters.contract import start
-from paperkit.chapters.model_doctor import experiment
+from paperkit.chapters.model_doctor import claims, experiment, figures
+from paperkit.chapters.model_doctor.figures import as_rgb8, cam_overlay
 from paperkit.ledger import Ledger
 from paperkit.chapters.model_doctor.experiment import diagnose, has_masks, train_base, treat_base
-from paperkit.explain import DoctorConfig, FeatureTaps, background_mask, correlation_sparsity, discovery2_curves
+from paperkit.explain import DoctorConfig, FeatureTaps, background_mask, discovery2_curves
 from paperkit.explain.hooks import conv_layer_names
-
-def as_rgb8(tiles):
-    """A list of (H, W, 3) images in [0, 1] as one uint8 stack for plotly."""
-    return (255 * np.clip(np.stack(tiles), 0, 1)).round().astype(np.uint8)
-
 
 chapter, S, clock = start("model_doctor", dataset=dataset, data_dir=data_dir,
                           profile=profile, models=models, epochs=epochs, seed=seed, device=device, out_dir=out_dir,
@@ -264,26 +260,10 @@ print(f"Ablations: {len(depth_rows)} depths, {len(annotated_rows)} annotation co
 # kernel sets of two classes (1 = every class uses the same kernels).
 
 # %%
-def top_sets(values, mass=0.8):
-    """Per class, the kernels holding ``mass`` of its correlation."""
-    sets = []
-    for row in values.double():
-        order = torch.argsort(row, descending=True)
-        share = row[order].cumsum(0) / row.sum().clamp(min=1e-30)
-        sets.append(set(order[: int((share < mass).sum()) + 1].tolist()))
-    return sets
-
-
-def mean_overlap(sets):
-    pairs = [(a, b) for i, a in enumerate(sets) for b in sets[i + 1:]]
-    return float(np.mean([len(a & b) / max(1, len(a | b)) for a, b in pairs])) if pairs else float("nan")
-
-
 corr0 = corrs[lead]
 seen = corr0.counts > 0  # classes with at least one confident image (the others have no row to measure)
 fig_layers = conv_layer_names(base0.model)[-S.diagnose_layers:]
-sparsity = {n: (float(correlation_sparsity(corr0.values[n][seen]).mean()), mean_overlap(top_sets(corr0.values[n][seen])),
-                corr0.values[n].shape[1]) for n in fig_layers}
+sparsity = figures.layer_sparsity(corr0.values, fig_layers, seen)
 fig = make_subplots(rows=len(fig_layers), cols=1, vertical_spacing=0.12,
                     subplot_titles=[f"{n}: sparsity {sparsity[n][0]:.2f}, overlap {sparsity[n][1]:.2f}" for n in fig_layers])
 for k, n in enumerate(fig_layers):
@@ -309,45 +289,18 @@ plots.show_table(pd.DataFrame([{"layer": n, "kernels": c, "sparsity (fraction fo
 # low-confidence images.
 
 # %%
-def derivative_maps(model, images, labels, layer):
-    model.eval()
-    with FeatureTaps(model, [layer]) as taps:
-        logits = model(images)
-        feats = taps.features[layer]
-        (g,) = torch.autograd.grad(logits.gather(1, labels[:, None]).sum(), feats)
-    maps = torch.nn.functional.interpolate(g.abs().sum(1, keepdim=True), size=images.shape[-2:], mode="bilinear")
-    return maps[:, 0].detach(), logits.softmax(1).detach()
-
-
 dev = S.device
 eval_items = [test_set[i] for i in range(len(test_set))]
 test_x = torch.stack([it[0] for it in eval_items]).to(dev)
 test_y = torch.as_tensor([int(it[1]) for it in eval_items]).to(dev)
 test_m = torch.stack([it[2] for it in eval_items])[:, 0] if len(eval_items[0]) > 2 else None
-maps, prob = derivative_maps(base0.model.to(dev), test_x, test_y, fig_layers[-1])
+maps, prob = figures.derivative_maps(base0.model.to(dev), test_x, test_y, fig_layers[-1])
 conf = prob.gather(1, test_y[:, None])[:, 0].cpu()
 right = (prob.argmax(1) == test_y).cpu()
 order = torch.argsort(conf)
 low = [int(i) for i in order if right[i]][:4]
 high = [int(i) for i in order.flip(0) if right[i]][:4]
-
-
-def background_share(idx):
-    if test_m is None:
-        return float("nan")
-    m = maps[idx].cpu()
-    return float((m * (1 - test_m[idx])).sum() / m.sum().clamp(min=1e-12))
-
-
-tiles, titles = [], []
-for group, idx in (("high", high), ("low", low)):
-    for i in idx:
-        img = test_x[i].permute(1, 2, 0).cpu().numpy()
-        img = np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img
-        a = (maps[i] / maps[i].max().clamp(min=1e-12)).cpu().numpy()[..., None]
-        tiles.append(np.clip(img * (1 - 0.6 * a) + np.array([1.0, 0, 0]) * 0.6 * a, 0, 1))
-        share = background_share(i)
-        titles.append(f"{group} p={float(conf[i]):.2f}" + ("" if math.isnan(share) else f", bg {share:.0%}"))
+tiles, titles = figures.derivative_tiles(test_x, maps, conf, (("high", high), ("low", low)), test_m)
 if tiles:
     fig = px.imshow(as_rgb8(tiles), facet_col=0, facet_col_wrap=max(1, len(high)), binary_string=True)
     for k, ann in enumerate(fig.layout.annotations):
@@ -357,7 +310,7 @@ if tiles:
                             "top row most confident, bottom row least", height=480)
     fig.show()
 if test_m is not None and right.sum() > 1:
-    shares = np.array([background_share(i) for i in range(len(test_x))])
+    shares = np.array([figures.background_share(maps[i], test_m[i]) for i in range(len(test_x))])
     ok = right.numpy()
     q = np.quantile(conf.numpy()[ok], 0.5)
     hi_share = float(np.nanmean(shares[ok & (conf.numpy() >= q)]))
@@ -545,10 +498,7 @@ for label, net in versions:
 tiles, titles = [], []
 for label, heat in zip([v[0] for v in versions], cam_rows):
     for j, i in enumerate(cam_idx):
-        img = test_x[i].permute(1, 2, 0).cpu().numpy()
-        img = np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img
-        a = heat[j][..., None]
-        tiles.append(np.clip(img * (1 - 0.6 * a) + np.array([1.0, 0.1, 0]) * 0.6 * a, 0, 1))
+        tiles.append(cam_overlay(test_x[i], heat[j]))
         titles.append(label if j else f"{label}" + (f" (bg {cam_share[label]:.0%} over the test set)" if label in cam_share else ""))
 fig = px.imshow(as_rgb8(tiles), facet_col=0, facet_col_wrap=len(cam_idx), binary_string=True)
 for k, ann in enumerate(fig.layout.annotations):
@@ -563,66 +513,16 @@ fig.show()
 
 # %%
 ledger = Ledger("model_doctor", S.data_label)
-trained_enough = S.profile != "smoke"
-
-claim, evidence = chapter.CLAIMS[0]
-last = fig_layers[-1]
-s_last, o_last, k_last = sparsity[last]
-if not trained_enough or int(seen.sum()) < 2:
-    ledger.add(claim, evidence, "needs a classifier trained beyond the smoke profile", holds=None)
-else:
-    ledger.add(claim, evidence, f"{lead}, last layer {last}: 80% of a class's correlation sits in {s_last:.0%} of its "
-               f"{k_last} kernels (uniform: 80%); mean overlap of two classes' kernel sets {o_last:.2f} (criterion: "
-               "sparsity at most 0.5 and overlap at most 0.5)", holds=bool(s_last <= 0.5 and o_last <= 0.5))
-
-claim, evidence = chapter.CLAIMS[1]
-if not trained_enough or not fooled_only:
-    ledger.add(claim, evidence, "needs a trained classifier and images FGSM fools (not in this run)", holds=None)
-else:
-    nrm = curves[curves.kind == "normal"].set_index("delta")
-    adv = curves[curves.kind == "adversarial"].set_index("delta")
-    good = [dl for dl in deltas if dl > 0 and nrm.loc[dl, "kept"] >= 0.9 and adv.loc[dl, "accuracy"] >= 0.5]
-    best = max((dl for dl in deltas if dl > 0), key=lambda dl: nrm.loc[dl, "kept"] + adv.loc[dl, "accuracy"])
-    ledger.add(claim, evidence, f"{int(nrm.n.iloc[0])} fooled images; at δ={best}: normal images keep their label in "
-               f"{nrm.loc[best, 'kept']:.0%} of draws, adversarial ones flip back to the true label in "
-               f"{adv.loc[best, 'accuracy']:.0%} (still fooled {adv.loc[best, 'kept']:.0%}) (criterion: some δ with normal "
-               "kept >= 90% and adversarial flipped back >= 50%)", holds=bool(good))
-
-claim, evidence = chapter.CLAIMS[2]
+smoke = S.profile == "smoke"
 step = 100 / len(test_set)  # accuracy resolution of this test set, in points
-if not trained_enough:
-    ledger.add(claim, evidence, "needs training beyond the smoke profile", holds=None)
-else:
-    parts = []
-    ok = []
-    for name in S.models:
-        options = [c for c in ("channel", "all") if (name, c) in treated]
-        best_c = max(options, key=lambda c: treated[name, c].metrics["gain"])
-        g, ctrl = treated[name, best_c].metrics["gain"], treated[name, "none"].metrics["gain"]
-        parts.append(f"{name}: +{best_c} {g:+.2f} points vs control {ctrl:+.2f}")
-    if len(weights) > 1:
-        best_w = weights.loc[weights.gain.idxmax()]
-        parts.append(f"weight sweep ({lead}): best +channel {best_w.gain:+.2f} at λ={best_w.lambda_channel:g}")
-        ok.append(g >= 1.0 and g > ctrl)
-    ledger.add(claim, evidence, "; ".join(parts) + f"; one test image is {step:.2f} points (criterion: the better of "
-               "+channel/+all gains at least 1 point and more than the unconstrained fine-tuning)", holds=bool(all(ok)))
-
-claim, evidence = chapter.CLAIMS[3]
-if not trained_enough or not masked:
-    ledger.add(claim, evidence, "needs masks and training beyond the smoke profile", holds=None)
-else:
-    g = {name: treated[name, "space"].metrics["gain"] for name in S.models}
-    ctrl = {name: treated[name, "none"].metrics["gain"] for name in S.models}
-    if size < chapter.SMALL_IMAGES:
-        ledger.add(claim, evidence, f"small images only ({size} px), so only the first half is tested: +space "
-                   + ", ".join(f"{n} {v:+.2f} points" for n, v in g.items()) + " (criterion: negative for every model)",
-                   holds=bool(all(v < 0 for v in g.values())))
-    else:
-        clutter = "background cue in training" if S.dataset == "synthetic" else "real backgrounds"
-        ledger.add(claim, evidence, f"larger images ({size} px, {clutter}), so only the second half is tested: +space "
-                   + ", ".join(f"{n} {v:+.2f} points (control {ctrl[n]:+.2f})" for n, v in g.items())
-                   + f"; one test image is {step:.2f} points (criterion: positive and above the control for every model)",
-                   holds=bool(all(v > 0 and v > ctrl[n] for n, v in g.items())))
+gains = figures.treatment_gains(treated, S.models)
+ledger.judge(chapter.CLAIMS[0], claims.sparse_kernels(*sparsity[fig_layers[-1]], model=lead, layer=fig_layers[-1],
+                                                      classes_seen=int(seen.sum()), smoke=smoke))
+ledger.judge(chapter.CLAIMS[1], claims.noise_flips_adversarial(curves, deltas, fooled_only=fooled_only, smoke=smoke))
+ledger.judge(chapter.CLAIMS[2], claims.treatment_improves(gains, weights, lead=lead, step=step, smoke=smoke))
+ledger.judge(chapter.CLAIMS[3], claims.space_constraint(gains, size=size, small_images=chapter.SMALL_IMAGES,
+                                                        synthetic=S.dataset == "synthetic", masked=masked, step=step,
+                                                        smoke=smoke))
 ledger.save(S.out_dir, profile=S.profile, dataset=S.dataset, seconds=round(clock.seconds, 1))
 ledger.show()
 

@@ -218,22 +218,9 @@ display(HTML(plots.table_html(summary.round(3).reset_index(),
 # rate of 2%; precision, which counts false positives against true positives, collapses for B.
 
 # %%
-def representative_draw(name: str, top_k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Re-create the draw of ``name`` whose AUPRC is the median of the study (same seeded sequence)."""
-    rows = study[study.classifier == name]
-    target = rows.iloc[(rows["AUPRC"] - rows["AUPRC"].median()).abs().argmin()]["draw"]
-    rng = np.random.default_rng(S.seed)
-    for draw in range(int(target) + 1):
-        for cname, k in (("A", 12), ("B", 30)):
-            y, s = figures.ranked_scores(10, 990, k, rng)
-            if draw == target and cname == name:
-                return y, s
-    raise RuntimeError("draw not found")
-
-
 fig = make_subplots(rows=1, cols=2, subplot_titles=("ROC curve", "Precision-recall curve"), horizontal_spacing=0.12)
 for (name, k), color in zip((("A", 12), ("B", 30)), plots.COLORS):
-    y, s = representative_draw(name, k)
+    y, s = figures.representative_draw(study, name, seed=S.seed)
     fpr, tpr, _ = roc_curve(y, s)
     prec, rec, _ = precision_recall_curve(y, s)
     fig.add_trace(go.Scatter(x=fpr, y=tpr, name=f"{name} (top {k})", line=dict(color=color), legendgroup=name), 1, 1)
@@ -413,38 +400,10 @@ plots.show_table(savings.round(3), f"TL models ranked by mean AUPRC, with their 
 
 # %%
 ledger = Ledger("rethink_transfer", S.data_label)
-med = study.groupby("classifier")[["AUROC", "AUPRC"]].median()
-auroc_gap = med.loc["A", "AUROC"] - med.loc["B", "AUROC"]
-auprc_gap = med.loc["A", "AUPRC"] - med.loc["B", "AUPRC"]
-paired = study.pivot(index="draw", columns="classifier", values=["AUROC", "AUPRC"])
-share = float(((paired["AUPRC"]["A"] - paired["AUPRC"]["B"]) > 10 * (paired["AUROC"]["A"] - paired["AUROC"]["B"])).mean())
-claim, evidence = chapter.CLAIMS[0]
-ledger.add(claim, evidence,
-           f"median gap A-B: AUROC {auroc_gap:.3f} vs AUPRC {auprc_gap:.3f}; the AUPRC gap exceeds 10x the AUROC gap "
-           f"in {100 * share:.1f}% of {S.n_draws} paired draws (criterion: at least 95%)",
-           holds=share >= 0.95, data=f"simulated scores, {S.n_draws} seeded draws")
-gap = results.groupby(["fraction", "model", "init"])["AUPRC"].mean().unstack("init")
-gap = (gap["TL"] - gap["RI"]).groupby("fraction").mean()
-rich, poor = gap.loc[max(S.fractions)], gap.loc[min(S.fractions)]
-claim, evidence = chapter.CLAIMS[1]
-if S.profile == "smoke":  # a few images for one epoch show that the code runs, not what it finds
-    ledger.add(claim, evidence, "the smoke profile is too small to test this claim; run the classroom profile",
-               holds=None)
-elif len(S.fractions) > 1:
-    ledger.add(claim, evidence, f"mean TL-RI AUPRC gap over models: {rich:+.3f} with {max(S.fractions):.0%} of the data, "
-               f"{poor:+.3f} with {min(S.fractions):.0%} (criterion: the first at least -{claims.TIE_MARGIN}, and the "
-               f"second larger by at least {claims.TIE_MARGIN}; closer than that is a tie)",
-               holds=claims.transfer_at_least_matches(rich, poor))
-else:
-    ledger.add(claim, evidence, f"only one training-set size in this profile (TL-RI AUPRC gap {rich:+.3f}); "
-               "the data-poor part needs fractions=[1.0, 0.1]", holds=None)
-claim, evidence = chapter.CLAIMS[2]
-if S.profile == "smoke":
-    ledger.add(claim, evidence, "the smoke profile is too small to test this claim; run the classroom profile",
-               holds=None)
-else:
-    holds, ours = claims.truncated_best(savings)
-    ledger.add(claim, evidence, ours, holds=holds)
+smoke = S.profile == "smoke"
+ledger.judge(chapter.CLAIMS[0], claims.auprc_separates(study), data=f"simulated scores, {S.n_draws} seeded draws")
+ledger.judge(chapter.CLAIMS[1], claims.transfer_claim(results, S.fractions, smoke=smoke))
+ledger.judge(chapter.CLAIMS[2], claims.truncated_claim(savings, smoke=smoke))
 ledger.save(S.out_dir, profile=S.profile, dataset=S.dataset, seconds=round(clock.seconds, 1))
 ledger.show()
 

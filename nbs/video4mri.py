@@ -65,6 +65,8 @@ medmnist_flag = None    # MedMNIST 3D set such as adrenalmnist3d, None means the
 medmnist_size = None    # 28 or 64, None means the profile value
 
 # %%
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import torch
@@ -75,6 +77,7 @@ from plotly.subplots import make_subplots
 from paperkit import plots, reference
 from paperkit.chapters.contract import start
 from paperkit.chapters.video4mri import claims, experiment
+from paperkit.chapters.video4mri.figures import interval
 from paperkit.ledger import Ledger
 from paperkit.data.brain_mri import cohort_table, exclusion_counts, table1_row
 from paperkit.models.video import create_video_model, trainable_parameters_m
@@ -168,15 +171,7 @@ plots.show_table(table, "Trainable parameters (M): Table 2 vs this implementatio
 # segments; testing takes the middle one. Each run is a run record, reused when it exists.
 
 # %%
-def run(name, segments, augmentation, tag=""):
-    """Train (or reuse) ``name`` with K = ``segments`` and one Table 3 augmentation."""
-    train_set, test_set = data["frames"](segments)
-    return train_video_classifier(
-        name, train_set, test_set, data_key={**data["data_key"], "segments": segments}, num_classes=len(class_names),
-        epochs=S.epochs, batch_size=S.batch_size, lr=experiment.learning_rate(S, name), warmup_epochs=S.warmup_epochs, augmentation=augmentation,
-        n_boot=S.n_boot, boot_fraction=S.boot_fraction, recalibrate_bn=S.recalibrate_bn, crop_scale=S.crop_scale, seed=S.seed, device=S.device, out_dir=S.out_dir, tag=tag)
-
-
+run = partial(experiment.train_model, S, data)  # run(name, segments, augmentation, tag)
 results = pd.DataFrame([{"model": name, **run(name, S.segments, S.augmentation)} for name in S.models])
 print(f"Table 2 runs: {len(results)} models, {int(results.n_train.iloc[0])} training and "
       f"{int(results.n_test.iloc[0])} test volumes, K={S.segments}, {S.frame_size} px, {S.epochs} epochs")
@@ -199,10 +194,6 @@ print(f"K ablation: {len(k_results)} runs; augmentation ablation: {len(aug_resul
 # the 95% percentile interval. Times are measured on this machine (the paper's on one V100).
 
 # %%
-def interval(row):
-    return f"{row.boot_mean:.3f} [{row.boot_low:.3f}, {row.boot_high:.3f}]"
-
-
 paper2 = reference.load("video4mri", source="Table 2")
 paper_acc = paper2[paper2.metric == "accuracy"].pivot(index="setting", columns="dataset", values="value")
 paper_cost = paper2[paper2.metric.isin(["training time per epoch", "inference time"])].pivot(
@@ -222,18 +213,8 @@ for r in results.itertuples():
 plots.show_table(pd.DataFrame(rows), f"Table 2 (this run: {S.data_label}, {S.device.type})",
                  note="Paper columns: real cohorts, 100 epochs, K=32, 224 px, a V100. This run's columns: the data "
                       "and settings above. Compare orderings, not values.")
-
-
-def report_unlearnt(frame):
-    """Name the models whose test AUROC says they have not learnt in this run's budget."""
-    unlearnt = frame[frame.auroc < claims.LEARNT_AUROC]
-    if len(unlearnt):
-        print(f"Not learnt in this run's budget (test AUROC below {claims.LEARNT_AUROC}): "
-              + ", ".join(f"{r.model} (AUROC {r.auroc:.2f})" for r in unlearnt.itertuples())
-              + ".\nA comparison with these models says more about the budget than about the architecture.")
-
-
-report_unlearnt(results)
+if note := claims.unlearnt_note(results):  # models that have not learnt in this budget
+    print(note)
 
 # %%
 fig = make_subplots(rows=1, cols=2, subplot_titles=(f"this run ({S.dataset})", "paper (PPMI, Table 2)"),
@@ -340,7 +321,8 @@ if medmnist is not None:
     plots.show_table(table, f"Seven models on real 3D scans: {mm_label}",
                      note=f"The most frequent class is {majority:.1%} of these test volumes: an accuracy near that "
                           "level says a model has not yet separated the classes, and AUROC shows how well it ranks them.")
-    report_unlearnt(mm)
+    if note := claims.unlearnt_note(mm):
+        print(note)
     baselines = reference.load("video4mri", source="MedMNIST v2 website (pre-publication), 3D benchmark table")
     baselines = baselines[baselines.dataset.str.lower().str.startswith(S.medmnist_flag.lower().removesuffix("3d"))]
     if len(baselines):
@@ -358,86 +340,20 @@ if medmnist is not None:
 
 # %%
 ledger = Ledger("video4mri", S.data_label)
-trained_enough = S.profile != "smoke"
+smoke = S.profile == "smoke"
 by = results.set_index("model")
-video = [m for m in by.index if m.startswith(("tsm", "slowfast"))]
-three_d = [m for m in by.index if m.startswith("r3d")]
-
-
-def accuracy_claims(frame, data_label, ledger_data=None):
-    """Claims 1-2 from one results table (models as index)."""
-    video_m = [m for m in frame.index if m.startswith(("tsm", "slowfast"))]
-    three_m = [m for m in frame.index if m.startswith("r3d")]
-    claim, evidence = chapter.CLAIMS[0]
-    if not trained_enough or not video_m or not three_m:
-        ledger.add(claim, evidence, "needs trained video and 3D models beyond the smoke profile", holds=None,
-                   data=ledger_data)
-    else:
-        bv, b3 = frame.loc[video_m, "boot_mean"].idxmax(), frame.loc[three_m, "boot_mean"].idxmax()
-        learnt = frame.loc[three_m, "auroc"].max() >= claims.LEARNT_AUROC  # an unlearnt 3D ResNet decides nothing
-        ledger.add(claim, evidence, f"best video model {bv} {frame.loc[bv, 'boot_mean']:.3f} vs best 3D {b3} "
-                   f"{frame.loc[b3, 'boot_mean']:.3f} bootstrap accuracy on {data_label} (criterion: the video model is "
-                   f"higher by more than 0.02, and some 3D ResNet has learnt: test AUROC at least {claims.LEARNT_AUROC}; best 3D AUROC here "
-                   f"{frame.loc[three_m, 'auroc'].max():.2f})",
-                   holds=bool(frame.loc[bv, "boot_mean"] > frame.loc[b3, "boot_mean"] + 0.02) if learnt else None,
-                   data=ledger_data)
-    claim, evidence = chapter.CLAIMS[1]
-    tsm = [m for m in frame.index if m.startswith("tsm")]
-    if not trained_enough or not tsm or not three_m:
-        ledger.add(claim, evidence, "needs TSM and a 3D ResNet trained beyond the smoke profile", holds=None,
-                   data=ledger_data)
-    else:
-        t = frame.loc[tsm, "boot_mean"].idxmax()
-        best = frame["boot_mean"].max()
-        cheaper = all(frame.loc[t, "inference_ms"] < frame.loc[m, "inference_ms"] and
-                      frame.loc[t, "params_m"] < frame.loc[m, "params_m"] for m in three_m)
-        ledger.add(claim, evidence, f"{t}: accuracy {frame.loc[t, 'boot_mean']:.3f} (best model {best:.3f}), "
-                   f"{frame.loc[t, 'params_m']:.1f}M parameters, {frame.loc[t, 'inference_ms']:.1f} ms; cheaper than every 3D "
-                   "ResNet: " + ("yes" if cheaper else "no") + " (criterion: within 0.02 of the best and cheaper)",
-                   holds=bool(cheaper and frame.loc[t, "boot_mean"] >= best - 0.02), data=ledger_data)
-
-
-accuracy_claims(by, S.dataset)
-claim, evidence = chapter.CLAIMS[2]
-if not trained_enough or len(aug_results) < 6:
-    ledger.add(claim, evidence, "needs the six-row augmentation ablation beyond the smoke profile", holds=None)
-else:
-    a = aug_results.set_index("augmentation")["boot_mean"]
-    ledger.add(claim, evidence, f"{S.augmentation_model}: basic {a['basic']:.3f}, rotate {a['rotate']:.3f}, rotate+CutMix "
-               f"{a['rotate+cutmix']:.3f}, rotate+MixUp {a['rotate+mixup']:.3f} (criterion: rotate+CutMix above basic, and "
-               "rotate+MixUp below rotate)", holds=bool(a["rotate+cutmix"] > a["basic"] and a["rotate+mixup"] < a["rotate"]))
-claim, evidence = chapter.CLAIMS[3]
-pairs = [(t, t.replace("tsm", "tsn")) for t in by.index if t.startswith("tsm") and t.replace("tsm", "tsn") in by.index]
-if pairs:
-    ratios = {t: by.loc[t, "seconds_per_epoch"] / by.loc[n, "seconds_per_epoch"] for t, n in pairs}
-    ledger.add(claim, evidence, "training time per epoch TSM/TSN: " + ", ".join(f"{t} {r:.2f}x" for t, r in ratios.items())
-               + " (criterion: at most 1.10; wall time on a shared CPU is noisy, bench/bench_video_models.py measures it "
-               "side by side)", holds=bool(max(ratios.values()) <= 1.10))
-else:
-    ledger.add(claim, evidence, "needs a TSM model and its TSN twin in this run", holds=None)
-
-
-def efficiency_claims(frame, ledger_data=None):
-    """Claims 5-6 from measured inference times and parameter counts."""
-    claim, evidence = chapter.CLAIMS[4]
-    if {"tsm_r18", "r3d_18"} <= set(frame.index):
-        t, r = frame.loc["tsm_r18", "inference_ms"], frame.loc["r3d_18", "inference_ms"]
-        ledger.add(claim, evidence, f"{t:.1f} ms vs {r:.1f} ms per sample, measured here", holds=bool(t < r), data=ledger_data)
-    else:
-        ledger.add(claim, evidence, "needs tsm_r18 and r3d_18 in this run", holds=None, data=ledger_data)
-
-
-efficiency_claims(by)
-claim, evidence = chapter.CLAIMS[5]
-two_d = {n: v for n, v in params_m.items() if n.startswith(("tsn", "tsm"))}
-three = {n: v for n, v in params_m.items() if n.startswith("r3d")}
-ledger.add(claim, evidence, f"2D video models {min(two_d.values()):.2f}-{max(two_d.values()):.2f}M vs 3D ResNets "
-           f"{min(three.values()):.2f}-{max(three.values()):.2f}M trainable parameters, counted here",
-           holds=bool(max(two_d.values()) < min(three.values())), data="model definitions (no data needed)")
-if medmnist is not None:
+ledger.judge(chapter.CLAIMS[0], claims.video_beats_3d(by, S.dataset, smoke=smoke))
+ledger.judge(chapter.CLAIMS[1], claims.tsm_best_tradeoff(by, smoke=smoke))
+ledger.judge(chapter.CLAIMS[2], claims.augmentation_helps(aug_results, S.augmentation_model, smoke=smoke))
+ledger.judge(chapter.CLAIMS[3], claims.shift_costs_nothing(by))
+ledger.judge(chapter.CLAIMS[4], claims.tsm_faster_than_3d(by))
+ledger.judge(chapter.CLAIMS[5], claims.video_models_smaller(params_m), data="model definitions (no data needed)")
+if medmnist is not None:  # the same accuracy and speed claims on real 3D scans
     mm_by = mm.set_index("model")
-    accuracy_claims(mm_by, f"{S.medmnist_flag} (real CT)", ledger_data=mm_label)
-    efficiency_claims(mm_by, ledger_data=mm_label)
+    ledger.judge(chapter.CLAIMS[0], claims.video_beats_3d(mm_by, f"{S.medmnist_flag} (real CT)", smoke=smoke),
+                 data=mm_label)
+    ledger.judge(chapter.CLAIMS[1], claims.tsm_best_tradeoff(mm_by, smoke=smoke), data=mm_label)
+    ledger.judge(chapter.CLAIMS[4], claims.tsm_faster_than_3d(mm_by), data=mm_label)
 ledger.save(S.out_dir, profile=S.profile, dataset=S.dataset, seconds=round(clock.seconds, 1))
 ledger.show()
 

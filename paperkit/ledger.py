@@ -1,9 +1,10 @@
 """The claims ledger: each claim of a paper, the evidence on both sides, and a computed verdict.
 
-A verdict is never typed: :meth:`Ledger.add` takes ``holds``, a boolean the chapter computes
-from its results (or ``None`` when this run cannot test the claim, with the reason as the
-evidence). Ledgers are saved to ``out_dir/<chapter>/claims.json`` and gathered by the
-book's claims overview page with :func:`load_ledgers`.
+A verdict is never typed: :meth:`Ledger.add` takes ``holds``, a boolean computed from the
+results (or ``None`` when this run cannot test the claim, with the reason as the evidence); each
+chapter's ``claims.py`` computes it, and :meth:`Ledger.judge` adds what such a function returns.
+Ledgers are saved to ``out_dir/<chapter>/claims.json`` and gathered by the book's claims overview
+page with :func:`load_ledgers`.
 """
 from __future__ import annotations
 
@@ -58,11 +59,10 @@ class Ledger:
         self.rows.append(row)
         return row
 
-    def add_not_built(self, claims: list[tuple[str, str]], issue: int) -> None:
-        """Add ``(claim, paper evidence)`` rows whose experiments are not built yet (not testable here)."""
-        for claim, evidence in claims:
-            self.add(claim, evidence, f"the experiments are not built yet (issue #{issue})", holds=None,
-                     data="nothing run yet")
+    def judge(self, claim: tuple[str, str], verdict: tuple[bool | None, str], data: str | None = None) -> Claim:
+        """Add a spec's ``(claim, paper evidence)`` with the ``(holds, our evidence)`` a claims function returned."""
+        (text, paper_evidence), (holds, our_evidence) = claim, verdict
+        return self.add(text, paper_evidence, our_evidence, holds=holds, data=data)
 
     def frame(self) -> pd.DataFrame:
         """The ledger as a DataFrame (columns: claim, paper_evidence, our_evidence, verdict, data)."""

@@ -1,4 +1,4 @@
-"""Plotly set-up for the book, one consistent look, and the "paper vs this run" table.
+"""Plotly set-up for the book, one consistent look, the "paper vs this run" table, and image traces.
 
 Call :func:`setup` once at the top of a chapter. It registers a renderer that emits, next
 to plotly's JSON mimetype, a ``text/html`` div that uses the page's own plotly.js (served
@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 import plotly
 import plotly.graph_objects as go
@@ -105,3 +106,28 @@ def show_table(table: pd.DataFrame, caption: str, *, note: str | None = None) ->
     from IPython.display import HTML, display
 
     display(HTML(table_html(table, caption, note=note)))
+
+
+def gray(image) -> go.Heatmap:
+    """A grayscale image as a heatmap trace without colour bar or hover (flip the y axis to draw rows downwards)."""
+    return go.Heatmap(z=image, colorscale="gray", showscale=False, hoverinfo="skip")
+
+
+def mask_outline(mask, color: str, name: str, showlegend: bool = False) -> go.Scatter:
+    """The boundary pixels of a binary ``mask`` (H, W) as a scatter trace of small markers."""
+    from scipy import ndimage
+
+    mask = np.asarray(mask, dtype=bool)
+    edge = np.argwhere(mask & ~ndimage.binary_erosion(mask))
+    return go.Scatter(x=edge[:, 1], y=edge[:, 0], mode="markers", marker=dict(size=2, color=color), name=name,
+                      legendgroup=name, showlegend=showlegend, hoverinfo="skip")
+
+
+def contour_trace(contour, color: str, name: str, showlegend: bool = False, dash: str | None = None) -> go.Scatter:
+    """A contour given as (N, 2) ``(x, y)`` points, drawn as a closed line."""
+    contour = np.asarray(contour)
+    if contour.ndim != 2 or contour.shape[1] != 2:
+        raise ValueError(f"contour has shape {contour.shape}; expected (N, 2) x, y points")
+    closed = np.vstack([contour, contour[:1]])
+    return go.Scatter(x=closed[:, 0], y=closed[:, 1], mode="lines", line=dict(color=color, width=2, dash=dash),
+                      name=name, legendgroup=name, showlegend=showlegend, hoverinfo="skip")

@@ -110,11 +110,14 @@ def test_start_checks_parameters_and_sets_up_plotly(capsys, tmp_path, monkeypatc
         start("video5mri")
 
 
-def test_not_built_claims_are_not_testable():
+def test_judge_adds_a_claims_functions_verdict():
     led = claims.Ledger("demo", "synthetic")
-    led.add_not_built([("c1", "Table 1"), ("c2", "Fig. 2")], issue=9)
+    led.judge(("c1", "Table 1"), (None, "needs a trained model"))
+    led.judge(("c2", "Fig. 2"), (False, "0.4 vs 0.5"), data="other data")
     frame = led.frame()
-    assert list(frame["verdict"]) == ["not testable here"] * 2 and frame["our_evidence"].str.contains("#9").all()
+    assert list(frame["verdict"]) == ["not testable here", "not supported"]
+    assert list(frame["our_evidence"]) == ["needs a trained model", "0.4 vs 0.5"]
+    assert list(frame["data"]) == ["synthetic", "other data"]
 
 
 def test_readme_lists_every_chapters_datasets():

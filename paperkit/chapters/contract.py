@@ -156,16 +156,6 @@ class Settings:
         return cfg
 
 
-def pending(section: str, issue: int, what: str) -> None:
-    """Say plainly on the page that a section is not built yet (and which issue builds it)."""
-    from IPython.display import HTML, display
-
-    display(HTML(
-        '<div class="admonition warning"><p class="admonition-title">Not built yet</p>'
-        f"<p><b>{section}</b> is delivered by issue #{issue} and is not implemented in this version of the book. "
-        f"It will show: {what}. Nothing in this section is a result.</p></div>"))
-
-
 class Stopwatch:
     """Wall time of a chapter run, printed at its end."""
 

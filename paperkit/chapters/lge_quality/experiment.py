@@ -50,7 +50,7 @@ from paperkit.train import count_parameters, fit
 
 __all__ = ["CHAPTER", "METHODS", "TwoViews", "train_stage1", "stage1_report", "thin_slices",
            "train_qa", "pretrain_supcon", "predict_slices", "scan_predictions", "scan_metrics", "summarise_runs",
-           "label_subset"]
+           "label_subset", "selected_slices", "train_method"]
 
 CHAPTER = "lge_quality"
 METHODS = {"qa_resnet34": "QA", "multitask_qa": "Multi-Task QA", "supcon_qa": "QA & Contrastive"}
@@ -438,3 +438,25 @@ def load_data(S) -> dict:
         data_key = {"dataset": "la2018", "root": str(root), "scores": str(scores)}
     split = split_qa(cases, n_test=S.n_test, seed=S.seed)
     return {"root": root, "cases": cases, "split": split, "data_key": data_key}
+
+
+def selected_slices(cases: Sequence[LACase], selection: Mapping[str, np.ndarray], image_size: int,
+                    augment: bool = False) -> LGESlices:
+    """The slices ``selection`` keeps (case id -> slice indices) of ``cases``, as a dataset."""
+    missing = [c.case_id for c in cases if c.case_id not in selection]
+    if missing:
+        raise KeyError(f"selection has no slices for cases {missing[:5]}; expected every case of the set")
+    return LGESlices(cases, image_size, slices={c.case_id: selection[c.case_id] for c in cases}, augment=augment)
+
+
+def train_method(S, method: str, train: LGESlices, val: LGESlices, *, data_key: Mapping[str, Any], run_index: int,
+                 weights=None) -> TrainedModel:
+    """QA method ``method`` trained with the chapter settings ``S`` (supcon_qa: its SupCon pretraining first)."""
+    encoder = None
+    if method == "supcon_qa":
+        encoder = pretrain_supcon(train, data_key=data_key, epochs=S.supcon_epochs, batch_size=S.supcon_batch_size,
+                                  lr=S.supcon_lr, temperature=S.temperature, width=S.width, weights=weights,
+                                  run_index=run_index, seed=S.seed, device=S.device, out_dir=S.out_dir)
+    return train_qa(method, train, val, data_key=data_key, encoder=encoder, run_index=run_index, epochs=S.epochs,
+                    batch_size=S.batch_size, lr=S.lr, patience=S.patience, width=S.width, weights=weights,
+                    seed=S.seed, device=S.device, out_dir=S.out_dir)

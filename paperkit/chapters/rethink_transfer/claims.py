@@ -43,3 +43,58 @@ def transfer_at_least_matches(rich: float, poor: float, margin: float = TIE_MARG
     if poor - rich >= margin:
         return True
     return None
+
+
+SMOKE_TOO_SMALL = "the smoke profile is too small to test this claim; run the classroom profile"
+
+
+def auprc_separates(study, share_needed: float = 0.95) -> tuple[bool | None, str]:
+    """Claim 1's verdict from the Fig. 2 construction: ``(holds, evidence)``.
+
+    ``study`` is :func:`paperkit.chapters.rethink_transfer.figures.imbalance_study`'s table (one row per
+    draw and classifier, columns ``draw``, ``classifier``, ``AUROC``, ``AUPRC``) with classifiers ``A``
+    and ``B``. Holds when, in at least ``share_needed`` of the paired draws, A's lead in AUPRC exceeds
+    ten times its lead in AUROC; None when the study lacks A or B.
+    """
+    missing = {"draw", "classifier", "AUROC", "AUPRC"} - set(study.columns)
+    if missing:
+        raise ValueError(f"auprc_separates: study lacks columns {sorted(missing)}; expected draw, classifier, AUROC, AUPRC")
+    if not {"A", "B"} <= set(study["classifier"]):
+        return None, f"needs draws of classifiers A and B (this study has {sorted(set(study['classifier']))})"
+    med = study.groupby("classifier")[["AUROC", "AUPRC"]].median()
+    auroc_gap = med.loc["A", "AUROC"] - med.loc["B", "AUROC"]
+    auprc_gap = med.loc["A", "AUPRC"] - med.loc["B", "AUPRC"]
+    paired = study.pivot(index="draw", columns="classifier", values=["AUROC", "AUPRC"])
+    share = float(((paired["AUPRC"]["A"] - paired["AUPRC"]["B"]) > 10 * (paired["AUROC"]["A"] - paired["AUROC"]["B"])).mean())
+    return share >= share_needed, (
+        f"median gap A-B: AUROC {auroc_gap:.3f} vs AUPRC {auprc_gap:.3f}; the AUPRC gap exceeds 10x the AUROC gap "
+        f"in {100 * share:.1f}% of {len(paired)} paired draws (criterion: at least {share_needed:.0%})")
+
+
+def transfer_claim(results, fractions, *, smoke: bool) -> tuple[bool | None, str]:
+    """Claim 2's verdict from every fine-tuning run: ``(holds, evidence)``.
+
+    ``results`` has one row per run with columns ``fraction``, ``model``, ``init`` ("RI"/"TL") and
+    ``AUPRC``; ``fractions`` are the training-set fractions of the profile. The mean TL-RI AUPRC gap
+    over models with the largest and the smallest fraction decides, as in
+    :func:`transfer_at_least_matches`. Not testable in the smoke profile or with one fraction only.
+    """
+    if smoke:  # a few images for one epoch show that the code runs, not what it finds
+        return None, SMOKE_TOO_SMALL
+    gap = results.groupby(["fraction", "model", "init"])["AUPRC"].mean().unstack("init")
+    gap = (gap["TL"] - gap["RI"]).groupby("fraction").mean()
+    rich, poor = gap.loc[max(fractions)], gap.loc[min(fractions)]
+    if len(fractions) < 2:
+        return None, (f"only one training-set size in this profile (TL-RI AUPRC gap {rich:+.3f}); "
+                      "the data-poor part needs fractions=[1.0, 0.1]")
+    return transfer_at_least_matches(rich, poor), (
+        f"mean TL-RI AUPRC gap over models: {rich:+.3f} with {max(fractions):.0%} of the data, "
+        f"{poor:+.3f} with {min(fractions):.0%} (criterion: the first at least -{TIE_MARGIN}, and the "
+        f"second larger by at least {TIE_MARGIN}; closer than that is a tie)")
+
+
+def truncated_claim(ranking, *, smoke: bool) -> tuple[bool | None, str]:
+    """Claim 3's verdict: :func:`truncated_best` on the TL ranking, not testable in the smoke profile."""
+    if smoke:
+        return None, SMOKE_TOO_SMALL
+    return truncated_best(ranking)

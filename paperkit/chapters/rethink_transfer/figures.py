@@ -88,3 +88,26 @@ def imbalance_vs_paper(tables, labels, dataset: str):
     ratio = counts["negatives"] / counts["positives"].where(counts["positives"] > 0)
     measured = pd.DataFrame({"setting": settings.values, "metric": metric, "value": ratio.values})
     return paper.reset_index(drop=True), measured
+
+
+def representative_draw(study: pd.DataFrame, name: str, *, seed: int = 0, n_pos: int = 10, n_neg: int = 990,
+                        classifiers: Mapping[str, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and scores of the draw of classifier ``name`` whose AUPRC is the median of ``study``.
+
+    ``study`` is :func:`imbalance_study`'s table made with the same ``seed``, ``n_pos``, ``n_neg`` and
+    ``classifiers``; the draw is re-created by replaying the same seeded sequence of rankings.
+    """
+    classifiers = dict(classifiers or {"A": 12, "B": 30})
+    if name not in classifiers:
+        raise ValueError(f"classifier {name!r} is not in {list(classifiers)}")
+    rows = study[study.classifier == name]
+    if rows.empty:
+        raise ValueError(f"the study has no draw of classifier {name!r}")
+    target = int(rows.iloc[(rows["AUPRC"] - rows["AUPRC"].median()).abs().argmin()]["draw"])
+    rng = np.random.default_rng(seed)
+    for draw in range(target + 1):
+        for cname, top_k in classifiers.items():
+            y, s = ranked_scores(n_pos, n_neg, top_k, rng)
+            if draw == target and cname == name:
+                return y, s
+    raise AssertionError("unreachable: the target draw is always replayed")

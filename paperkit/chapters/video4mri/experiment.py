@@ -267,3 +267,18 @@ def _stratified(x, y, limit: int | None, seed: int):
                            for c in np.unique(y)])
     keep.sort()
     return x[keep], y[keep]
+
+
+def train_model(S, data: Mapping[str, Any], name: str, segments: int, augmentation: str, tag: str = "") -> dict:
+    """Train (or reuse) ``name`` with K = ``segments`` and one Table 3 augmentation; return its metrics.
+
+    ``data`` is :func:`load_data`'s result and ``S`` the chapter settings; the run goes through
+    :func:`train_video_classifier` (a run record, reused when it exists).
+    """
+    train_set, test_set = data["frames"](segments)
+    return train_video_classifier(
+        name, train_set, test_set, data_key={**data["data_key"], "segments": segments},
+        num_classes=len(data["class_names"]), epochs=S.epochs, batch_size=S.batch_size, lr=learning_rate(S, name),
+        warmup_epochs=S.warmup_epochs, augmentation=augmentation, n_boot=S.n_boot, boot_fraction=S.boot_fraction,
+        recalibrate_bn=S.recalibrate_bn, crop_scale=S.crop_scale, seed=S.seed, device=S.device, out_dir=S.out_dir,
+        tag=tag)

@@ -5,9 +5,9 @@ from torch import nn
 
 import paperkit.models.video as video  # registers the seven builders
 from paperkit.models import registry
+from paperkit.models.parameters import count_parameters, parameter_table
 from paperkit.models.slowfast import SlowFast
 from paperkit.models.temporal_shift import TemporalShift, temporal_shift
-from paperkit.models.parameters import count_parameters, parameter_table
 
 MODELS = list(video.VIDEO4MRI_MODELS)
 

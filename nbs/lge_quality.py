@@ -88,7 +88,7 @@ from paperkit.chapters.contract import start
 from paperkit.chapters.lge_quality import claims, experiment, figures
 from paperkit.ledger import Ledger
 from paperkit.data.datasets.la2018 import ATTRIBUTE_COLUMNS, QA_COLUMN, LGESlices, cases_table
-from paperkit.models.lge_quality import imagenet_checkpoint_path
+from paperkit.models.pretrained import imagenet_checkpoint_path
 
 chapter, S, clock = start("lge_quality", dataset=dataset, data_dir=data_dir,
                           profile=profile, models=models, epochs=epochs, seed=seed, device=device, out_dir=out_dir,
@@ -173,7 +173,7 @@ fig.show()
 # ResNet-34 checkpoint is used only if it is already in the local torch cache and `width` is 1.
 
 # %%
-imagenet = imagenet_checkpoint_path()
+imagenet = imagenet_checkpoint_path("resnet34")
 if imagenet.is_file() and S.width == 1:
     init_weights, init_note = "imagenet", f"ImageNet: torchvision's checkpoint found at {imagenet}"
 else:

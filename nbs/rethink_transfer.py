@@ -102,7 +102,7 @@ from paperkit.chapters.rethink_transfer import claims, experiment, figures
 from paperkit.data.datasets.csv_images import imbalance_table
 from paperkit.data.subsample import stratified_subsample
 from paperkit.timing import inference_ms_per_sample
-from paperkit.train import count_parameters
+from paperkit.models import count_parameters
 from paperkit.ledger import Ledger
 
 chapter, S, clock = start("rethink_transfer", dataset=dataset, data_dir=data_dir, profile=profile, models=models,
@@ -183,7 +183,7 @@ for name in S.models:
     net = registry.create(name, num_classes=len(labels), in_channels=1)
     rows.append({"model": name, "kind": "truncated" if experiment.parent_of(name) != name else
                  ("shallow" if name.startswith("cbr") else "deep"),
-                 "parameters (M)": round(count_parameters(net) / 1e6, 3),
+                 "parameters (M)": round(count_parameters(net, trainable_only=True) / 1e6, 3),
                  f"inference ms/image ({S.device.type}, {S.image_size} px)": round(
                      inference_ms_per_sample(net, example, device=S.device), 2)})
 compute = pd.DataFrame(rows)

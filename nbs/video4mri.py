@@ -80,7 +80,8 @@ from paperkit.chapters.video4mri import claims, experiment
 from paperkit.chapters.video4mri.figures import interval
 from paperkit.ledger import Ledger
 from paperkit.data.brain_mri import cohort_table, exclusion_counts, table1_row
-from paperkit.models.video import create_video_model, trainable_parameters_m
+from paperkit.models import count_parameters
+from paperkit.models.video import PAPER_NAMES as PAPER_NAME, create_video_model
 from paperkit.paths import data_root
 from paperkit.chapters.video4mri.experiment import PAPER_AUGMENTATION_ROWS, train_video_classifier
 
@@ -152,9 +153,7 @@ fig.show()
 
 # %%
 paper_params = reference.load("video4mri", source="Table 2", metric="params")
-PAPER_NAME = {"r3d_18": "3DResNet-18", "r3d_50": "3DResNet-50", "tsn_r18": "TSN-Res18", "tsn_r50": "TSN-Res50",
-              "tsm_r18": "TSM-Res18", "tsm_r50": "TSM-Res50", "slowfast_r50": "SlowFast"}
-params_m = {name: trainable_parameters_m(create_video_model(name, num_classes=len(class_names)))
+params_m = {name: count_parameters(create_video_model(name, num_classes=len(class_names)), trainable_only=True) / 1e6
             for name in chapter.MODELS}
 measured = pd.DataFrame([{"setting": PAPER_NAME[n], "metric": "params", "value": round(v, 2)} for n, v in params_m.items()])
 table = plots.paper_vs_run(paper_params, measured, run_data=f"counted here, {len(class_names)} classes, 1 input channel",

@@ -354,8 +354,3 @@ def predict(model: nn.Module, data: Dataset | DataLoader, *, batch_size: int = 3
         if tgt is not None:
             targets.append(tgt.cpu())
     return torch.cat(outputs), (torch.cat(targets) if targets else None)
-
-
-def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
-    """Number of (trainable) parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

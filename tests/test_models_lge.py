@@ -4,6 +4,8 @@ import torch
 
 import paperkit.models.lge_quality as lq
 from paperkit.models import registry
+from paperkit.models.parameters import count_parameters
+from paperkit.models.pretrained import imagenet_checkpoint_path
 
 NAMES = ["unet_la", "qa_resnet34", "multitask_qa", "supcon_resnet34"]
 
@@ -76,10 +78,12 @@ def test_parameter_counts():
     reference = sum(p.numel() for p in resnet34().parameters())
     fc = 512 * 1000 + 1000
     grey_stem_saving = 64 * 2 * 7 * 7  # 3 -> 1 input channels
-    assert lq.count_parameters(lq.qa_resnet34().encoder) == reference - fc - grey_stem_saving == 21_278_400
+    encoder = count_parameters(lq.qa_resnet34().encoder, trainable_only=False)
+    assert encoder == reference - fc - grey_stem_saving == 21_278_400
     heads = 3 * (512 * 64 + 64 + 64 + 1) + (3 * 64 + 64 + 64 + 1)
-    assert lq.count_parameters(lq.qa_resnet34()) == 21_278_400 + heads
-    assert lq.count_parameters(lq.supcon_resnet34()) == 21_278_400 + 512 * 512 + 512 + 512 * 128 + 128
+    assert count_parameters(lq.qa_resnet34(), trainable_only=False) == 21_278_400 + heads
+    projection = 512 * 512 + 512 + 512 * 128 + 128
+    assert count_parameters(lq.supcon_resnet34(), trainable_only=False) == 21_278_400 + projection
 
 
 def test_imagenet_weights_are_never_downloaded(tmp_path, monkeypatch):
@@ -94,8 +98,8 @@ def test_imagenet_weights_from_the_local_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     torch.manual_seed(1)
     source = resnet34().state_dict()
-    lq.imagenet_checkpoint_path().parent.mkdir(parents=True)
-    torch.save(source, lq.imagenet_checkpoint_path())
+    imagenet_checkpoint_path("resnet34").parent.mkdir(parents=True)
+    torch.save(source, imagenet_checkpoint_path("resnet34"))
     grey = lq.qa_resnet34(weights="imagenet", in_channels=1)
     rgb = lq.qa_resnet34(weights="imagenet", in_channels=3)
     assert torch.equal(grey.encoder.net.conv1.weight, source["conv1.weight"].sum(dim=1, keepdim=True))
@@ -110,8 +114,9 @@ def test_supcon_encoder_transfers_and_freezes():
     qa = lq.qa_resnet34().load_encoder(pretrained).freeze_encoder()
     assert torch.equal(qa.encoder.net.layer1[0].conv1.weight, pretrained.encoder.net.layer1[0].conv1.weight)
     assert not any(p.requires_grad for p in qa.encoder.parameters())
-    trainable = lq.count_parameters(qa, trainable_only=True)
-    assert 0 < trainable == lq.count_parameters(qa) - lq.count_parameters(qa.encoder)
+    trainable = count_parameters(qa, trainable_only=True)
+    everything = count_parameters(qa, trainable_only=False)
+    assert 0 < trainable == everything - count_parameters(qa.encoder, trainable_only=False)
     out = qa(torch.randn(2, 1, 64, 64))
     out.qa.sum().backward()
     assert qa.encoder.net.conv1.weight.grad is None and qa.qa_head[0].weight.grad is not None
@@ -127,7 +132,7 @@ def test_narrow_width_keeps_resnet34_depth_and_shapes():
     convs = lambda m: sum(isinstance(x, torch.nn.Conv2d) for x in m.encoder.modules())  # noqa: E731
     assert convs(full) == convs(narrow)  # same 34-layer layout (+ downsample 1x1 convs)
     assert narrow.encoder.channels == (16, 16, 32, 64, 128)
-    assert lq.count_parameters(narrow) < lq.count_parameters(full) / 10
+    assert count_parameters(narrow, trainable_only=False) < count_parameters(full, trainable_only=False) / 10
     out = lq.multitask_qa(width=0.25)(torch.randn(2, 1, 64, 64))
     assert out.embedding.shape == (2, 128) and out.mask.shape == (2, 1, 64, 64)
     assert lq.supcon_resnet34(width=0.25)(torch.randn(2, 1, 64, 64)).shape == (2, 128)

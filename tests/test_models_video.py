@@ -5,9 +5,9 @@ from torch import nn
 
 import paperkit.models.video as video  # registers the seven builders
 from paperkit.models import registry
+from paperkit.models.parameters import count_parameters, parameter_table
 from paperkit.models.slowfast import SlowFast
 from paperkit.models.temporal_shift import TemporalShift, temporal_shift
-from paperkit.train import count_parameters
 
 MODELS = list(video.VIDEO4MRI_MODELS)
 
@@ -44,23 +44,24 @@ def test_forward_and_backward_on_a_tiny_clip(built, name):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_trainable_parameters_match_table_2_within_one_percent(built, name):
-    measured = video.trainable_parameters_m(built[name])
-    assert count_parameters(built[name]) == EXACT_PARAMS[name]
-    assert abs(measured - video.PAPER_PARAMS_M[name]) / video.PAPER_PARAMS_M[name] < 0.01, (name, measured)
+    measured = count_parameters(built[name], trainable_only=True)
+    paper = video.paper_parameters_m()[name]
+    assert measured == EXACT_PARAMS[name]
+    assert abs(measured / 1e6 - paper) / paper < 0.01, (name, measured)
 
 
-def test_paper_numbers_name_their_source():
-    assert "Table 2" in video.PAPER_PARAMS_SOURCE
-    assert set(video.PAPER_PARAMS_M) == set(MODELS)
-    table = video.parameter_table(["tsn_r18", "tsm_r18"])
-    assert list(table.index) == ["tsn_r18", "tsm_r18"] and (table["relative_diff"].abs() < 0.01).all()
+def test_paper_counts_come_from_table_2_of_the_reference_csv():
+    from paperkit import reference
 
-
-def test_trainable_parameters_m_skips_frozen_parameters():
-    net = nn.Sequential(nn.Linear(1000, 1000), nn.Linear(1000, 1))  # 1,001,000 + 1,001
-    assert video.trainable_parameters_m(net) == pytest.approx(1.002001)
-    net[0].requires_grad_(False)
-    assert video.trainable_parameters_m(net) == pytest.approx(0.001001)
+    rows = reference.load("video4mri", metric="params").set_index("setting")
+    assert set(rows.index) == set(video.PAPER_NAMES.values())
+    assert (rows["source"] == "Table 2").all() and (rows["unit"] == "M").all()
+    assert video.paper_parameters_m() == {"tsn_r18": 11.19, "tsn_r50": 23.56, "tsm_r18": 11.19, "tsm_r50": 23.56,
+                                          "slowfast_r50": 33.61, "r3d_18": 33.16, "r3d_50": 46.16}
+    table = parameter_table(["tsn_r18", "tsm_r18"], paper_m=video.paper_parameters_m(), num_classes=2,
+                            in_channels=1)
+    assert list(table["name"]) == ["tsn_r18", "tsm_r18"] and (table["relative_diff"].abs() < 0.01).all()
+    assert list(table["paper_params_m"]) == [11.19, 11.19]
 
 
 @pytest.mark.parametrize("name", ["tsn_r18", "r3d_18"])  # the two whose stem paperkit rebuilds

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from paperkit.models.registry import register
+from paperkit.models.stem import replace_stem_conv
 
 CHAPTER = "model_doctor"
 SMALL = 64  # below this input size the CIFAR-style stem is used
@@ -41,18 +42,10 @@ def _check(num_classes: int, in_channels: int, image_size: int) -> bool:
     return image_size < SMALL
 
 
-def _conv_like(old: nn.Conv2d, in_channels: int, small: bool) -> nn.Conv2d:
-    """A copy of ``old``'s shape with ``in_channels`` inputs; 3x3 stride 1 when ``small``."""
-    if small:
-        return nn.Conv2d(in_channels, old.out_channels, 3, stride=1, padding=1, bias=old.bias is not None)
-    return nn.Conv2d(in_channels, old.out_channels, old.kernel_size, stride=old.stride, padding=old.padding,
-                     bias=old.bias is not None)
-
-
 def _resnet_family(factory: Callable[..., nn.Module], num_classes: int, in_channels: int, image_size: int) -> nn.Module:
     small = _check(num_classes, in_channels, image_size)
     net = factory(weights=None, num_classes=num_classes)
-    net.conv1 = _conv_like(net.conv1, in_channels, small)
+    net.conv1 = replace_stem_conv(net.conv1, in_channels, small=small)
     if small:
         net.maxpool = nn.Identity()
     return net
@@ -88,7 +81,7 @@ def md_alexnet(num_classes: int = 10, in_channels: int = 3, image_size: int = 22
     small = _check(num_classes, in_channels, image_size)
     if image_size >= 224:
         net = alexnet(weights=None, num_classes=num_classes)
-        net.features[0] = _conv_like(net.features[0], in_channels, False)
+        net.features[0] = replace_stem_conv(net.features[0], in_channels)
         return net
     stem = (nn.Conv2d(in_channels, 64, 3, stride=1, padding=1) if small
             else nn.Conv2d(in_channels, 64, 11, stride=4, padding=2))
@@ -110,10 +103,10 @@ def md_vgg16(num_classes: int = 10, in_channels: int = 3, image_size: int = 224)
     small = _check(num_classes, in_channels, image_size)
     if image_size >= 224:
         net = vgg16_bn(weights=None, num_classes=num_classes)
-        net.features[0] = _conv_like(net.features[0], in_channels, False)
+        net.features[0] = replace_stem_conv(net.features[0], in_channels)
         return net
     features = make_layers(cfgs["D"], batch_norm=True)
-    features[0] = nn.Conv2d(in_channels, 64, 3, padding=1)
+    features[0] = replace_stem_conv(features[0], in_channels)
     if small:
         for m in features:
             if isinstance(m, nn.MaxPool2d):
@@ -156,14 +149,10 @@ def md_densenet121(num_classes: int = 10, in_channels: int = 3, image_size: int 
 
     small = _check(num_classes, in_channels, image_size)
     net = densenet121(weights=None, num_classes=num_classes)
-    net.features.conv0 = _conv_like(net.features.conv0, in_channels, small)
+    net.features.conv0 = replace_stem_conv(net.features.conv0, in_channels, small=small)
     if small:
         net.features.pool0 = nn.Identity()
     return net
-
-
-def _first_conv_in_sequential(block: nn.Sequential, in_channels: int, small: bool) -> None:
-    block[0] = _conv_like(block[0], in_channels, small)
 
 
 @register("md_efficientnetv2_s", chapter=CHAPTER)
@@ -173,7 +162,7 @@ def md_efficientnetv2_s(num_classes: int = 10, in_channels: int = 3, image_size:
 
     small = _check(num_classes, in_channels, image_size)
     net = efficientnet_v2_s(weights=None, num_classes=num_classes)
-    _first_conv_in_sequential(net.features[0], in_channels, small)
+    net.features[0][0] = replace_stem_conv(net.features[0][0], in_channels, small=small)
     return net
 
 
@@ -181,16 +170,14 @@ def md_efficientnetv2_s(num_classes: int = 10, in_channels: int = 3, image_size:
 def md_googlenet(num_classes: int = 10, in_channels: int = 3, image_size: int = 224) -> nn.Module:
     """GoogLeNet / Inception-v1 (Szegedy et al. 2015), without auxiliary heads."""
     from torchvision.models import googlenet
-    from torchvision.models.googlenet import BasicConv2d
 
     small = _check(num_classes, in_channels, image_size)
     net = googlenet(weights=None, num_classes=num_classes, aux_logits=False, init_weights=True, transform_input=False)
+    # Only the convolution is new: the stem's BatchNorm is as a fresh one would be.
+    net.conv1.conv = replace_stem_conv(net.conv1.conv, in_channels, small=small)
     if small:
-        net.conv1 = BasicConv2d(in_channels, 64, kernel_size=3, stride=1, padding=1)
         net.maxpool1 = nn.Identity()
         net.maxpool2 = nn.Identity()
-    else:
-        net.conv1 = BasicConv2d(in_channels, 64, kernel_size=7, stride=2, padding=3)
     return net
 
 
@@ -198,21 +185,19 @@ def md_googlenet(num_classes: int = 10, in_channels: int = 3, image_size: int = 
 def md_inceptionv3(num_classes: int = 10, in_channels: int = 3, image_size: int = 299) -> nn.Module:
     """Inception-v3 (Szegedy et al. 2016), without the auxiliary head; needs 75 px unless small-stemmed."""
     from torchvision.models import inception_v3
-    from torchvision.models.inception import BasicConv2d
 
     small = _check(num_classes, in_channels, image_size)
     if not small and image_size < 75:
         raise ValueError(f"image_size={image_size}: Inception-v3 needs at least 75 px (or < {SMALL} for the small stem)")
     net = inception_v3(weights=None, num_classes=num_classes, aux_logits=False, init_weights=True,
                        transform_input=False)
-    if small:
-        net.Conv2d_1a_3x3 = BasicConv2d(in_channels, 32, kernel_size=3, stride=1, padding=1)
-        net.Conv2d_2a_3x3 = BasicConv2d(32, 32, kernel_size=3, padding=1)
-        net.Conv2d_4a_3x3 = BasicConv2d(80, 192, kernel_size=3, padding=1)
+    # Only the convolutions are new: their BatchNorms are as fresh ones would be.
+    net.Conv2d_1a_3x3.conv = replace_stem_conv(net.Conv2d_1a_3x3.conv, in_channels, small=small)
+    if small:  # also pad the two unpadded 3x3 convolutions of the stem
+        net.Conv2d_2a_3x3.conv = replace_stem_conv(net.Conv2d_2a_3x3.conv, small=True)
+        net.Conv2d_4a_3x3.conv = replace_stem_conv(net.Conv2d_4a_3x3.conv, small=True)
         net.maxpool1 = nn.Identity()
         net.maxpool2 = nn.Identity()
-    else:
-        net.Conv2d_1a_3x3 = BasicConv2d(in_channels, 32, kernel_size=3, stride=2)
     return net
 
 
@@ -223,7 +208,7 @@ def md_mobilenetv2(num_classes: int = 10, in_channels: int = 3, image_size: int 
 
     small = _check(num_classes, in_channels, image_size)
     net = mobilenet_v2(weights=None, num_classes=num_classes)
-    _first_conv_in_sequential(net.features[0], in_channels, small)
+    net.features[0][0] = replace_stem_conv(net.features[0][0], in_channels, small=small)
     return net
 
 
@@ -234,7 +219,7 @@ def md_shufflenetv2(num_classes: int = 10, in_channels: int = 3, image_size: int
 
     small = _check(num_classes, in_channels, image_size)
     net = shufflenet_v2_x1_0(weights=None, num_classes=num_classes)
-    _first_conv_in_sequential(net.conv1, in_channels, small)
+    net.conv1[0] = replace_stem_conv(net.conv1[0], in_channels, small=small)
     if small:
         net.maxpool = nn.Identity()
     return net
@@ -247,7 +232,7 @@ def md_squeezenet(num_classes: int = 10, in_channels: int = 3, image_size: int =
 
     small = _check(num_classes, in_channels, image_size)
     net = squeezenet1_0(weights=None, num_classes=num_classes)
-    net.features[0] = _conv_like(net.features[0], in_channels, small)
+    net.features[0] = replace_stem_conv(net.features[0], in_channels, small=small)
     if small:
         net.features[2] = nn.Identity()
     return net
@@ -260,7 +245,7 @@ def md_mnasnet(num_classes: int = 10, in_channels: int = 3, image_size: int = 22
 
     small = _check(num_classes, in_channels, image_size)
     net = mnasnet1_0(weights=None, num_classes=num_classes)
-    net.layers[0] = _conv_like(net.layers[0], in_channels, small)
+    net.layers[0] = replace_stem_conv(net.layers[0], in_channels, small=small)
     return net
 
 
@@ -272,8 +257,8 @@ def md_xception(num_classes: int = 10, in_channels: int = 3, image_size: int = 2
     small = _check(num_classes, in_channels, image_size)
     net = timm.create_model("legacy_xception", pretrained=False, num_classes=num_classes, in_chans=in_channels)
     if small:
-        net.conv1 = nn.Conv2d(in_channels, 32, 3, stride=1, padding=1, bias=False)
-        net.conv2 = nn.Conv2d(32, 64, 3, stride=1, padding=1, bias=False)
+        net.conv1 = replace_stem_conv(net.conv1, small=True)
+        net.conv2 = replace_stem_conv(net.conv2, small=True)
     return net
 
 
@@ -285,7 +270,7 @@ def md_senet34(num_classes: int = 10, in_channels: int = 3, image_size: int = 22
     small = _check(num_classes, in_channels, image_size)
     net = timm.create_model("legacy_seresnet34", pretrained=False, num_classes=num_classes, in_chans=in_channels)
     if small:
-        net.layer0.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
+        net.layer0.conv1 = replace_stem_conv(net.layer0.conv1, small=True)
         net.pool0 = nn.Identity()
     return net
 

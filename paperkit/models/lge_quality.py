@@ -36,7 +36,8 @@ Input channels: ``in_channels=1`` (grey MRI slices) replaces ResNet's first conv
 image gives the response the RGB net gives to that image replicated three times.
 ``in_channels=3`` keeps torchvision's stem. ``weights="imagenet"`` reads torchvision's
 ``resnet34-b627a593.pth`` from the torch hub cache (``torch.hub.get_dir()/checkpoints``),
-never downloading (:func:`imagenet_checkpoint_path`); a path to a state dict also works.
+never downloading (``paperkit.models.pretrained.imagenet_checkpoint_path("resnet34")``); a path
+to a state dict also works.
 
 Width: every QA/SupCon builder takes ``width`` (default 1.0, the paper's network). Below 1 the
 encoder keeps ResNet-34's 34-layer layout with every stage's channels scaled (0.25: 16-32-64-128,
@@ -49,20 +50,20 @@ features, and ``mask`` (B, 1, H, W) logit (multi-task model only, else ``None``)
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .pretrained import load_backbone, read_state_dict
+from .pretrained import load_backbone, resolve_weights
 from .registry import register
+from .stem import replace_stem_conv
 
 __all__ = [
     "ATTRIBUTES", "QA_INPUTS", "QAOutput", "ResNet34Encoder", "AttributeHead", "QAResNet34",
-    "MultiTaskQA", "ProjectionHead", "SupConResNet34", "imagenet_checkpoint_path",
-    "unet_la", "qa_resnet34", "multitask_qa", "supcon_resnet34", "count_parameters",
+    "MultiTaskQA", "ProjectionHead", "SupConResNet34",
+    "unet_la", "qa_resnet34", "multitask_qa", "supcon_resnet34",
 ]
 
 ATTRIBUTES = ("myocardium_nulling", "sharpness", "enhancement_aorta_valve")
@@ -79,38 +80,6 @@ class QAOutput(NamedTuple):
     qa: torch.Tensor
     embedding: torch.Tensor
     mask: torch.Tensor | None = None
-
-
-def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
-    """Number of parameters of ``model`` (only those with ``requires_grad`` if asked)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
-
-
-# --------------------------------------------------------------------------- weights
-
-
-def imagenet_checkpoint_path() -> Path:
-    """Where torchvision would have cached the ResNet-34 ImageNet checkpoint (``resnet34-b627a593.pth``)."""
-    from torchvision.models import ResNet34_Weights
-
-    # Reading the enum's URL is metadata only; nothing is downloaded.
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(ResNet34_Weights.IMAGENET1K_V1.url)
-
-
-def _resolve_weights(weights: str | os.PathLike | None) -> tuple[dict | None, str]:
-    if weights is None:
-        return None, ""
-    if isinstance(weights, str) and weights == "imagenet":
-        path = imagenet_checkpoint_path()
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"weights='imagenet' for resnet34: no checkpoint at {path}. Downloads are disabled in paperkit; "
-                f"copy torchvision's resnet34-b627a593.pth (fetched on a machine with network access) to that "
-                f"path, or pass weights=None or a path to a .pt state dict")
-        return torch.load(path, map_location="cpu", weights_only=True), f"ImageNet checkpoint {path}"
-    if isinstance(weights, (str, os.PathLike)) and Path(weights).is_file():
-        return read_state_dict(weights), f"weights={str(weights)!r}"
-    raise ValueError(f"weights={weights!r}: expected None (random init), 'imagenet' or an existing .pt/.pth file")
 
 
 # --------------------------------------------------------------------------- encoder
@@ -170,10 +139,11 @@ class ResNet34Encoder(nn.Module):
             raise ValueError(f"width={width!r} with weights={weights!r}: pretrained weights exist for width=1 only")
         self.channels = tuple(max(4, int(round(c * width))) for c in ENCODER_CHANNELS)
         if width == 1:
-            state, source = _resolve_weights(weights)  # fail before building
+            state, source = resolve_weights(weights, "resnet34")  # fail before building
             net = resnet34(weights=None)
             if in_channels != 3:
-                net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+                # PyTorch's default init here, not torchvision's Kaiming fan-out (kept: same numbers as before)
+                net.conv1 = replace_stem_conv(net.conv1, in_channels)
             net.fc = nn.Identity()
             if state is not None:
                 load_backbone(net, state, head="fc", stem_conv="conv1", source=source)

@@ -84,19 +84,16 @@ same harness.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .registry import create, register
-
-if TYPE_CHECKING:  # pandas is imported lazily: importing paperkit.models stays fast
-    import pandas as pd
+from .registry import register
 
 __all__ = ["GapNet", "FCN8s", "GlobalContext", "MonaiSegmenter", "MODEL_NAMES", "PAPER_TRAINING",
-           "gap_net", "fcn8s", "unet", "unetpp", "attention_unet", "parameter_table", "check_input"]
+           "gap_net", "fcn8s", "unet", "unetpp", "attention_unet", "check_input"]
 
 CHAPTER = "lv_segmentation"
 MODEL_NAMES = ("gap_net", "fcn8s", "unet", "unetpp", "attention_unet")
@@ -454,24 +451,3 @@ def attention_unet(in_channels: int = 1, num_classes: int = 2, *, width: float =
     net = AttentionUnet(spatial_dims=2, in_channels=in_channels, out_channels=num_classes,
                         channels=_scaled(_UNET_CHANNELS, width), strides=(2, 2, 2, 2), dropout=dropout)
     return MonaiSegmenter(net, in_channels=in_channels, size_factor=16, name="attention_unet")
-
-
-# ---------------------------------------------------------------------------------------------
-# model size
-
-def parameter_table(names: Iterable[str] | str | None = None, **kwargs) -> "pd.DataFrame":
-    """Trainable parameters and fp32 size of each model, for the paper's "lightweight" claim.
-
-    ``names`` defaults to the chapter's five models; ``kwargs`` (e.g. ``width=0.25``,
-    ``num_classes=2``) go to every builder. Columns: ``name``, ``parameters`` (trainable),
-    ``mb_fp32`` (parameters x 4 bytes, in MB = 10^6 bytes).
-    """
-    import pandas as pd
-
-    names = [names] if isinstance(names, str) else list(MODEL_NAMES if names is None else names)
-    rows = []
-    for name in names:
-        model = create(name, **kwargs)
-        count = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        rows.append({"name": name, "parameters": count, "mb_fp32": count * 4 / 1e6})
-    return pd.DataFrame(rows, columns=["name", "parameters", "mb_fp32"])

@@ -1,7 +1,7 @@
-"""Initial weights for the rethink_transfer models, found on disk and never downloaded.
+"""Initial weights found on disk and never downloaded: the one lookup of every pretrained model.
 
-``weights`` in every builder of :mod:`paperkit.models.cbr` and :mod:`paperkit.models.truncated`
-is one of
+``weights`` in every builder of :mod:`paperkit.models.cbr`, :mod:`paperkit.models.truncated`
+and :mod:`paperkit.models.lge_quality` is one of
 
 * ``None``: random initialisation (the paper's "RI");
 * ``"imagenet"``: torchvision's ImageNet checkpoint, read from the torch hub cache
@@ -16,7 +16,8 @@ Either way the backbone is copied *strictly* (every backbone tensor must be pres
 right shape) and the classification head is left freshly initialised. A truncated model
 (``res_t3``, ``dens_t1``...) takes the matching prefix of its parent's weights: the tensors
 its parent has beyond the cut are ignored. With ``in_channels`` other than the source's,
-the first convolution is adapted (for ``in_channels=1``: the RGB kernels are summed).
+the first convolution's RGB kernel is adapted by timm's rule (for ``in_channels=1``: the RGB
+kernels are summed); see :func:`paperkit.models.stem.adapt_stem_weights`.
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from .stem import adapt_stem_weights
+
 # Which ImageNet checkpoint each registered name starts from. Truncated models share their
 # parent's file and keep its prefix.
 IMAGENET_PARENT: dict[str, str] = {
@@ -37,16 +40,17 @@ IMAGENET_PARENT: dict[str, str] = {
     "dens_t3": "densenet121",
     "cbr_large_t": "cbr_large_t", "cbr_large_w": "cbr_large_w", "cbr_small": "cbr_small",
     "cbr_tiny": "cbr_tiny",
+    "resnet34": "resnet34",  # the lge_quality encoder
 }
 
 # Architectures for which torchvision publishes ImageNet weights.
-TORCHVISION_ARCHS = ("resnet50", "densenet121")
+TORCHVISION_ARCHS = ("resnet34", "resnet50", "densenet121")
 
 
 def _torchvision_url(arch: str) -> str:
     # Reading the enum's URL is metadata only; no download API is called anywhere here.
-    from torchvision.models import DenseNet121_Weights, ResNet50_Weights
-    return {"resnet50": ResNet50_Weights.IMAGENET1K_V1.url,
+    from torchvision.models import DenseNet121_Weights, ResNet34_Weights, ResNet50_Weights
+    return {"resnet34": ResNet34_Weights.IMAGENET1K_V1.url, "resnet50": ResNet50_Weights.IMAGENET1K_V1.url,
             "densenet121": DenseNet121_Weights.IMAGENET1K_V1.url}[arch]
 
 
@@ -60,9 +64,9 @@ def imagenet_parent(arch: str) -> str:
 def imagenet_checkpoint_path(arch: str) -> Path:
     """Where the ImageNet checkpoint of ``arch`` (or of its untruncated parent) is looked for.
 
-    For ResNet-50 and DenseNet-121 this is the file name torchvision downloads to
-    (``resnet50-0676ba61.pth``, ``densenet121-a639ec97.pth``, from
-    ``ResNet50_Weights.IMAGENET1K_V1.url`` / ``DenseNet121_Weights.IMAGENET1K_V1.url``) in
+    For ResNet-34, ResNet-50 and DenseNet-121 this is the file name torchvision downloads to
+    (``resnet34-b627a593.pth``, ``resnet50-0676ba61.pth``, ``densenet121-a639ec97.pth``, from
+    ``ResNet34_Weights.IMAGENET1K_V1.url`` etc.) in
     ``torch.hub.get_dir()/checkpoints/``. torchvision has no CBR weights; for those the
     conventional place for a self-trained ImageNet CBR is ``<arch>_imagenet.pth`` in the same folder.
     """
@@ -143,22 +147,6 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in obj.items()}
 
 
-def adapt_input_channels(kernel: torch.Tensor, in_channels: int) -> torch.Tensor:
-    """Turn a first-conv kernel ``(out, C, kh, kw)`` into one for ``in_channels`` inputs.
-
-    ``in_channels=1`` sums the C kernels, so a grey image replicated to C channels gives the
-    same response as before. Other counts repeat the kernels cyclically and rescale by
-    ``C / in_channels``, which keeps the response to a constant image unchanged.
-    """
-    src = kernel.shape[1]
-    if in_channels == src:
-        return kernel
-    if in_channels == 1:
-        return kernel.sum(dim=1, keepdim=True)
-    reps = -(-in_channels // src)
-    return kernel.repeat(1, reps, 1, 1)[:, :in_channels] * (src / in_channels)
-
-
 def load_backbone(model: nn.Module, state: Mapping[str, torch.Tensor], *, head: str, stem_conv: str,
                   source: str = "state dict") -> list[str]:
     """Copy every non-head tensor of ``model`` from ``state``, strictly; return the copied keys.
@@ -182,7 +170,7 @@ def load_backbone(model: nn.Module, state: Mapping[str, torch.Tensor], *, head: 
             continue
         new = state[key]
         if key == f"{stem_conv}.weight" and new.dim() == 4 and new.shape[1] != value.shape[1]:
-            new = adapt_input_channels(new, value.shape[1])
+            new = adapt_stem_weights(new, value.shape[1], name=f"{source}, {key}")
         if new.shape != value.shape:
             mismatched.append(f"{key}: file {tuple(new.shape)} vs model {tuple(value.shape)}")
             continue

@@ -11,11 +11,11 @@ The classifier is ``model.fc`` in both.
 """
 from __future__ import annotations
 
-from monai.networks.nets import resnet50 as monai_resnet50
 from torch import nn
 from torchvision.models.video import VideoResNet, r3d_18 as torchvision_r3d_18
 
 from .registry import register
+from .stem import KAIMING_FAN_OUT, replace_stem_conv
 
 __all__ = ["r3d_18", "r3d_50"]
 
@@ -27,16 +27,15 @@ def r3d_18(num_classes: int = 2, in_channels: int = 1) -> VideoResNet:
         raise ValueError(f"in_channels={in_channels}: expected 1 or more")
     model = torchvision_r3d_18(weights=None, num_classes=num_classes)
     if in_channels != 3:
-        old = model.stem[0]
-        model.stem[0] = nn.Conv3d(in_channels, old.out_channels, old.kernel_size, stride=old.stride,
-                                  padding=old.padding, bias=False)
-        nn.init.kaiming_normal_(model.stem[0].weight, mode="fan_out", nonlinearity="relu")
+        model.stem[0] = replace_stem_conv(model.stem[0], in_channels, init=KAIMING_FAN_OUT)
     return model
 
 
 @register("r3d_50", chapter="video4mri")
 def r3d_50(num_classes: int = 2, in_channels: int = 1) -> nn.Module:
     """3DResNet-50 (MONAI resnet50, spatial_dims=3, shortcut B, no pretrained weights)."""
+    from monai.networks.nets import resnet50 as monai_resnet50  # imported here: MONAI is slow to import
+
     if in_channels < 1:
         raise ValueError(f"in_channels={in_channels}: expected 1 or more")
     return monai_resnet50(spatial_dims=3, n_input_channels=in_channels, num_classes=num_classes, shortcut_type="B")

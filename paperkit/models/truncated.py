@@ -42,7 +42,7 @@ size depends on the input size) unless its ``--pooling`` flag is set; here the h
 pools globally, as torchvision's models do.
 
 ``in_channels=1`` replaces the first convolution by a one-channel one; with pretrained
-weights its kernel is the sum of the RGB kernels.
+weights its kernel is the sum of the RGB kernels (timm's rule, :mod:`paperkit.models.stem`).
 """
 from __future__ import annotations
 
@@ -58,6 +58,7 @@ from torchvision.models import resnet50 as _tv_resnet50
 
 from .pretrained import check_builder_args, load_backbone, resolve_weights
 from .registry import register
+from .stem import KAIMING_FAN_OUT, replace_stem_conv
 
 __all__ = [
     "TruncatedResNet50", "TruncatedDenseNet121", "RES_T_BLOCKS", "DENS_T_BLOCKS",
@@ -108,9 +109,8 @@ class TruncatedResNet50(nn.Module):
         self.arch, self.blocks = arch, blocks
         base = _tv_resnet50(weights=None)
         if in_channels != 3:
-            base.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
             # The same initialisation torchvision gives its ResNet convolutions.
-            nn.init.kaiming_normal_(base.conv1.weight, mode="fan_out", nonlinearity="relu")
+            base.conv1 = replace_stem_conv(base.conv1, in_channels, init=KAIMING_FAN_OUT)
         self.conv1, self.bn1, self.relu, self.maxpool = base.conv1, base.bn1, base.relu, base.maxpool
         self.stages: list[str] = []
         out_channels = 64
@@ -153,8 +153,8 @@ class TruncatedDenseNet121(nn.Module):
         self.arch, self.num_blocks = arch, num_blocks
         base = _tv_densenet121(weights=None)
         if in_channels != 3:
-            base.features.conv0 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
-            nn.init.kaiming_normal_(base.features.conv0.weight)  # torchvision's DenseNet init
+            base.features.conv0 = replace_stem_conv(base.features.conv0, in_channels,
+                                                    init=nn.init.kaiming_normal_)  # torchvision's DenseNet init
         children = list(base.features.named_children())
         if num_blocks < 4:
             last = [name for name, _ in children].index(f"transition{num_blocks}")

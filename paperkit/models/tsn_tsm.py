@@ -17,6 +17,7 @@ from torch import nn
 from torchvision.models import resnet18, resnet50
 
 from .registry import register
+from .stem import KAIMING_FAN_OUT, replace_stem_conv
 from .temporal_shift import TemporalShift
 
 __all__ = ["FrameResNet", "tsn_r18", "tsn_r50", "tsm_r18", "tsm_r50"]
@@ -61,8 +62,7 @@ class FrameResNet(nn.Module):
 
         backbone = _RESNETS[depth](weights=None)  # torchvision inits convs with Kaiming normal (fan_out)
         if in_channels != 3:
-            backbone.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
-            nn.init.kaiming_normal_(backbone.conv1.weight, mode="fan_out", nonlinearity="relu")
+            backbone.conv1 = replace_stem_conv(backbone.conv1, in_channels, init=KAIMING_FAN_OUT)
         feature_dim = backbone.fc.in_features
         backbone.fc = nn.Identity()
         if shift:

@@ -46,7 +46,8 @@ from paperkit.losses import dice_loss, make_lars, multi_label_supcon_loss, multi
 from paperkit.metrics.classification import confusion_metrics
 from paperkit.runs import Run, TrainedModel, start_run
 from paperkit.runtime import resolve_device
-from paperkit.train import count_parameters, fit
+from paperkit.models import count_parameters
+from paperkit.train import fit
 
 __all__ = ["CHAPTER", "METHODS", "TwoViews", "train_stage1", "stage1_report", "thin_slices",
            "train_qa", "pretrain_supcon", "predict_slices", "scan_predictions", "scan_metrics", "summarise_runs",
@@ -65,7 +66,7 @@ def _reuse(run: Run, model: nn.Module, name: str, dev: torch.device) -> TrainedM
 def _finish(run: Run, model: nn.Module, name: str, result, t0: float, extra: Mapping[str, Any]) -> TrainedModel:
     history = pd.DataFrame(result.history)
     metrics = {"parameters": count_parameters(model, trainable_only=False),
-               "trainable_parameters": count_parameters(model), "epochs_run": len(result.history),
+               "trainable_parameters": count_parameters(model, trainable_only=True), "epochs_run": len(result.history),
                "best_epoch": result.best_epoch, "train_seconds": round(time.perf_counter() - t0, 1), **extra}
     torch_save(model.state_dict(), run.path("model.pt"))
     run.finish(metrics, history)

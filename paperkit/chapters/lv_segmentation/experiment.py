@@ -45,7 +45,8 @@ from paperkit.metrics.contours import perpendicular_distance, symmetric_nearest_
 from paperkit.metrics.segmentation import dice, hausdorff_distance, pixel_accuracy
 from paperkit.runs import TrainedModel, start_run
 from paperkit.runtime import resolve_device
-from paperkit.train import count_parameters, fit
+from paperkit.models import count_parameters
+from paperkit.train import fit
 from paperkit.chapters.lv_segmentation.spec import SPLITS
 
 __all__ = ["pixel_loss", "make_optimizer", "train_segmenter", "predict_probabilities",
@@ -138,7 +139,7 @@ def train_segmenter(name: str, train: SegmentationSlices, val: SegmentationSlice
     seconds = time.perf_counter() - t0
     history = pd.DataFrame(result.history)
     last = result.history[-1] if result.history else {}
-    metrics = {"parameters": count_parameters(model), "epochs_run": len(result.history),
+    metrics = {"parameters": count_parameters(model, trainable_only=True), "epochs_run": len(result.history),
                "train_seconds": round(seconds, 1), "final_val_dice": last.get("val_dice"),
                "final_val_pixel_accuracy": last.get("val_pixel_accuracy"), "final_train_loss": last.get("train_loss")}
     torch_save(model.state_dict(), run.path("model.pt"))

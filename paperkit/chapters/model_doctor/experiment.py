@@ -38,7 +38,8 @@ from paperkit.explain.model_doctor import DoctorConfig, aggregate_correlation, t
 from paperkit.models.registry import create
 from paperkit.runs import start_run
 from paperkit.runtime import resolve_device
-from paperkit.train import count_parameters, fit, predict
+from paperkit.models import count_parameters
+from paperkit.train import fit, predict
 from paperkit.chapters.model_doctor.spec import REAL
 
 CHAPTER = "model_doctor"
@@ -191,7 +192,7 @@ def train_base(name: str, train: Dataset, test: Dataset, *, data_key: Mapping[st
     model.eval()
     metrics = {**evaluate_accuracy(model, test, batch_size=max(batch_size, 64), device=dev),
                "train_accuracy": evaluate_accuracy(model, _labels_only(train), batch_size=64, device=dev)["accuracy"],
-               "params_m": count_parameters(model) / 1e6, "seconds": seconds, "n_train": len(train)}
+               "params_m": count_parameters(model, trainable_only=True) / 1e6, "seconds": seconds, "n_train": len(train)}
     torch_save(model.state_dict(), run.path("model.pt"))
     run.finish(metrics, result.history)
     return Trained(name, model, metrics, run.key, run.config, run.dir, False)

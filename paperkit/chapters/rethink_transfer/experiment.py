@@ -32,16 +32,17 @@ from paperkit.batchnorm import recalibrate_batchnorm
 from paperkit.data.synthetic.source import CLASSES, make_source_task
 from paperkit.metrics import auprc_ap, auprc_trapezoid, auroc
 from paperkit.runs import start_run
-from paperkit.train import count_parameters, fit, predict
+from paperkit.models import count_parameters
+from paperkit.models.pretrained import imagenet_parent
+from paperkit.train import fit, predict
 from paperkit.chapters.rethink_transfer.spec import DATASET_LABELS, MEDMNIST_POSITIVE
 
 CHAPTER = "rethink_transfer"
-PARENT = {**{f"res_t{i}": "resnet50" for i in range(1, 6)}, **{f"dens_t{i}": "densenet121" for i in range(1, 4)}}
 
 
 def parent_of(name: str) -> str:
     """The architecture whose pretrained weights ``name`` starts from (a truncation's full network)."""
-    return PARENT.get(name, name)
+    return imagenet_parent(name)
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,7 @@ def finetune(name: str, init: str, *, train: Dataset, val: Dataset, test: Datase
     probs = torch.sigmoid(scores).numpy()
     np.savez_compressed(run.path("test_predictions.npz"), y_true=target.numpy(), y_score=probs)
     per = label_metrics(target.numpy(), probs, labels)
-    metrics = {"per_label": per, "params": count_parameters(model), "best_epoch": result.best_epoch,
+    metrics = {"per_label": per, "params": count_parameters(model, trainable_only=True), "best_epoch": result.best_epoch,
                "epochs_run": len(result.history), "source": source.description if init == "tl" else "random",
                **{f"mean_{m}": float(np.mean([v[m] for v in per.values()])) for m in ("AUROC", "AUPRC", "AP")}}
     run.finish(metrics, result.history)

@@ -39,7 +39,8 @@ from paperkit.runs import start_run
 from paperkit.runtime import resolve_device
 from paperkit.schedules import warmup_cosine
 from paperkit.timing import inference_ms_per_sample
-from paperkit.train import count_parameters, fit, predict, steps_per_epoch
+from paperkit.models import count_parameters
+from paperkit.train import fit, predict, steps_per_epoch
 from paperkit.chapters.video4mri.spec import MODELS
 
 __all__ = ["AUGMENTATIONS", "PAPER_AUGMENTATION_ROWS", "train_video_classifier", "evaluate_predictions"]
@@ -161,7 +162,7 @@ def train_video_classifier(name: str, train: Dataset, test: Dataset, *, data_key
     seconds = [r["seconds"] for r in result.history] or [train_seconds]
     metrics = {**evaluate_predictions(target.numpy(), probabilities, n_boot=n_boot, boot_fraction=boot_fraction,
                                       seed=seed),
-               "params_m": count_parameters(model) / 1e6, "seconds_per_epoch": float(np.mean(seconds)),
+               "params_m": count_parameters(model, trainable_only=True) / 1e6, "seconds_per_epoch": float(np.mean(seconds)),
                "inference_ms": inference_ms_per_sample(model, example, device=dev),
                "epochs_run": len(result.history), "n_train": len(train), "n_test": len(test)}
     run.finish(metrics, result.history)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 # challenge_validation, scripts of a 2009 challenge entry listing its training and
 # validation directories, and code reading OnlineDataContours/SC-HF-I-9 and /SC-HF-NI-14.
 # They agree on every id. No organiser-published table was found: if you hold the release,
-# split="official" reports which listed patients your folder holds (PatientSplit.missing) and
+# split="official" reports which listed patients your folder holds (Split.missing) and
 # load_sunnybrook records each contour's own set (SunnybrookSample.release_set).
 OFFICIAL_SPLIT: dict[str, tuple[str, ...]] = {
     "training": (

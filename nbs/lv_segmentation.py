@@ -112,8 +112,8 @@ for role, label in (("train", "trains the models"), ("monitor", "watched while t
     name = names[role]
     group = groups[name]
     share = np.mean([s.mask.mean() for s in group]) * 100 if group else float("nan")
-    rows.append({"set": name, "role": label, "images": len(group), "patients": len(groups.patients[name]),
-                 "LV share of the image (%)": round(share, 2), "patient ids": ", ".join(groups.patients[name])})
+    rows.append({"set": name, "role": label, "images": len(group), "patients": len(groups.subjects[name]),
+                 "LV share of the image (%)": round(share, 2), "patient ids": ", ".join(groups.subjects[name])})
 split_table = pd.DataFrame(rows).drop_duplicates("set")
 plots.show_table(split_table, f"Images and patients per set, {data['split_kind']} split by patient ({S.data_label})",
                  note="Only images with a manual endocardial (i-)contour are used, as in the paper.")

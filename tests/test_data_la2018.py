@@ -13,10 +13,11 @@ import fixtures_la2018 as fx
 
 from paperkit.data import DataError, SubjectLeakError
 from paperkit.data.synthetic import lge_degrade as deg
+from paperkit.chapters.lge_quality.experiment import scan_mode, slices_with_atrium, split_qa
 from paperkit.data.datasets.la2018 import (
-    CaseSplit, LGESlices, binarise, detect_layout, find_cases, load_la2018, read_nrrd, read_scores, scan_mode,
-    slices_with_atrium, split_qa, split_stage1,
+    LGESlices, binarise, detect_layout, find_cases, load_la2018, read_nrrd, read_scores, split_stage1,
 )
+from paperkit.data.splits import Split
 from paperkit.data.synthetic.lge import make_degraded_la2018, make_synthetic_lge, read_manifest, synthetic_case
 
 
@@ -216,10 +217,10 @@ def test_qa_split_by_case_without_overlap(tmp_path):
     cases = scored_h5_cases(tmp_path, n=12)
     split = split_qa(cases, n_test=20, seed=3)
     assert len(split["test"]) == 2 and any("capped" in n for n in split.notes)  # 20 % of 12
-    ids = split.ids()
+    ids = split.ids("case_id")
     assert sorted(sum(ids.values(), [])) == sorted(c.case_id for c in cases)
     assert not set(ids["train"]) & set(ids["test"]) and not set(ids["val"]) & set(ids["test"])
-    assert split_qa(cases, n_test=20, seed=3).ids() == ids  # deterministic
+    assert split_qa(cases, n_test=20, seed=3).ids("case_id") == ids  # deterministic
 
 
 def test_qa_split_keeps_subjects_together(tmp_path):
@@ -231,7 +232,7 @@ def test_qa_split_keeps_subjects_together(tmp_path):
             partner = f"H5CASE{int(case.case_id[-2:]) ^ 1:02d}"
             assert partner in [c.case_id for c in group]
     with pytest.raises(SubjectLeakError):
-        CaseSplit({"train": cases[:2], "test": cases[1:3]}, "manual")
+        Split({"train": cases[:2], "test": cases[1:3]}, subject="subject", source="manual")
 
 
 # --------------------------------------------------------------------------- degradations

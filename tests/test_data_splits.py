@@ -120,3 +120,33 @@ def test_check_no_overlap_shows_first_ten_of_many_leaks():
     message = str(info.value)
     assert "15 subject(s)" in message and "'S09'" in message and "'S10'" not in message
     assert "(and 5 more)" in message
+
+
+# --------------------------------------------------------------------------- the Split container
+
+
+def test_split_of_items_and_of_tables_knows_its_subjects_and_refuses_overlap():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from paperkit.data.splits import Split
+
+    def item(case, subject):
+        return SimpleNamespace(case_id=case, subject=subject)
+
+    split = Split({"train": [item("a", "P2"), item("b", "P1"), item("c", "P2")], "test": [item("d", "P3")]},
+                  subject="subject", source="random by subject, seed 0", notes=["a note"])
+    assert split.subjects == {"train": ["P1", "P2"], "test": ["P3"]}
+    assert split.ids("case_id") == {"train": ["a", "b", "c"], "test": ["d"]}
+    assert split.summary() == "split (random by subject, seed 0): train 3, test 1\n  note: a note"
+    assert split.dropped is None and split.official is None and split.missing is None
+
+    tables = Split({"train": pd.DataFrame({"patient": ["x", "y"]}), "test": pd.DataFrame({"patient": ["z"]})},
+                   subject="patient", source="by patient", official={"train": ["x", "w"], "test": ["z"]})
+    assert tables.subjects == {"train": ["x", "y"], "test": ["z"]}
+    assert tables.missing == {"train": ["w"], "test": []}
+    assert "1 of the official 2 absent" in tables.summary() and "all 1 official subjects present" in tables.summary()
+    with pytest.raises(SubjectLeakError, match="'x' in train\\+test"):
+        Split({"train": pd.DataFrame({"patient": ["x"]}), "test": pd.DataFrame({"patient": ["x"]})},
+              subject="patient", source="leaky")

@@ -177,7 +177,7 @@ def test_challenge_release_loads_all_three_sets_and_skips_the_decoy_series(tmp_p
         ("SC-HF-I-01", 48), ("SC-HF-I-05", 40), ("SC-HF-I-09", 28)]
     # The official split agrees with the release's own folders.
     split = split_patients(samples)
-    assert {name: split.patients[name] for name in split} == {
+    assert {name: split.subjects[name] for name in split} == {
         "training": ["SC-HF-I-01"], "validation": ["SC-HF-I-05"], "online": ["SC-HF-I-09"]}
 
 
@@ -246,7 +246,7 @@ def test_official_split_puts_known_patients_in_their_sets():
     samples = fake_samples(["SC-HF-I-01", "SC-HYP-37", "SC-N-11", "SC-HF-NI-34", "SC-HF-I-10"])
     split = split_patients(samples, "official")
     assert list(split) == ["training", "validation", "online"]
-    assert split.patients == {"training": ["SC-HF-I-01", "SC-HF-NI-34"], "validation": ["SC-HYP-37"],
+    assert split.subjects == {"training": ["SC-HF-I-01", "SC-HF-NI-34"], "validation": ["SC-HYP-37"],
                               "online": ["SC-HF-I-10", "SC-N-11"]}
     assert sum(len(v) for v in split.values()) == len(samples)
     assert "SC-HF-I-02" in split.missing["training"] and "SC-HF-I-01" not in split.missing["training"]
@@ -262,11 +262,11 @@ def test_random_split_is_by_patient_reproducible_and_leak_free():
     a = split_patients(samples, "random", (0.6, 0.2, 0.2), seed=3)
     b = split_patients(list(reversed(samples)), "random", (0.6, 0.2, 0.2), seed=3)
     assert list(a) == ["train", "val", "test"]
-    assert a.patients == b.patients
-    assert [len(a.patients[k]) for k in a] == [6, 2, 2]
-    assert sorted(p for k in a for p in a.patients[k]) == patients
+    assert a.subjects == b.subjects
+    assert [len(a.subjects[k]) for k in a] == [6, 2, 2]
+    assert sorted(p for k in a for p in a.subjects[k]) == patients
     assert sum(len(v) for v in a.values()) == len(samples)
-    assert split_patients(samples, "random", (0.6, 0.2, 0.2), seed=4).patients != a.patients
+    assert split_patients(samples, "random", (0.6, 0.2, 0.2), seed=4).subjects != a.subjects
     for name, group in a.items():
         others = {s.patient for other, g in a.items() if other != name for s in g}
         assert not {s.patient for s in group} & others
@@ -430,5 +430,5 @@ def test_real_sample_loads_three_patients_with_contours():
         assert s.image[s.mask].mean() > 1.5 * s.image.mean()   # the blood pool is bright
     assert len(load_sunnybrook(root, contour="o")) == 28
     split = split_patients(samples)
-    assert split.patients["training"] == ["SC-HF-I-01", "SC-HF-I-02", "SC-HF-I-04"]
+    assert split.subjects["training"] == ["SC-HF-I-01", "SC-HF-I-02", "SC-HF-I-04"]
     assert not split["validation"] and not split["online"]

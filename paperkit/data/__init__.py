@@ -1,68 +1,54 @@
-"""Reading, caching and splitting data: the I/O layer under every chapter's loader.
+"""Data in three kinds, plus the modules every loader shares.
 
-* :func:`read_volume` -- NIfTI, Analyze, DICOM (series or image), HDF5, NumPy, PNG/JPEG/TIFF
-  into a :class:`Volume` (array + spacing + affine + meta).
-* :class:`VolumeCache` -- decode once, then memory-map, keyed by file content.
-* :func:`subject_split` / :func:`check_no_overlap` -- splits that never share a subject.
-* Dataset layouts and synthetic generators live in their own modules (``sunnybrook``,
-  ``synthetic_cine``, ``chexpert``, ``synthetic_cxr``, ...); the most used names are re-exported here.
+* :mod:`paperkit.data.io` -- file readers and caches: :func:`read_volume` reads NIfTI, Analyze,
+  DICOM (series or image), HDF5, NumPy and PNG/JPEG/TIFF into a :class:`Volume`;
+  :class:`VolumeCache` decodes once, then memory-maps; :class:`DataError` / :class:`SubjectLeakError`.
+* :mod:`paperkit.data.datasets` -- one module or small package per public dataset layout
+  (``sunnybrook/``, ``la2018/``, ``chexpert``, ``csv_images``, ``medmnist``, ``medmnist3d``,
+  ``ida``, ``oasis``, ``classification_sets``), each read as its publisher ships it.
+* :mod:`paperkit.data.synthetic` -- generators that write those layouts (``cine``, ``cxr``,
+  ``lge``, ``brain``, ``shapes``, ...) so the offline default runs the real loading path.
+* Shared: :mod:`~paperkit.data.splits` (:func:`subject_split`, :func:`check_no_overlap`, the
+  :class:`Split` container), :mod:`~paperkit.data.subsample` (:func:`stratified_subsample`),
+  :mod:`~paperkit.data.brain_mri` (brain MRI cohorts) and :mod:`~paperkit.data.mri_frames`
+  (volumes as video clips).
+
+The names below are re-exported lazily (PEP 562), so ``import paperkit.data`` imports no
+dataset layout, reader library or torch until a name is used.
 """
-from paperkit.data.io.cache import VolumeCache, content_digest
-from paperkit.data.io.errors import DataError, SubjectLeakError
-from paperkit.data.io.readers import (
-    SUPPORTED_SUFFIXES,
-    Volume,
-    format_of,
-    read_dicom_image,
-    read_dicom_series,
-    read_hdf5,
-    read_image,
-    read_nifti,
-    read_numpy,
-    read_volume,
-    source_files,
-)
-from paperkit.data.splits import check_no_overlap, subject_split
-from paperkit.data.datasets.sunnybrook import OFFICIAL_SPLIT, SegmentationSlices, SunnybrookSample, load_sunnybrook, read_contour
-from paperkit.data.synthetic.cine import make_synthetic_cine
-from paperkit.data.datasets.chexpert import PAPER_LABELS, load_chexpert
-from paperkit.data.datasets.csv_images import ImageLabelDataset, imbalance_table, load_csv_images, prospective_split
-from paperkit.data.datasets.medmnist import MedMNISTDataset, load_medmnist_npz
-from paperkit.data.subsample import stratified_subsample
-from paperkit.data.synthetic.cxr import make_synthetic_cxr
+from __future__ import annotations
 
-__all__ = [
-    "DataError",
-    "ImageLabelDataset",
-    "MedMNISTDataset",
-    "PAPER_LABELS",
-    "imbalance_table",
-    "load_chexpert",
-    "load_csv_images",
-    "load_medmnist_npz",
-    "make_synthetic_cxr",
-    "prospective_split",
-    "stratified_subsample",
-    "OFFICIAL_SPLIT",
-    "SegmentationSlices",
-    "SunnybrookSample",
-    "load_sunnybrook",
-    "make_synthetic_cine",
-    "read_contour",
-    "SUPPORTED_SUFFIXES",
-    "SubjectLeakError",
-    "Volume",
-    "VolumeCache",
-    "check_no_overlap",
-    "content_digest",
-    "format_of",
-    "read_dicom_image",
-    "read_dicom_series",
-    "read_hdf5",
-    "read_image",
-    "read_nifti",
-    "read_numpy",
-    "read_volume",
-    "source_files",
-    "subject_split",
-]
+import importlib
+
+_EXPORTS = {
+    "paperkit.data.io.cache": ("VolumeCache", "content_digest"),
+    "paperkit.data.io.errors": ("DataError", "SubjectLeakError"),
+    "paperkit.data.io.readers": ("SUPPORTED_SUFFIXES", "Volume", "format_of", "read_dicom_image",
+                                 "read_dicom_series", "read_hdf5", "read_image", "read_nifti", "read_numpy",
+                                 "read_volume", "source_files"),
+    "paperkit.data.splits": ("Split", "check_no_overlap", "subject_split"),
+    "paperkit.data.subsample": ("stratified_subsample",),
+    "paperkit.data.datasets.sunnybrook": ("OFFICIAL_SPLIT", "SegmentationSlices", "SunnybrookSample",
+                                          "load_sunnybrook", "read_contour"),
+    "paperkit.data.datasets.chexpert": ("PAPER_LABELS", "load_chexpert"),
+    "paperkit.data.datasets.csv_images": ("ImageLabelDataset", "imbalance_table", "load_csv_images",
+                                          "prospective_split"),
+    "paperkit.data.datasets.medmnist": ("MedMNISTDataset", "load_medmnist_npz"),
+    "paperkit.data.synthetic.cine": ("make_synthetic_cine",),
+    "paperkit.data.synthetic.cxr": ("make_synthetic_cxr",),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    """Import a re-exported name's module on first use (PEP 562)."""
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'paperkit.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_MODULE_OF[name]), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

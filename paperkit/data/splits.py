@@ -3,6 +3,7 @@
 Datasets such as OASIS-2 have several rows (visits, scans, slices) per subject. Splitting
 rows at random puts the same brain in train and test and inflates every metric, so
 :func:`subject_split` assigns whole subjects, and :func:`check_no_overlap` verifies it.
+:class:`Split` is the one container every loader returns a split in.
 """
 from __future__ import annotations
 
@@ -15,6 +16,55 @@ import numpy as np
 from paperkit.data.io.errors import SubjectLeakError
 
 _SHOWN_LEAKS = 10
+
+
+class Split(dict):
+    """``{part name: items}`` -- a list of samples/cases or an image table per part -- and how it was made.
+
+    ``subject`` says where an item's subject id is: an attribute of each item of a list
+    (``"patient"``, ``"subject"``) or a column of a table. Construction checks that no
+    subject is in two parts (:func:`check_no_overlap`). Attributes:
+
+    * ``subjects[name]``: the sorted subject ids of each part;
+    * ``source``: how the split was made, one line; ``notes``: what a reader should know;
+    * ``dropped``: rows the split left out (a table with a ``reason`` column), or None;
+    * ``official`` / ``missing``: for a split that follows published lists, each part's
+      listed subjects and the listed ones the data does not hold (None otherwise).
+    """
+
+    def __init__(self, parts: Mapping[str, Any], *, subject: str, source: str, notes: Sequence[str] = (),
+                 dropped: Any = None, official: Mapping[str, Sequence[Any]] | None = None):
+        super().__init__(parts)
+        self.source = source
+        self.notes = list(notes)
+        self.dropped = dropped
+        ids = {name: _subjects_of(part, subject) for name, part in self.items()}
+        check_no_overlap(ids)
+        self.subjects = {name: sorted(set(values)) for name, values in ids.items()}
+        self.official = {name: tuple(listed) for name, listed in official.items()} if official else None
+        self.missing = ({name: [s for s in listed if s not in self.subjects.get(name, [])]
+                         for name, listed in self.official.items()} if self.official else None)
+
+    def ids(self, attribute: str) -> dict[str, list]:
+        """``attribute`` of every item, per part (e.g. ``split.ids("case_id")``)."""
+        return {name: list(_subjects_of(part, attribute)) for name, part in self.items()}
+
+    def summary(self) -> str:
+        """How it was made and each part's size; for an official split the listed subjects absent; the notes."""
+        lines = [f"split ({self.source}): " + ", ".join(f"{name} {len(part)}" for name, part in self.items())]
+        for name, listed in (self.official or {}).items():
+            absent = self.missing[name]
+            lines.append(f"  {name}: {len(self.subjects.get(name, []))} subjects present; "
+                         + (f"{len(absent)} of the official {len(listed)} absent" if absent
+                            else f"all {len(listed)} official subjects present"))
+        return "\n".join(lines + [f"  note: {n}" for n in self.notes])
+
+
+def _subjects_of(part: Any, subject: str) -> list:
+    """The ``subject`` column of a table, or the ``subject`` attribute of each item of a list."""
+    if hasattr(part, "columns"):
+        return part[subject].tolist()
+    return [getattr(item, subject) for item in part]
 
 
 def check_no_overlap(subjects_by_split: Mapping[str, Iterable[Any]]) -> None:

@@ -19,7 +19,20 @@ Strata
 
 Each stratum contributes ``floor(fraction * stratum size)`` units (rows or patients),
 ``round`` with ``rounding="round"``, at least one with ``min_per_stratum=1``; so each
-stratum's count is within one unit of its exact share.
+stratum's count is within one unit of its exact share. With ``size=`` instead of ``fraction``
+a stratum's exact share is ``size * stratum size / units``.
+
+Draws
+-----
+Two callers drew their subsets differently before they shared this function, and their
+numbers must not move, so ``draw`` names the two recipes (same seed, same items as before):
+
+* ``"choice"`` (default; rethink_transfer's data-poor subsets and caps): strata in the string
+  order of their keys, units sorted by ``str``, ``rng.choice`` of each stratum's count;
+* ``"permutation"`` (the ``train_limit``/``test_limit`` of model_doctor and the MedMNIST
+  limits of video4mri): one label only, classes in ascending order, units in ascending
+  order, the first ``n`` of ``rng.permutation`` of each class; those callers pass
+  ``size=limit, rounding="half_even", min_per_stratum=1``.
 """
 from __future__ import annotations
 
@@ -29,6 +42,8 @@ import numpy as np
 import pandas as pd
 
 NONE_STRATUM = "none"
+DRAWS = ("choice", "permutation")
+ROUNDINGS = ("floor", "round", "half_even")
 
 
 def _row_strata(labels: np.ndarray) -> np.ndarray:
@@ -47,14 +62,14 @@ def _row_strata(labels: np.ndarray) -> np.ndarray:
 
 
 def _unit_strata(keys: np.ndarray, units: np.ndarray, labels: np.ndarray) -> dict:
-    """Stratum of each unit (patient): the rarest key among its rows, or its largest label."""
+    """Stratum of each unit (patient): the rarest key among its rows, or its largest label (kept as a value)."""
     if labels.ndim == 1 or labels.shape[1] == 1:
         values = labels.reshape(-1)
         best: dict = {}
         for u, v in zip(units, values):
             if u not in best or v > best[u]:
                 best[u] = v
-        return {u: str(v) for u, v in best.items()}
+        return best
     # Rank of a key = how rare it is among rows; "none" ranks last.
     counts = pd.Series(keys).value_counts()
     rank = {k: (k == NONE_STRATUM, counts[k], k) for k in counts.index}
@@ -67,28 +82,64 @@ def _unit_strata(keys: np.ndarray, units: np.ndarray, labels: np.ndarray) -> dic
 
 def stratified_subsample(
     table_or_labels,
-    fraction: float,
+    fraction: float | None = None,
     seed: int = 0,
     label_columns: Sequence[str] | None = None,
     patient_column: str | None = "patient",
     *,
+    size: int | None = None,
     rounding: str = "floor",
     min_per_stratum: int = 0,
+    draw: str = "choice",
 ):
-    """A random ``fraction`` of the rows that keeps class ratios (module docstring).
+    """A random ``fraction`` (or about ``size`` units) of the rows that keeps class ratios (module docstring).
 
     ``table_or_labels`` is an image table (``label_columns`` required; sampled by patient
     when ``patient_column`` is one of its columns, else by row) or an array of labels,
-    ``(N,)`` or ``(N, L)`` (sampled by row). ``seed`` drives ``np.random.default_rng``.
-    Returns the chosen rows of the table in their original order (index kept), or for an
-    array the sorted int64 row indices.
+    ``(N,)`` or ``(N, L)`` (sampled by row). Give ``fraction`` or ``size``, not both.
+    ``rounding`` is ``"floor"``, ``"round"`` (half up) or ``"half_even"`` (Python's ``round``);
+    ``draw`` is ``"choice"`` or ``"permutation"`` (module docstring: which caller draws how).
+    ``seed`` drives ``np.random.default_rng``. Returns the chosen rows of the table in their
+    original order (index kept), or for an array the sorted int64 row indices.
     """
-    if not 0 < fraction <= 1:
+    if (fraction is None) == (size is None):
+        raise ValueError(f"stratified_subsample: give fraction or size, not both or neither "
+                         f"(got fraction={fraction!r}, size={size!r})")
+    if fraction is not None and not 0 < fraction <= 1:
         raise ValueError(f"fraction={fraction!r}: expected a number in (0, 1]")
-    if rounding not in ("floor", "round"):
-        raise ValueError(f"rounding={rounding!r}: expected 'floor' or 'round'")
-    is_table = isinstance(table_or_labels, pd.DataFrame)
-    if is_table:
+    if size is not None and (isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1):
+        raise ValueError(f"size={size!r}: expected a positive int")
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"rounding={rounding!r}: expected one of {', '.join(ROUNDINGS)}")
+    if draw not in DRAWS:
+        raise ValueError(f"draw={draw!r}: expected one of {', '.join(DRAWS)}")
+    labels, units = _labels_and_units(table_or_labels, label_columns, patient_column)
+    single = labels.ndim == 1 or labels.shape[1] == 1
+    if draw == "permutation" and not single:
+        raise ValueError("stratified_subsample: draw='permutation' takes one label per row, got "
+                         f"{labels.shape[1]} label columns")
+
+    stratum_of = _unit_strata(_row_strata(labels), units, labels)
+    order = str if draw == "choice" else None  # None: natural order (ascending classes and ids)
+    by_stratum: dict = {}
+    for unit in sorted(stratum_of, key=order):  # sorted: independent of row order
+        by_stratum.setdefault(stratum_of[unit], []).append(unit)
+    rng = np.random.default_rng(seed)
+    chosen: set = set()
+    for stratum in sorted(by_stratum, key=order):
+        members = by_stratum[stratum]
+        exact = fraction * len(members) if size is None else size * (len(members) / len(stratum_of))
+        n = min(len(members), max(_rounded(exact, rounding), min_per_stratum))
+        chosen.update(_pick(rng, members, n, draw))
+    mask = np.array([u in chosen for u in units], dtype=bool)
+    if isinstance(table_or_labels, pd.DataFrame):
+        return table_or_labels.loc[mask]
+    return np.flatnonzero(mask).astype(np.int64)
+
+
+def _labels_and_units(table_or_labels, label_columns, patient_column) -> tuple[np.ndarray, np.ndarray]:
+    """The label array and each row's sampling unit (its patient, or the row itself), validated."""
+    if isinstance(table_or_labels, pd.DataFrame):
         table = table_or_labels
         if not label_columns:
             raise ValueError("stratified_subsample: label_columns is required for a table")
@@ -109,22 +160,19 @@ def stratified_subsample(
         raise ValueError("stratified_subsample: no rows to sample from")
     if labels.ndim == 2 and labels.shape[1] > 1 and not np.isin(labels, (0, 1)).all():
         raise ValueError("stratified_subsample: multi-label columns must hold 0/1 only")
+    return labels, units
 
-    keys = _row_strata(labels)
-    stratum_of = _unit_strata(keys, units, labels)
-    by_stratum: dict[str, list] = {}
-    for unit in sorted(stratum_of, key=str):  # sorted: independent of row order
-        by_stratum.setdefault(stratum_of[unit], []).append(unit)
-    rng = np.random.default_rng(seed)
-    chosen: set = set()
-    for stratum in sorted(by_stratum, key=str):
-        members = by_stratum[stratum]
-        exact = fraction * len(members)
-        n = int(np.floor(exact + 1e-9)) if rounding == "floor" else int(np.floor(exact + 0.5))
-        n = min(len(members), max(n, min_per_stratum))
-        picked = rng.choice(len(members), size=n, replace=False)
-        chosen.update(members[i] for i in picked)
-    mask = np.array([u in chosen for u in units], dtype=bool)
-    if is_table:
-        return table_or_labels.loc[mask]
-    return np.flatnonzero(mask).astype(np.int64)
+
+def _rounded(exact: float, rounding: str) -> int:
+    if rounding == "floor":
+        return int(np.floor(exact + 1e-9))
+    if rounding == "round":
+        return int(np.floor(exact + 0.5))
+    return int(round(exact))  # half_even
+
+
+def _pick(rng: np.random.Generator, members: list, n: int, draw: str) -> list:
+    """``n`` of a stratum's ``members``, drawn as ``draw`` says (module docstring)."""
+    if draw == "choice":
+        return [members[i] for i in rng.choice(len(members), size=n, replace=False)]
+    return rng.permutation(np.asarray(members))[:n].tolist()

@@ -11,7 +11,7 @@ The reusable parts it drives live layer-first under ``paperkit/``:
 
 * models/lge_quality.py (stage-1 UNet, QA ResNet-34, multi-task, SupCon encoder)
 * losses/supcon.py, losses/quality.py, losses/lars.py
-* data/datasets/la2018.py (LA 2018 volumes, scores, lists); data/synthetic/lge.py, data/synthetic/lge_degrade.py
+* data/datasets/la2018/ (layout, case, scores, split, dataset); data/synthetic/lge.py, data/synthetic/lge_degrade.py
 
 and the paper's reported numbers in ``reference/lge_quality.csv``.
 """

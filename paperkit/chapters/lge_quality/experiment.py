@@ -2,7 +2,7 @@
 
 Stage 1 (:func:`train_stage1`, :func:`stage1_report`): a UNet segments the left-atrial blood pool
 slice by slice; slices where any pixel's probability exceeds ``t`` are kept
-(:func:`paperkit.data.datasets.la2018.slices_with_atrium`). Stage 2 (:func:`train_qa`): one of three
+(:func:`slices_with_atrium`). Stage 2 (:func:`train_qa`): one of three
 training strategies on the kept slices, each a run record keyed by its configuration:
 
 =================  ==========================  ===============================================
@@ -41,7 +41,8 @@ from torch.utils.data import Dataset
 
 from paperkit import models
 from paperkit.atomic import torch_save
-from paperkit.data.datasets.la2018 import LACase, LGESlices, scan_mode, slices_with_atrium
+from paperkit.data.datasets.la2018 import LACase, LGESlices
+from paperkit.data.splits import Split
 from paperkit.losses import dice_loss, make_lars, multi_label_supcon_loss, multitask_loss, qa_loss
 from paperkit.metrics.classification import confusion_metrics
 from paperkit.runs import Run, TrainedModel, start_run
@@ -51,7 +52,8 @@ from paperkit.train import fit
 
 __all__ = ["CHAPTER", "METHODS", "TwoViews", "train_stage1", "stage1_report", "thin_slices",
            "train_qa", "pretrain_supcon", "predict_slices", "scan_predictions", "scan_metrics", "summarise_runs",
-           "label_subset", "selected_slices", "train_method"]
+           "label_subset", "selected_slices", "train_method", "load_data", "scan_mode", "slices_with_atrium",
+           "split_qa"]
 
 CHAPTER = "lge_quality"
 METHODS = {"qa_resnet34": "QA", "multitask_qa": "Multi-Task QA", "supcon_qa": "QA & Contrastive"}
@@ -406,11 +408,11 @@ def load_data(S) -> dict:
     * ``la2018``: the real cases of ``S.data_dir`` with ``S.scores_csv`` (default ``<root>/scores.csv``).
 
     All three are read back with :func:`~paperkit.data.datasets.la2018.load_la2018`. The split is
-    :func:`~paperkit.data.datasets.la2018.split_qa`: ``n_test`` test scans (capped at 20 % of the
+    :func:`split_qa`: ``n_test`` test scans (capped at 20 % of the
     subjects on small data), the rest 90:10 train/validation, by subject, stratified by QA label.
     """
     from paperkit.data.io.errors import DataError
-    from paperkit.data.datasets.la2018 import load_la2018, split_qa
+    from paperkit.data.datasets.la2018 import load_la2018
 
     if S.dataset == "synthetic":
         from paperkit.data.synthetic.lge import make_synthetic_lge
@@ -461,3 +463,72 @@ def train_method(S, method: str, train: LGESlices, val: LGESlices, *, data_key: 
     return train_qa(method, train, val, data_key=data_key, encoder=encoder, run_index=run_index, epochs=S.epochs,
                     batch_size=S.batch_size, lr=S.lr, patience=S.patience, width=S.width, weights=weights,
                     seed=S.seed, device=S.device, out_dir=S.out_dir)
+
+
+# --------------------------------------------------------------------------- the paper's method on the data
+# The QA split (Sec. 4.2), the stage-1 slice rule and the per-scan vote (Sec. 4.3): Sultan et al.'s
+# choices on top of the LA 2018 data, so they live here rather than in paperkit.data.datasets.la2018.
+
+
+def slices_with_atrium(probabilities, threshold: float = 0.5, axis: int = -1) -> np.ndarray:
+    """Indices along ``axis`` of slices with any pixel above ``threshold`` (the paper's stage-1 rule).
+
+    ``probabilities`` are sigmoid outputs of the LA UNet (a volume, or a (Z, ...) stack with ``axis=0``).
+    """
+    p = np.asarray(probabilities.detach().cpu() if hasattr(probabilities, "detach") else probabilities)
+    if not 0.0 <= threshold < 1.0:
+        raise ValueError(f"threshold={threshold!r}: expected a probability in [0, 1)")
+    other = tuple(a for a in range(p.ndim) if a != axis % p.ndim)
+    return np.flatnonzero((p > threshold).any(axis=other))
+
+
+def scan_mode(case_ids: Sequence, predictions: Sequence) -> dict:
+    """Per scan, the most frequent slice prediction (Sultan et al., Sec. 4.3).
+
+    Ties go to the smallest label (0, non-diagnostic, for binary predictions), as
+    ``scipy.stats.mode`` breaks them. Returns ``{case_id: label}`` in order of first appearance.
+    """
+    from collections import Counter
+
+    case_ids, predictions = list(case_ids), np.asarray(predictions).reshape(-1)
+    if len(case_ids) != len(predictions):
+        raise ValueError(f"scan_mode: {len(case_ids)} case ids for {len(predictions)} predictions")
+    votes: dict = {}
+    for case, pred in zip(case_ids, predictions.tolist()):
+        votes.setdefault(case, Counter())[pred] += 1
+    result = {}
+    for case, counter in votes.items():
+        best = max(counter.values())
+        result[case] = min(label for label, n in counter.items() if n == best)
+    return result
+
+
+def split_qa(cases: Sequence[LACase], n_test: int = 20, val_fraction: float = 0.1, seed: int = 0,
+             max_test_fraction: float = 0.2, stratify: bool = True) -> Split:
+    """The QA split of Sultan et al. (Sec. 4.2): ``n_test`` test scans, the rest 90:10 train/val.
+
+    By subject (cases sharing a ``subject`` stay together), stratified by the binarised QA
+    label when every case has scores and ``stratify``. On small data the test set is capped
+    at ``max_test_fraction`` of the subjects (at least 1): 30 cases give 6 test scans; the
+    paper's 196 keep 20. The cap is recorded in ``notes``. Validation gets at least one subject.
+    Returns a :class:`~paperkit.data.splits.Split`.
+    """
+    from paperkit.data.datasets.la2018 import split_cases, train_val
+
+    cases = list(cases)
+    subjects = sorted({c.subject for c in cases})
+    if len(subjects) < 3:
+        raise ValueError(f"split_qa: {len(subjects)} subject(s); expected at least 3 (test, train, val)")
+    if isinstance(n_test, bool) or not isinstance(n_test, int) or n_test < 1:
+        raise ValueError(f"split_qa: n_test={n_test!r}; expected a positive int")
+    notes = []
+    cap = max(1, int(max_test_fraction * len(subjects)))
+    n_eff = min(n_test, cap)
+    if n_eff < n_test:
+        notes.append(f"test set capped at {n_eff} of {len(subjects)} subjects "
+                     f"(n_test={n_test}, max_test_fraction={max_test_fraction})")
+    stratify = stratify and all(c.scores is not None for c in cases)  # labels need scores
+    outer = split_cases(cases, (1 - n_eff / len(subjects), n_eff / len(subjects)), ("rest", "test"), seed, stratify)
+    inner = train_val(outer["rest"], val_fraction, seed + 1, stratify)
+    return Split({"train": inner["train"], "val": inner["val"], "test": outer["test"]}, subject="subject",
+                 source=f"random by subject, seed {seed}", notes=notes)

@@ -12,7 +12,7 @@ The reusable parts it drives live layer-first under ``paperkit/``:
 * models/lv_segmentation.py (the GAP network and Table 1's comparison models)
 * metrics/contours.py (the MICCAI 2009 challenge's APD and good contours), metrics/segmentation.py
 * explain/saliency.py, explain/layer_stats.py, monitor.py (the live training figure)
-* data/datasets/sunnybrook.py; data/synthetic/cine.py
+* data/datasets/sunnybrook/ (layout, contours, pairing, split, dataset); data/synthetic/cine.py
 
 and the paper's reported numbers in ``reference/lv_segmentation.csv``.
 """

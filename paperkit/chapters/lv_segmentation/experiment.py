@@ -246,7 +246,7 @@ def challenge_summary(per_image: pd.DataFrame) -> dict[str, float]:
 def load_data(S, progress: bool = True) -> dict:
     """Samples, the patient split and the torch datasets of a chapter run.
 
-    Returns ``samples``, ``split`` (a :class:`~paperkit.data.datasets.sunnybrook.PatientSplit`),
+    Returns ``samples``, ``split`` (a :class:`~paperkit.data.splits.Split`),
     ``datasets`` (``train`` with augmentation, ``monitor`` = the set watched while training,
     ``report`` = the set Table 1 is computed on), ``report_name``, ``root`` and ``data_key``
     (what identifies the data in run records), ``crop_fraction`` (the one used: a profile's
@@ -305,7 +305,7 @@ def load_data(S, progress: bool = True) -> dict:
                 "monitor": SegmentationSlices(groups[monitor_name], size, crop_fraction=crop),
                 "report": SegmentationSlices(groups[report_name], size, crop_fraction=crop)}
     data_key = {**data_key, "split": split, "image_size": size, "crop_fraction": crop, "augment": "flip+rot90+affine",
-                "train_patients": groups.patients[train_name], "monitor_patients": groups.patients[monitor_name]}
+                "train_patients": groups.subjects[train_name], "monitor_patients": groups.subjects[monitor_name]}
     return {"samples": samples, "split": groups, "split_kind": split, "datasets": datasets,
             "names": {"train": train_name, "monitor": monitor_name, "report": report_name},
             "report_name": report_name, "root": root, "data_key": data_key, "crop_fraction": crop}

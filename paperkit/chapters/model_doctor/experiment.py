@@ -431,22 +431,17 @@ def _classes(dataset):
     return dataset.classes
 
 
-def _stratified_indices(labels, n, seed):
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    keep = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:max(1, round(n * np.mean(labels == c)))]
-                           for c in np.unique(labels)])
-    return np.sort(keep)
-
-
 def _limit(dataset, limit, seed):
     """A class-stratified subset of ``limit`` items (the dataset itself when ``limit`` is None or larger)."""
     from torch.utils.data import Subset
 
+    from paperkit.data.subsample import stratified_subsample
+
     if limit is None or limit >= len(dataset):
         return dataset
-    return Subset(dataset, _stratified_indices(labels_of(dataset), limit, seed).tolist())
+    keep = stratified_subsample(labels_of(dataset), size=limit, seed=seed, rounding="half_even", min_per_stratum=1,
+                                draw="permutation")
+    return Subset(dataset, keep.tolist())
 
 
 def _split_test_only(dataset, test_fraction, seed):

@@ -267,76 +267,112 @@ def load_task(S, progress: bool = True):
     so the small profiles stay small; labels without a positive and a negative in every split
     are left out (AUROC/AUPRC need both).
     """
-    from paperkit.data.datasets.chexpert import load_chexpert, split_patients
-    from paperkit.data.datasets.csv_images import ImageLabelDataset, Splits, load_csv_images, prospective_split
+    import pandas as pd
+
     from paperkit.data.io.errors import DataError
+    from paperkit.data.splits import Split
 
-    split_note = "random split by patient, about 72/8/20 % (the paper's CheXpert fractions)"
-    dropped = None
-    if S.dataset in ("synthetic", "chexpert"):
-        if S.dataset == "synthetic":
-            from paperkit.data.synthetic.cxr import PATHOLOGIES, make_synthetic_cxr
-
-            root = make_synthetic_cxr(S.data_dir / f"cxr_{S.n_patients}_{S.image_size}_{S.difficulty}_{S.seed}",
-                                      n_patients=S.n_patients, size=S.image_size, seed=S.seed,
-                                      difficulty=S.difficulty)
-            labels = [label for label in PATHOLOGIES if label in S.labels] if S.labels else list(PATHOLOGIES)
-            data_key = {"dataset": "synthetic", "n_patients": S.n_patients, "size": S.image_size,
-                        "difficulty": S.difficulty, "seed": S.seed}
-        else:
-            from paperkit.data.datasets.chexpert import PAPER_LABELS
-
-            root = S.data_dir
-            labels = list(S.labels or PAPER_LABELS)
-            data_key = {"dataset": S.dataset, "root": str(root), "max_images": S.max_images}
-        table = load_chexpert(root, "train", labels=labels, frontal_only=True)
-        splits = dict(split_patients(table, seed=S.seed))
-    elif S.dataset == "csv":
-        root = S.data_dir
-        labels = _columns(S.csv_label_columns)
-        table = load_csv_images(root / S.csv_file, root, path_column=S.csv_path_column, label_columns=labels,
-                                patient_column=S.csv_patient_column, date_column=S.csv_date_column or None)
-        if S.csv_date_column:
-            parts = prospective_split(table, S.cutoff_date, val_fraction=S.val_fraction, seed=S.seed,
-                                      stratify_by=labels[0])
-            dropped = parts.dropped
-            split_note = (f"prospective: train/val dated before {S.cutoff_date} (val = {S.val_fraction:.0%} of those "
-                          f"patients), test dated on or after it; {len(dropped)} image(s) of patients seen before "
-                          "the cutoff left out of test")
-            splits = dict(parts)
-        else:
-            splits = dict(split_patients(table, seed=S.seed))
-            split_note += "; no csv_date_column, so no prospective split"
-        data_key = {"dataset": "csv", "root": str(root), "csv": S.csv_file, "labels": labels,
-                    "date": S.csv_date_column, "cutoff": str(S.cutoff_date), "max_images": S.max_images}
-    elif S.dataset == "medmnist":
-        root = S.data_dir
-        npz = root / (S.medmnist_subset if S.medmnist_subset.endswith(".npz") else f"{S.medmnist_subset}.npz")
-        splits, labels, images = _medmnist_tables(npz)
-        split_note = "the official MedMNIST train/val/test split (no patient ids are published)"
-        data_key = {"dataset": "medmnist", "file": str(npz), "size": S.image_size, "max_images": S.max_images}
-
-    else:  # SPEC.resolve has already refused unknown names; this guards a SPEC/load_task mismatch
+    readers = {"synthetic": _chexpert_source, "chexpert": _chexpert_source, "csv": _csv_source,
+               "medmnist": _medmnist_source}
+    # SPEC.resolve has already refused unknown names; this guards a SPEC/load_task mismatch.
+    if S.dataset not in readers:
         raise ValueError(f"dataset={S.dataset!r}: load_task knows {sorted(DATASET_LABELS)}")
-    if S.dataset != "synthetic":
-        splits = _cap(splits, labels, S.max_images, S.seed)
+    source = readers[S.dataset](S)
+    splits = source.splits if S.dataset == "synthetic" else _cap(source.splits, source.labels, S.max_images, S.seed)
     # Keep labels that have positives and negatives in every split: AUROC/AUPRC need both.
-    kept = [lab for lab in labels if all(0 < t[lab].sum() < len(t) for t in splits.values())]
+    kept = [lab for lab in source.labels if all(0 < t[lab].sum() < len(t) for t in splits.values())]
     if not kept:
-        raise DataError(f"dataset={S.dataset!r} ({root}): no label among {labels} has both positive and negative "
-                        f"images in every split ({', '.join(f'{n}: {len(t)} images' for n, t in splits.items())}); "
+        sizes = ", ".join(f"{n}: {len(t)} images" for n, t in splits.items())
+        raise DataError(f"dataset={S.dataset!r} ({source.root}): no label among {source.labels} has both positive and "
+                        f"negative images in every split ({sizes}); "
                         "more data, another cutoff_date or a larger max_images is needed")
-    if S.dataset == "medmnist":
-        import numpy as np
+    make = _dataset_maker(kept, S.image_size, source.images)
+    datasets = {name: make(t) for name, t in splits.items()}
+    tables = Split(splits, subject="patient", source=source.note,
+                   dropped=source.dropped if source.dropped is not None else pd.DataFrame())
+    return {"tables": tables, "labels": kept, "datasets": datasets, "make_dataset": make, "split": source.note,
+            "dropped": source.dropped, "root": source.root, "data_key": source.data_key}
 
+
+_RANDOM_SPLIT = "random split by patient, about 72/8/20 % (the paper's CheXpert fractions)"
+
+
+@dataclass
+class _Source:
+    """What a dataset's reader found: its split image tables and how to name them in run records."""
+
+    root: Path
+    labels: list[str]
+    splits: dict
+    data_key: dict
+    note: str = _RANDOM_SPLIT
+    dropped: object = None        # rows the prospective split left out (a table), else None
+    images: np.ndarray | None = None  # MedMNIST: the arrays the tables index
+
+
+def _chexpert_source(S) -> _Source:
+    """``synthetic`` (written in the CheXpert layout) or ``chexpert``: frontal views, U-Zeros, random patient split."""
+    from paperkit.data.datasets.chexpert import PAPER_LABELS, load_chexpert, split_patients
+
+    if S.dataset == "synthetic":
+        from paperkit.data.synthetic.cxr import PATHOLOGIES, make_synthetic_cxr
+
+        root = make_synthetic_cxr(S.data_dir / f"cxr_{S.n_patients}_{S.image_size}_{S.difficulty}_{S.seed}",
+                                  n_patients=S.n_patients, size=S.image_size, seed=S.seed,
+                                  difficulty=S.difficulty)
+        labels = [label for label in PATHOLOGIES if label in S.labels] if S.labels else list(PATHOLOGIES)
+        data_key = {"dataset": "synthetic", "n_patients": S.n_patients, "size": S.image_size,
+                    "difficulty": S.difficulty, "seed": S.seed}
+    else:
+        root = S.data_dir
+        labels = list(S.labels or PAPER_LABELS)
+        data_key = {"dataset": S.dataset, "root": str(root), "max_images": S.max_images}
+    table = load_chexpert(root, "train", labels=labels, frontal_only=True)
+    return _Source(root, labels, dict(split_patients(table, seed=S.seed)), data_key)
+
+
+def _csv_source(S) -> _Source:
+    """``csv``: an image table with the chapter's column names; prospective split when it has dates."""
+    from paperkit.data.datasets.chexpert import split_patients
+    from paperkit.data.datasets.csv_images import load_csv_images, prospective_split
+
+    root = S.data_dir
+    labels = _columns(S.csv_label_columns)
+    table = load_csv_images(root / S.csv_file, root, path_column=S.csv_path_column, label_columns=labels,
+                            patient_column=S.csv_patient_column, date_column=S.csv_date_column or None)
+    data_key = {"dataset": "csv", "root": str(root), "csv": S.csv_file, "labels": labels,
+                "date": S.csv_date_column, "cutoff": str(S.cutoff_date), "max_images": S.max_images}
+    if not S.csv_date_column:
+        return _Source(root, labels, dict(split_patients(table, seed=S.seed)), data_key,
+                       note=_RANDOM_SPLIT + "; no csv_date_column, so no prospective split")
+    parts = prospective_split(table, S.cutoff_date, val_fraction=S.val_fraction, seed=S.seed, stratify_by=labels[0])
+    note = (f"prospective: train/val dated before {S.cutoff_date} (val = {S.val_fraction:.0%} of those "
+            f"patients), test dated on or after it; {len(parts.dropped)} image(s) of patients seen before "
+            "the cutoff left out of test")
+    return _Source(root, labels, dict(parts), data_key, note=note, dropped=parts.dropped)
+
+
+def _medmnist_source(S) -> _Source:
+    """``medmnist``: ``<data_dir>/<medmnist_subset>.npz`` with its official split."""
+    root = S.data_dir
+    npz = root / (S.medmnist_subset if S.medmnist_subset.endswith(".npz") else f"{S.medmnist_subset}.npz")
+    splits, labels, images = _medmnist_tables(npz)
+    data_key = {"dataset": "medmnist", "file": str(npz), "size": S.image_size, "max_images": S.max_images}
+    return _Source(root, labels, splits, data_key, images=images,
+                   note="the official MedMNIST train/val/test split (no patient ids are published)")
+
+
+def _dataset_maker(labels: list[str], image_size: int, images: np.ndarray | None):
+    """Image table -> torch dataset of ``(1 x image_size x image_size, label vector)``: MedMNIST arrays or files."""
+    if images is not None:
         from paperkit.data.datasets.medmnist import MedMNISTDataset
 
         def make(table):
-            return MedMNISTDataset(images[table["array_index"].to_numpy()], table[kept].to_numpy(dtype=np.float32),
-                                   channels=1, image_size=S.image_size)
+            return MedMNISTDataset(images[table["array_index"].to_numpy()], table[labels].to_numpy(dtype=np.float32),
+                                   channels=1, image_size=image_size)
     else:
+        from paperkit.data.datasets.csv_images import ImageLabelDataset
+
         def make(table):
-            return ImageLabelDataset(table, kept, S.image_size, channels=1, cache=True)
-    datasets = {name: make(t) for name, t in splits.items()}
-    return {"tables": Splits(splits, dropped), "labels": kept, "datasets": datasets, "make_dataset": make,
-            "split": split_note, "dropped": dropped, "root": root, "data_key": data_key}
+            return ImageLabelDataset(table, labels, image_size, channels=1, cache=True)
+    return make

@@ -259,14 +259,11 @@ def load_medmnist(folder, flag: str, size: int, *, axis: int = 0, limit: int | N
 
 def _stratified(x, y, limit: int | None, seed: int):
     """At most ``limit`` items of ``(x, y)`` keeping each class's share (all of them when ``limit`` is None)."""
-    import numpy as np
+    from paperkit.data.subsample import stratified_subsample
 
     if limit is None or limit >= len(y):
         return x, y
-    rng = np.random.default_rng(seed)
-    keep = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:max(1, round(limit * np.mean(y == c)))]
-                           for c in np.unique(y)])
-    keep.sort()
+    keep = stratified_subsample(y, size=limit, seed=seed, rounding="half_even", min_per_stratum=1, draw="permutation")
     return x[keep], y[keep]
 
 

@@ -31,9 +31,9 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from paperkit.data.datasets.csv_images import Splits, check_image_table, drop_missing_images
+from paperkit.data.datasets.csv_images import check_image_table, drop_missing_images
 from paperkit.data.io.errors import DataError
-from paperkit.data.splits import check_no_overlap, subject_split
+from paperkit.data.splits import Split, subject_split
 
 META_COLUMNS = ("Path", "Sex", "Age", "Frontal/Lateral", "AP/PA")
 CHEXPERT_LABELS = (
@@ -200,17 +200,16 @@ def split_patients(
     seed: int = 0,
     *,
     names: Sequence[str] = ("train", "val", "test"),
-) -> Splits:
+) -> Split:
     """Random patient-level split, by default the paper's ~72/8/20 % of the official train set.
 
     Peng et al. split CheXpert's train set at random into 160,858 / 17,875 / 44,684
     images; they do not say whether by image or by patient. Here whole patients are
     assigned (:func:`paperkit.data.splits.subject_split`, shuffled with ``seed``), so image
     counts match the fractions only approximately, and no patient is in two splits
-    (checked with :func:`check_no_overlap`). Returns :class:`Splits` ``{name: table}``.
+    (checked by :class:`~paperkit.data.splits.Split`). Returns a ``Split`` ``{name: table}``.
     """
     check_image_table(table, what="split_patients table")
     parts = subject_split(table["patient"].tolist(), fractions, seed=seed, names=tuple(names))
     splits = {name: table.iloc[rows] for name, rows in parts.items()}
-    check_no_overlap({name: t["patient"] for name, t in splits.items()})
-    return Splits(splits)
+    return Split(splits, subject="patient", source=f"random by patient, seed {seed}")

@@ -45,7 +45,7 @@ from torch.utils.data import Dataset
 
 from paperkit.data.io.errors import DataError, SubjectLeakError
 from paperkit.data.io.readers import read_image
-from paperkit.data.splits import check_no_overlap, subject_split
+from paperkit.data.splits import Split, subject_split
 
 ImageTable = pd.DataFrame
 """Alias documenting the DataFrame convention above (``path``, ``patient``, labels, ``date``)."""
@@ -367,18 +367,6 @@ def _date_column(values: pd.Series, csv_path: Path, column: str, date_format: st
 # --------------------------------------------------------------------------- splits
 
 
-class Splits(dict):
-    """``{split name: image table}`` plus ``dropped``: rows left out, with a ``reason`` column."""
-
-    def __init__(self, tables: Mapping[str, pd.DataFrame], dropped: pd.DataFrame | None = None):
-        super().__init__(tables)
-        self.dropped = dropped if dropped is not None else pd.DataFrame()
-
-    def patients(self) -> dict[str, set]:
-        """Patient ids per split."""
-        return {name: set(t["patient"]) for name, t in self.items()}
-
-
 CROSSING_POLICIES = ("drop_test", "drop_train", "error")
 
 
@@ -390,7 +378,7 @@ def prospective_split(
     *,
     crossing: str = "drop_test",
     stratify_by: str | None = None,
-) -> Splits:
+) -> Split:
     """The paper's prospective split: train/val before ``cutoff_date``, test on or after it.
 
     Peng et al. (§2.3) train and validate on X-rays dated before 30 June 2020 and test on
@@ -411,8 +399,8 @@ def prospective_split(
     * ``"error"``: raise ``SubjectLeakError`` naming the patients.
 
     Dropped rows are in ``result.dropped`` (with ``reason``) and a warning gives their count.
-    Returns :class:`Splits` ``{"train", "val", "test"}``; the three are verified with
-    :func:`check_no_overlap`.
+    Returns a :class:`~paperkit.data.splits.Split` ``{"train", "val", "test"}`` of tables, checked
+    to share no patient; ``dropped`` holds the rows left out (empty when none).
     """
     if crossing not in CROSSING_POLICIES:
         raise ValueError(f"crossing={crossing!r}: expected one of {CROSSING_POLICIES}")
@@ -459,8 +447,8 @@ def prospective_split(
         dev["patient"].tolist(), (1 - val_fraction, val_fraction),
         labels=dev[stratify_by].tolist() if stratify_by else None, seed=seed, names=("train", "val"))
     splits = {"train": dev.iloc[parts["train"]], "val": dev.iloc[parts["val"]], "test": test}
-    check_no_overlap({name: t["patient"] for name, t in splits.items()})
-    return Splits(splits, pd.concat(dropped) if dropped else None)
+    return Split(splits, subject="patient", source=f"prospective: before / on or after {cutoff.date()}",
+                 dropped=pd.concat(dropped) if dropped else pd.DataFrame())
 
 
 def format_ratio(positives: int, negatives: int) -> str:

@@ -146,8 +146,38 @@ def load_ida(
     """
     root = Path(os.path.abspath(os.fspath(root)))
     if not root.is_dir():
-        raise DataError(f"{root}: {dataset} folder not found; expected an IDA download "
-                        f"(<root>/{dataset.upper()}/<Subject>/<Description>/<date>/<Image Data ID>/ and the collection CSV)")
+        raise DataError(f"{root}: {dataset} folder not found; expected an IDA download (<root>/{dataset.upper()}/"
+                        "<Subject>/<Description>/<date>/<Image Data ID>/ and the collection CSV)")
+    group_to_label = _group_labels(classes)
+    class_names = list(classes)
+    csvs = _collection_csvs(root, csv_path)
+    rows = _csv_rows(csvs)
+    images = find_ida_images(root)
+    records: list[BrainScan] = []
+    excluded: list[tuple[str, str]] = []
+    for image_id, path in images.items():
+        csv, row = _row_of(image_id, path, root, rows, csvs)
+        if modality is not None and row.get("Modality", "") and row["Modality"].lower() != modality.lower():
+            excluded.append((image_id, f"modality {row['Modality']} is not {modality}"))
+            continue
+        group = row["Group"]
+        label = group_to_label.get(group.lower())
+        if label is None:
+            excluded.append((image_id, f"group {group or '(empty)'} not in classes"))
+            continue
+        records.append(BrainScan(
+            subject=row["Subject"], session=row.get("Visit", "") or row.get("Acq Date", ""), scan_id=image_id,
+            path=path, label=label, label_name=class_names[label], age=parse_age(row.get("Age", "")),
+            sex=parse_sex(row.get("Sex", "")), clinical=dict(row)))
+    excluded += [(image_id, "no image on disk") for image_id in sorted(set(rows) - set(images), key=_id_number)]
+    records.sort(key=lambda r: (r.subject, str(r.clinical.get("Acq Date", "")), _id_number(r.scan_id)))
+    source = csvs[0] if len(csvs) == 1 else None
+    cohort = Cohort(records, dataset=dataset, class_names=class_names, view=view, source=source, excluded=excluded)
+    return apply_unreadable_policy(cohort, on_unreadable, cache)
+
+
+def _group_labels(classes: Mapping[str, Sequence[str]]) -> dict[str, int]:
+    """Lower-cased IDA ``Group`` value -> class label (the position of its class in ``classes``)."""
     if not classes or len(classes) < 2:
         raise ValueError(f"classes={classes!r}: expected at least two classes, e.g. {dict(ADNI_CLASSES)}")
     group_to_label = {}
@@ -156,16 +186,22 @@ def load_ida(
             if str(g).strip().lower() in group_to_label:
                 raise ValueError(f"classes: group {g!r} is listed in two classes")
             group_to_label[str(g).strip().lower()] = label
-    class_names = list(classes)
+    return group_to_label
 
-    if csv_path is None:
-        csvs = _find_csv(root)
-        if not csvs:
-            raise DataError(f"{root}: no IDA collection CSV (a *.csv with an 'Image Data ID' column) in this "
-                            "folder; download it from the collection page or pass csv_path=")
-    else:
-        csvs = [Path(csv_path)] if isinstance(csv_path, (str, os.PathLike)) else [Path(p) for p in csv_path]
 
+def _collection_csvs(root: Path, csv_path) -> list[Path]:
+    """The collection CSV(s): ``csv_path`` (one or several), else the ones in ``root``."""
+    if csv_path is not None:
+        return [Path(csv_path)] if isinstance(csv_path, (str, os.PathLike)) else [Path(p) for p in csv_path]
+    csvs = _find_csv(root)
+    if not csvs:
+        raise DataError(f"{root}: no IDA collection CSV (a *.csv with an 'Image Data ID' column) in this "
+                        "folder; download it from the collection page or pass csv_path=")
+    return csvs
+
+
+def _csv_rows(csvs: Sequence[Path]) -> dict[str, tuple[Path, dict]]:
+    """Image Data ID -> (its CSV, its row), over all CSVs; an id listed for two subjects is an error."""
     rows: dict[str, tuple[Path, dict]] = {}
     for csv in csvs:
         table = read_clinical_csv(csv, _REQUIRED, f"IDA collection CSV (columns {', '.join(IDA_COLUMNS)})")
@@ -179,37 +215,20 @@ def load_ida(
                 raise DataError(f"{csv}: line {number}: Image Data ID {image_id} is listed for subjects "
                                 f"{rows[image_id][1]['Subject']!r} and {row['Subject']!r}")
             rows[image_id] = (csv, row)
+    return rows
 
-    images = find_ida_images(root)
-    records: list[BrainScan] = []
-    excluded: list[tuple[str, str]] = []
-    for image_id, path in images.items():
-        if image_id not in rows:
-            raise DataError(f"{path}: image {image_id} has no row in the collection CSV "
-                            f"({', '.join(str(c) for c in csvs)}); expected every downloaded image to be listed")
-        csv, row = rows[image_id]
-        subject = row["Subject"]
-        parts = path.relative_to(root).parts
-        if subject not in parts:
-            raise DataError(f"{path}: the CSV ({csv}) gives image {image_id} to subject {subject!r}, but no folder "
-                            f"on its path is named so; expected <Subject>/<Description>/<date>/<Image Data ID>")
-        if modality is not None and row.get("Modality", "") and row["Modality"].lower() != modality.lower():
-            excluded.append((image_id, f"modality {row['Modality']} is not {modality}"))
-            continue
-        group = row["Group"]
-        label = group_to_label.get(group.lower())
-        if label is None:
-            excluded.append((image_id, f"group {group or '(empty)'} not in classes"))
-            continue
-        records.append(BrainScan(
-            subject=subject, session=row.get("Visit", "") or row.get("Acq Date", ""), scan_id=image_id,
-            path=path, label=label, label_name=class_names[label], age=parse_age(row.get("Age", "")),
-            sex=parse_sex(row.get("Sex", "")), clinical=dict(row)))
-    excluded += [(image_id, "no image on disk") for image_id in sorted(set(rows) - set(images), key=_id_number)]
-    records.sort(key=lambda r: (r.subject, str(r.clinical.get("Acq Date", "")), _id_number(r.scan_id)))
-    source = csvs[0] if len(csvs) == 1 else None
-    cohort = Cohort(records, dataset=dataset, class_names=class_names, view=view, source=source, excluded=excluded)
-    return apply_unreadable_policy(cohort, on_unreadable, cache)
+
+def _row_of(image_id: str, path: Path, root: Path, rows: Mapping[str, tuple[Path, dict]],
+            csvs: Sequence[Path]) -> tuple[Path, dict]:
+    """The CSV row of a downloaded image, checked to name a subject folder on the image's path."""
+    if image_id not in rows:
+        raise DataError(f"{path}: image {image_id} has no row in the collection CSV "
+                        f"({', '.join(str(c) for c in csvs)}); expected every downloaded image to be listed")
+    csv, row = rows[image_id]
+    if row["Subject"] not in path.relative_to(root).parts:
+        raise DataError(f"{path}: the CSV ({csv}) gives image {image_id} to subject {row['Subject']!r}, but no "
+                        "folder on its path is named so; expected <Subject>/<Description>/<date>/<Image Data ID>")
+    return csv, row
 
 
 def _id_number(image_id: str) -> int:

@@ -1,4 +1,4 @@
-"""2D MedMNIST subsets (e.g. PneumoniaMNIST) from their official ``.npz`` files.
+"""MedMNIST subsets from their official ``.npz`` files: the one reader (2D and 3D), and the 2D dataset.
 
 Layout (MedMNIST v2, Yang et al., Scientific Data 2023; medmnist.com and the ``medmnist``
 package's ``INFO``): one NumPy ``.npz`` per subset and size, named ``<subset>.npz`` at 28
@@ -12,8 +12,8 @@ key                    array
 =====================  ==================================================================
 
 for ``split`` in ``train``, ``val``, ``test`` (the official splits, used unchanged).
-3D subsets (``...mnist3d``) store ``(N, D, H, W)`` volumes under the same keys; they are
-refused here and read as volumes by the 3D loaders instead.
+3D subsets (``...mnist3d``) store ``(N, D, H, W)`` volumes under the same keys: read them
+with ``volumes=True`` (the 3D clips of :mod:`paperkit.data.datasets.medmnist3d` do).
 """
 from __future__ import annotations
 
@@ -30,16 +30,19 @@ from paperkit.data.io.errors import DataError
 MEDMNIST_SPLITS = ("train", "val", "test")
 
 
-def _check_pair(path: Path, split: str, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Validate one split's arrays; returns labels as 2D ``(N, L)``."""
+def _check_pair(path: Path, split: str, images: np.ndarray, labels: np.ndarray, volumes: bool = False) -> np.ndarray:
+    """Validate one split's arrays (2D images, or 3D volumes with ``volumes=True``); returns labels as ``(N, L)``."""
     key = f"{split}_images"
+    if volumes and images.ndim != 4:
+        raise DataError(f"{path}: {key} has shape {images.shape}; expected 3D volumes (N, D, H, W) "
+                        "(read 2D MedMNIST with volumes=False)")
     if images.dtype != np.uint8:
         raise DataError(f"{path}: {key} must be uint8, got {images.dtype}")
-    if images.ndim == 4 and images.shape[-1] != 3:
+    if not volumes and images.ndim == 4 and images.shape[-1] != 3:
         raise DataError(
             f"{path}: {key} has shape {images.shape}, a 3D set (N, D, H, W); expected 2D images "
-            "(N, H, W) or (N, H, W, 3). Read 3D MedMNIST volumes with the 3D loaders instead")
-    if images.ndim not in (3, 4):
+            "(N, H, W) or (N, H, W, 3). Read 3D MedMNIST volumes with volumes=True (or the 3D loaders)")
+    if not volumes and images.ndim not in (3, 4):
         raise DataError(f"{path}: {key} has shape {images.shape}; expected (N, H, W) or (N, H, W, 3)")
     if labels.ndim == 1:
         labels = labels[:, None]
@@ -54,14 +57,15 @@ def _check_pair(path: Path, split: str, images: np.ndarray, labels: np.ndarray) 
 
 
 def load_medmnist_npz(
-    path: str | os.PathLike, splits: Sequence[str] = MEDMNIST_SPLITS
+    path: str | os.PathLike, splits: Sequence[str] = MEDMNIST_SPLITS, *, volumes: bool = False
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Read a 2D MedMNIST ``.npz`` into ``{split: (images uint8, labels (N, L))}``.
+    """Read a MedMNIST ``.npz`` into ``{split: (images uint8, labels (N, L))}``.
 
-    Layout: module docstring (MedMNIST v2, medmnist.com). Labels of shape ``(N,)`` are
-    returned as ``(N, 1)``. A missing key, a 3D (``(N, D, H, W)``) set, a non-uint8 image
-    array or a label count that differs from the image count is a ``DataError`` naming
-    the file and key.
+    Layout: module docstring (MedMNIST v2, medmnist.com). Images are 2D ``(N, H, W[, 3])``,
+    or with ``volumes=True`` 3D ``(N, D, H, W)``. Labels of shape ``(N,)`` are returned as
+    ``(N, 1)``. A missing key, images of the other dimensionality, a non-uint8 image array
+    or a label count that differs from the image count is a ``DataError`` naming the file
+    and key.
     """
     p = Path(os.path.abspath(os.fspath(path)))
     if not p.is_file():
@@ -80,7 +84,7 @@ def load_medmnist_npz(
         out = {}
         for s in splits:
             images, labels = archive[f"{s}_images"], archive[f"{s}_labels"]
-            out[s] = (images, _check_pair(p, s, images, labels))
+            out[s] = (images, _check_pair(p, s, images, labels, volumes))
     return out
 
 

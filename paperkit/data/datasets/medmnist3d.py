@@ -4,7 +4,8 @@ Layout (MedMNIST v2, Yang et al., Scientific Data 2023; medmnist.com, the ``medm
 package's ``INFO``): one ``.npz`` per subset (``flag``, e.g. ``adrenalmnist3d``) and size,
 ``<flag>.npz`` at 28 voxels (``<flag>_28.npz`` in some copies) and ``<flag>_64.npz`` at 64
 (MedMNIST+), holding ``{train,val,test}_images`` -- uint8 volumes ``(N, D, H, W)`` -- and
-``{train,val,test}_labels`` -- ``(N, 1)`` class indices (binary or multi-class). The official
+``{train,val,test}_labels`` -- ``(N, 1)`` class indices (binary or multi-class); the file is read
+by :func:`paperkit.data.datasets.medmnist.load_medmnist_npz`, the same reader as 2D sets. The official
 train/val/test split is used unchanged (MedMNIST does not publish subject ids, so no other
 split can be checked for subject overlap).
 
@@ -23,8 +24,9 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from paperkit.data.io.errors import DataError
-from paperkit.data.datasets.medmnist import MEDMNIST_SPLITS
-from paperkit.data.mri_frames import check_frame_options, resample_depth, frames_from_volume, intensity_stats, tsn_indices
+from paperkit.data.datasets.medmnist import MEDMNIST_SPLITS, load_medmnist_npz
+from paperkit.data.mri_frames import (check_frame_options, frames_from_volume, intensity_stats, resample_depth,
+                                      tsn_indices)
 
 __all__ = ["MEDMNIST3D_SIZES", "MedMNIST3DFrames", "find_medmnist3d", "load_medmnist3d"]
 
@@ -53,42 +55,20 @@ def load_medmnist3d(path: str | os.PathLike, splits: Sequence[str] = MEDMNIST_SP
                     ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Read a 3D MedMNIST ``.npz`` into ``{split: (volumes uint8 (N, D, H, W), labels int64 (N,))}``.
 
-    Labels must be one class index per volume (``(N,)`` or ``(N, 1)``); multi-label sets are
-    refused. A missing key, a non-4D or non-uint8 image array, or a count mismatch is a
-    :class:`DataError` naming the file and key.
+    The file is read by :func:`~paperkit.data.datasets.medmnist.load_medmnist_npz` (``volumes=True``),
+    the one MedMNIST reader. Labels must be one class index per volume (``(N,)`` or ``(N, 1)``);
+    multi-label sets are refused. A missing key, a non-4D or non-uint8 image array, or a count
+    mismatch is a :class:`DataError` naming the file and key.
     """
-    p = Path(os.path.abspath(os.fspath(path)))
-    if not p.is_file():
-        raise DataError(f"{p}: MedMNIST .npz file not found")
-    try:
-        archive = np.load(p, allow_pickle=False)
-    except Exception as e:
-        raise DataError(f"{p}: not a readable .npz archive ({type(e).__name__}: {e})") from e
+    path = Path(os.path.abspath(os.fspath(path)))
     out = {}
-    with archive:
-        keys = set(archive.files)
-        absent = [f"{s}_{k}" for s in splits for k in ("images", "labels") if f"{s}_{k}" not in keys]
-        if absent:
-            raise DataError(f"{p}: missing key(s) {absent}; expected the MedMNIST keys "
-                            f"{{train,val,test}}_{{images,labels}}, found {sorted(keys)}")
-        for s in splits:
-            images, labels = archive[f"{s}_images"], archive[f"{s}_labels"]
-            if images.ndim != 4:
-                raise DataError(f"{p}: {s}_images has shape {images.shape}; expected 3D volumes (N, D, H, W) "
-                                "(read 2D MedMNIST with paperkit.data.datasets.medmnist.load_medmnist_npz)")
-            if images.dtype != np.uint8:
-                raise DataError(f"{p}: {s}_images must be uint8, got {images.dtype}")
-            if labels.ndim == 2 and labels.shape[1] == 1:
-                labels = labels[:, 0]
-            if labels.ndim != 1:
-                raise DataError(f"{p}: {s}_labels has shape {labels.shape}; expected one class index per volume "
-                                "(N,) or (N, 1)")
-            if len(labels) != len(images):
-                raise DataError(f"{p}: {s}_labels has {len(labels)} rows but {s}_images has {len(images)} "
-                                "volumes; expected one label per volume")
-            if not np.issubdtype(labels.dtype, np.integer):
-                raise DataError(f"{p}: {s}_labels must be integer class indices, got {labels.dtype}")
-            out[s] = (images, labels.astype(np.int64))
+    for s, (volumes, labels) in load_medmnist_npz(path, splits, volumes=True).items():
+        if labels.shape[1] != 1:
+            raise DataError(f"{path}: {s}_labels has shape {labels.shape}; expected one class index per volume "
+                            "(N,) or (N, 1)")
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise DataError(f"{path}: {s}_labels must be integer class indices, got {labels.dtype}")
+        out[s] = (volumes, labels[:, 0].astype(np.int64))
     return out
 
 

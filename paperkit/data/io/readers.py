@@ -390,12 +390,32 @@ def read_dicom_series(folder: str | os.PathLike, *, series_uid: str | None = Non
     folder = _existing(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: expected a folder of DICOM files")
+    headers, skipped = _series_headers(folder)
+    series_uid, slices = _choose_series(folder, headers, series_uid)
+    _check_series(folder, slices)
+    ordered, gap, affine, ordering = _order_slices(folder, slices)
+    array = _stack_planes(ordered)
+    row_mm, col_mm = _floats(ordered[0][1].PixelSpacing)
+    meta = {
+        "format": "dicom-series",
+        "spacing_unit": "mm",
+        "series_uid": series_uid,
+        "ordering": ordering,
+        "files": [f.name for f, _ in ordered],
+        "skipped_files": skipped,
+        "modality": str(ordered[0][1].get("Modality", "")),
+        "photometric": str(ordered[0][1].get("PhotometricInterpretation", "")),
+    }
+    return Volume(array, (gap, row_mm, col_mm), affine, folder, meta)
+
+
+def _series_headers(folder: Path) -> tuple[list[tuple[Path, Any]], list[str]]:
+    """``(file, header)`` of every DICOM image file in ``folder``, and the names of the files skipped."""
     candidates = _dicom_folder_files(folder)
     if not candidates:
         raise DataError(
             f"{folder}: empty folder, expected a DICOM series (a folder of DICOM files)"
         )
-
     headers: list[tuple[Path, Any]] = []
     skipped: list[str] = []
     for f in candidates:
@@ -409,7 +429,12 @@ def read_dicom_series(folder: str | os.PathLike, *, series_uid: str | None = Non
             f"{folder}: expected DICOM image files, none of its {len(candidates)} files is one "
             f"(e.g. {candidates[0].name})"
         )
+    return headers, skipped
 
+
+def _choose_series(folder: Path, headers: list[tuple[Path, Any]],
+                   series_uid: str | None) -> tuple[str, list[tuple[Path, Any]]]:
+    """The series to read (``series_uid``, or the only one) and its ``(file, header)`` slices."""
     by_series: dict[str, list[tuple[Path, Any]]] = defaultdict(list)
     for f, ds in headers:
         by_series[str(ds.get("SeriesInstanceUID", "<missing>"))].append((f, ds))
@@ -422,8 +447,11 @@ def read_dicom_series(folder: str | os.PathLike, *, series_uid: str | None = Non
         series_uid = next(iter(by_series))
     elif series_uid not in by_series:
         raise DataError(f"{folder}: no DICOM series {series_uid!r}; available: {listing}")
-    slices = by_series[series_uid]
+    return series_uid, by_series[series_uid]
 
+
+def _check_series(folder: Path, slices: list[tuple[Path, Any]]) -> None:
+    """Refuse slices that cannot stack: different shapes, colour, missing or differing PixelSpacing."""
     _check_same(folder, slices, "shape (Rows, Columns)", lambda ds: (int(ds.Rows), int(ds.Columns)))
     _check_same(folder, slices, "SamplesPerPixel", lambda ds: int(ds.get("SamplesPerPixel", 1)))
     if int(slices[0][1].get("SamplesPerPixel", 1)) != 1:
@@ -435,8 +463,9 @@ def read_dicom_series(folder: str | os.PathLike, *, series_uid: str | None = Non
         folder, slices, "PixelSpacing", lambda ds: tuple(np.round(_floats(ds.PixelSpacing), 4))
     )
 
-    ordered, gap, affine, ordering = _order_slices(folder, slices)
 
+def _stack_planes(ordered: list[tuple[Path, Any]]) -> np.ndarray:
+    """The ordered slices' pixels as one ``(slice, row, column)`` array, rescaled when any slice asks for it."""
     rescales = [_rescale(ds) for _, ds in ordered]
     needs_rescale = any(r != (1.0, 0.0) for r in rescales)
     planes = []
@@ -445,19 +474,7 @@ def read_dicom_series(folder: str | os.PathLike, *, series_uid: str | None = Non
         if needs_rescale:  # slopes may differ per slice (e.g. PET), so apply each one
             plane = plane.astype(np.float32) * np.float32(slope) + np.float32(intercept)
         planes.append(plane)
-    array = np.stack(planes)
-    row_mm, col_mm = _floats(ordered[0][1].PixelSpacing)
-    meta = {
-        "format": "dicom-series",
-        "spacing_unit": "mm",
-        "series_uid": series_uid,
-        "ordering": ordering,
-        "files": [f.name for f, _ in ordered],
-        "skipped_files": skipped,
-        "modality": str(ordered[0][1].get("Modality", "")),
-        "photometric": str(ordered[0][1].get("PhotometricInterpretation", "")),
-    }
-    return Volume(array, (gap, row_mm, col_mm), affine, folder, meta)
+    return np.stack(planes)
 
 
 def _check_same(folder: Path, slices: list[tuple[Path, Any]], what: str, get) -> None:

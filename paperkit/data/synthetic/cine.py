@@ -36,6 +36,7 @@ import json
 import math
 import os
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -381,13 +382,40 @@ def _wave_field(rng: np.random.Generator, size: int, cycles: float, terms: int =
 
 def _render_slice(anatomy: dict, background: dict, z: float, systole: bool, canvas: _Canvas,
                   difficulty: float, rng: np.random.Generator) -> tuple[np.ndarray, _Shape, _Shape]:
-    """One slice at relative depth ``z`` (0 base .. 1 apex): (stored uint16 image, endo, epi)."""
-    d = difficulty
-    size = canvas.size
+    """One slice at relative depth ``z`` (0 base .. 1 apex): (stored uint16 image, endo, epi).
+
+    ``rng`` is drawn from in a fixed order -- the heart's shape, the tissue signals and texture,
+    the cavity's muscles, then the acquisition -- which the helpers keep: the generated data,
+    and so every synthetic result, depend on it.
+    """
+    canvas.image[:] = 0.0
+    heart = _heart(anatomy, z, systole, canvas.size, rng)
+    myo = _paint_tissues(canvas, anatomy, background, heart, z, difficulty, rng)
+    _paint_cavity(canvas, anatomy, heart, z, systole, myo, difficulty, rng)
+    return _acquire(canvas, background, difficulty, rng), heart.endo, heart.epi
+
+
+@dataclass
+class _Heart:
+    """One slice's heart: LV centre (px), endo/epicardium, the RV, the fat rims, and what sizes them."""
+
+    lvx: float
+    lvy: float
+    r_endo: float
+    rot: float
+    endo: _Shape
+    epi: _Shape
+    rv: _Shape
+    rv_wall: _Shape
+    rv_scale: float
+    lv_fat: _Shape
+    rv_fat: _Shape
+
+
+def _heart(anatomy: dict, z: float, systole: bool, size: int, rng: np.random.Generator) -> _Heart:
+    """The LV, RV and fat rims at depth ``z`` (draws: LV jitter, rotation, shape modes, fat rim)."""
     mm = 1.0 / anatomy["spacing"]                      # px per mm
     centre = (size - 1) / 2.0
-    canvas.image[:] = 0.0
-
     # LV: near the image centre, drifting anterior-left (image up-right) towards the apex.
     jitter = rng.normal(0.0, 1.5, 2)
     lvx = centre + (anatomy["lv_offset"][0] + 6.0 * z + jitter[0]) * mm
@@ -415,16 +443,22 @@ def _render_slice(anatomy: dict, background: dict, z: float, systole: bool, canv
     fat_rim = rng.uniform(2.0, 4.0) * mm
     lv_fat = _Shape(lvx, lvy, r_endo, b_endo, rot, modes, grow=wall + fat_rim, grow_modes=anatomy["wall_modes"])
     rv_fat = _Shape(rv.cx, rv.cy, rv.a, rv.b, rv.rotation, rv.modes, grow=3.0 * mm + fat_rim)
+    return _Heart(lvx, lvy, r_endo, rot, endo, epi, rv, rv_wall, rv_scale, lv_fat, rv_fat)
 
+
+def _paint_tissues(canvas: _Canvas, anatomy: dict, background: dict, heart: _Heart, z: float, d: float,
+                   rng: np.random.Generator) -> float:
+    """Paint the chest and the heart (draws: RV blood signal, texture, fat patchiness); returns the
+    myocardium's signal."""
     # Signal relative to LV blood; difficulty closes the blood-myocardium and LV-RV gaps.
     blood = anatomy["blood"]
     myo = blood * (0.22 + 0.40 * d)
     rv_blood = blood * (0.72 + 0.28 * d) * rng.uniform(0.95, 1.05)
     fat = anatomy["fat_signal"]
-    texture = _smooth_field(rng, (size, size), 1.2)
+    texture = _smooth_field(rng, (canvas.size, canvas.size), 1.2)
 
     bg = background
-    patchy = np.clip(0.5 + 0.8 * _wave_field(rng, size, 6.0), 0.0, 1.0)
+    patchy = np.clip(0.5 + 0.8 * _wave_field(rng, canvas.size, 6.0), 0.0, 1.0)
     canvas.blend(bg["body"], fat * (0.75 + 0.25 * patchy) * (1 + 0.08 * texture))
     canvas.blend(bg["inner"], anatomy["muscle"] * (1 + 0.15 * texture))
     liver_scale = float(np.clip((z - 0.35) / 0.5, 0.0, 1.0))
@@ -438,41 +472,49 @@ def _render_slice(anatomy: dict, background: dict, z: float, systole: bool, canv
     canvas.blend(bg["canal"], 0.8)
     canvas.blend(bg["aorta"], 0.9 * blood)
     rim = np.clip(1.6 * patchy - 0.3, 0.0, 1.0)
-    if rv_scale > 0.05:
-        canvas.paint(rv_fat, 0.85 * fat, within=rim)
-    canvas.paint(lv_fat, 0.85 * fat, within=rim)
-    if rv_scale > 0.05:
-        canvas.paint(rv_wall, myo)
-        canvas.paint(rv, rv_blood * (1 + 0.05 * texture))
-    canvas.paint(epi, myo * (1 + 0.12 * texture))
-    canvas.paint(endo, blood * (1 + 0.04 * texture))
+    if heart.rv_scale > 0.05:
+        canvas.paint(heart.rv_fat, 0.85 * fat, within=rim)
+    canvas.paint(heart.lv_fat, 0.85 * fat, within=rim)
+    if heart.rv_scale > 0.05:
+        canvas.paint(heart.rv_wall, myo)
+        canvas.paint(heart.rv, rv_blood * (1 + 0.05 * texture))
+    canvas.paint(heart.epi, myo * (1 + 0.12 * texture))
+    canvas.paint(heart.endo, blood * (1 + 0.04 * texture))
+    return myo
 
-    # Papillary muscles and trabeculae: dark blobs inside the cavity (inside the i-contour).
+
+def _paint_cavity(canvas: _Canvas, anatomy: dict, heart: _Heart, z: float, systole: bool, myo: float, d: float,
+                  rng: np.random.Generator) -> None:
+    """Papillary muscles and trabeculae: dark blobs inside the cavity (inside the i-contour)."""
+    mm = 1.0 / anatomy["spacing"]
+    lvx, lvy, r_endo = heart.lvx, heart.lvy, heart.r_endo
     if z < 0.75:
         for angle in anatomy["papillary_angles"]:
-            a = angle + rot + rng.normal(0, 0.1)
+            a = angle + heart.rot + rng.normal(0, 0.1)
             pr = max(0.15 * r_endo * (1.25 if systole else 1.0), 1.6 * mm)
             dot = _Shape(lvx + 0.68 * r_endo * math.cos(a), lvy + 0.68 * r_endo * math.sin(a), pr, 0.85 * pr, a)
             canvas.paint(dot, 1.05 * myo)
-    inside = canvas.coverage(endo)
+    inside = canvas.coverage(heart.endo)
     for _ in range(int(rng.poisson(2 + 10 * d))):
         a = rng.uniform(0, 2 * math.pi)
         rad = rng.uniform(0.82, 0.95) * r_endo
         tr = rng.uniform(0.8, 1.6) * mm
         canvas.paint(_Shape(lvx + rad * math.cos(a), lvy + rad * math.sin(a), tr, tr), 1.1 * myo, within=inside)
 
-    # Acquisition: tissue texture, partial-volume blur, bias field, Rician noise.
+
+def _acquire(canvas: _Canvas, background: dict, d: float, rng: np.random.Generator) -> np.ndarray:
+    """Acquisition: tissue texture, partial-volume blur, bias field, Rician noise; the stored uint16 image."""
+    size = canvas.size
     grain = _smooth_field(rng, (size, size), 0.7)
     image = canvas.image * (1.0 + (0.04 + 0.10 * d) * grain)
     image = gaussian_filter(image, 0.45 + 0.35 * d)
     bias = np.exp((0.10 + 0.35 * d) * _wave_field(rng, size, 1.0))
     signal = image * bias * SIGNAL_SCALE * rng.uniform(0.9, 1.1)
-    if bg["fov"] is not None:
-        signal = signal * bg["fov"]
+    if background["fov"] is not None:
+        signal = signal * background["fov"]
     sigma = (0.025 + 0.10 * d) * SIGNAL_SCALE
     noisy = np.hypot(signal + rng.normal(0, sigma, signal.shape), rng.normal(0, sigma, signal.shape))
-    stored = np.clip(np.rint(noisy), 0, 4095).astype(np.uint16)
-    return stored, endo, epi
+    return np.clip(np.rint(noisy), 0, 4095).astype(np.uint16)
 
 
 # --------------------------------------------------------------------------- writing

@@ -66,6 +66,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -371,6 +372,28 @@ def _place(template: np.ndarray, dx, dy, scale, size: int) -> np.ndarray:
 _TEMPLATES: dict[tuple[int, int], np.ndarray] = {}
 
 
+@dataclass
+class _Body:
+    """The per-image drawing of a batch at half resolution: body coordinates and the smooth parts.
+
+    ``u`` (n, 1, H) and ``v`` (n, H, 1) are body units; ``col`` the cases' numeric columns as
+    (n, 1, 1) arrays; the rest are coverages in [0, 1]. Findings draw on it.
+    """
+
+    col: dict
+    u: np.ndarray
+    v: np.ndarray
+    heart: np.ndarray
+    med: np.ndarray
+    lungs: dict
+    lung: np.ndarray
+    outside: np.ndarray
+    markings: np.ndarray
+
+    def one_lung(self, idx, side):
+        return _side(side, self.lungs[-1.0][idx], self.lungs[1.0][idx])
+
+
 def _render(cases: pd.DataFrame, size: int, rng: np.random.Generator) -> np.ndarray:
     """Draw the images of ``cases`` (rows of :func:`_sample_cases`) as uint8 (n, size, size).
 
@@ -378,25 +401,57 @@ def _render(cases: pd.DataFrame, size: int, rng: np.random.Generator) -> np.ndar
     (full resolution, so ribs stay sharp); the per-image parts -- lungs, heart, mediastinum,
     lung markings and findings -- are drawn at half resolution in body units ``u`` (n, 1, H)
     and ``v`` (n, H, 1) and upsampled, since they are smooth; noise is added at full size.
+    ``rng`` is drawn from in a fixed order (markings, the findings in :data:`_FINDING_PAINTERS`
+    order, then noise): the generated data, and so every synthetic result, depend on it.
     """
     n, S = len(cases), size
     H = S // 2
     col = {k: cases[k].to_numpy(dtype=np.float32)[:, None, None] for k in cases.columns
            if cases[k].dtype.kind in "fiub"}
+    static = _placed_templates(cases, S)
+    body = _body(col, H, n, rng)
+    extra = np.zeros((n, H, H), dtype=np.float32)
+    for label, paint in _FINDING_PAINTERS:
+        idx, a = _present(cases, label)
+        if len(idx):
+            extra[idx] += paint(body, idx, a, rng)
+    device = np.zeros_like(extra)
+    idx, _ = _present(cases, "Support Devices")
+    if len(idx):
+        device[idx] = _support_device(body, idx)
+    img = static + _upsample(_soft_tissue(body, extra, device), S)
+    idx, a = _present(cases, "Fracture")
+    if len(idx):
+        img[idx] += _fracture(col, cases["rib_variant"].to_numpy(), idx, a, S)
+    return _exposed(img, col, S, rng)
+
+
+def _present(cases: pd.DataFrame, label: str):
+    """Indices of the images showing finding ``label`` and its amplitude there, (k, 1, 1)."""
+    a = cases[f"a:{label}"].to_numpy(dtype=np.float32)
+    idx = np.flatnonzero(a > 0)
+    return idx, a[idx, None, None]
+
+
+def _placed_templates(cases: pd.DataFrame, S: int) -> np.ndarray:
+    """The static anatomy (ribs, spine, clavicles) of each image: its rib variant's template, placed."""
     flat = {k: cases[k].to_numpy(dtype=np.float32) for k in ("dx", "dy", "scale")}
     variant = cases["rib_variant"].to_numpy()
-    static = np.empty((n, S, S), dtype=np.float32)
+    static = np.empty((len(cases), S, S), dtype=np.float32)
     for k, spacing in enumerate(RIB_SPACINGS):
         idx = np.flatnonzero(variant == k)
         if len(idx):
             if (S, k) not in _TEMPLATES:
                 _TEMPLATES[(S, k)] = _static_template(3 * S // 2, spacing)
             static[idx] = _place(_TEMPLATES[(S, k)], flat["dx"][idx], flat["dy"][idx], flat["scale"][idx], S)
+    return static
 
+
+def _body(col: dict, H: int, n: int, rng: np.random.Generator) -> _Body:
+    """Heart, mediastinum, lungs and lung markings of every image at half resolution (one draw: markings)."""
     g = (np.arange(H, dtype=np.float32) + 0.5) / H
     u = (g[None, None, :] - 0.5 - col["dx"]) / col["scale"]
     v = (g[None, :, None] - 0.5 - col["dy"]) / col["scale"]
-    au = np.abs(u)
 
     # Heart: a tilted ellipse, its horizontal extent CTR * thorax width, about 1/3 of it
     # right of the midline and 2/3 left (image right), the apex pointing down and out.
@@ -427,129 +482,150 @@ def _render(cases: pd.DataFrame, size: int, rng: np.random.Generator) -> np.ndar
     ridges = np.clip(1 - np.abs(_smooth_noise(rng, n, H, max(6, H // 5))) * 3.0, 0, 1)
     markings = ridges * (_gauss(u, -_HILUM_U, 0.26) * lungs[-1.0] + _gauss(u, _HILUM_U, 0.26) * lungs[1.0]) \
         * _gauss(v, _HILUM_V, 0.32)
+    return _Body(col, u, v, heart, med, lungs, lung, outside, markings)
 
-    extra = np.zeros((n, H, H), dtype=np.float32)
 
-    def present(label: str):
-        a = cases[f"a:{label}"].to_numpy(dtype=np.float32)
-        idx = np.flatnonzero(a > 0)
-        return idx, a[idx, None, None]
+# Findings drawn at half resolution: each returns what it adds to its images (idx), amplitude a.
 
-    def one_lung(idx, side):
-        return _side(side, lungs[-1.0][idx], lungs[1.0][idx])
 
-    # Pneumothorax: an apical/lateral rim without markings, darker, edged by a pleural line.
-    idx, a = present("Pneumothorax")
-    if len(idx):
-        side, gap = col["px_side"][idx], col["px_gap"][idx]
-        full = one_lung(idx, side)
-        inner = _lung(u[idx], v[idx], side * (_LUNG_CU - gap / 2), _LUNG_CV + gap, _LUNG_HW - gap / 2,
-                      col["lung_hh"][idx] - gap / 2, col["dome"][idx], soft=0.006)
-        upper = _ramp((0.02 - v[idx]) / 0.02)
-        rim = full * (1 - inner) * upper
-        markings[idx] *= 1 - rim
-        extra[idx] += a * (-0.07 * rim + 0.16 * 4 * inner * (1 - inner) * full * upper)
+def _pneumothorax(b: _Body, idx, a, rng):
+    """An apical/lateral rim without markings, darker, edged by a pleural line."""
+    col, u, v = b.col, b.u, b.v
+    side, gap = col["px_side"][idx], col["px_gap"][idx]
+    full = b.one_lung(idx, side)
+    inner = _lung(u[idx], v[idx], side * (_LUNG_CU - gap / 2), _LUNG_CV + gap, _LUNG_HW - gap / 2,
+                  col["lung_hh"][idx] - gap / 2, col["dome"][idx], soft=0.006)
+    upper = _ramp((0.02 - v[idx]) / 0.02)
+    rim = full * (1 - inner) * upper
+    b.markings[idx] *= 1 - rim
+    return a * (-0.07 * rim + 0.16 * 4 * inner * (1 - inner) * full * upper)
 
-    # Lung Opacity: patchy brighter texture in one lung field.
-    idx, a = present("Lung Opacity")
-    if len(idx):
-        side = col["lo_side"][idx]
-        env = _gauss(u[idx], side * _LUNG_CU, 0.12) * _gauss(v[idx], col["lo_v"][idx], 0.14)
-        patch = np.clip(_smooth_noise(rng, len(idx), H, 6) + 0.6, 0, None)
-        extra[idx] += a * 0.13 * patch * env * one_lung(idx, side) * (1 - heart[idx])
 
-    # Edema: bilateral perihilar haze with a fine texture.
-    idx, a = present("Edema")
-    if len(idx):
-        env = (_gauss(u[idx], -_HILUM_U, 0.17) + _gauss(u[idx], _HILUM_U, 0.17)) * _gauss(v[idx], _HILUM_V, 0.17)
-        fine = 0.7 + 0.3 * _smooth_noise(rng, len(idx), H, 14)
-        extra[idx] += a * 0.07 * env * fine * lung[idx] * (1 - heart[idx])
+def _lung_opacity(b: _Body, idx, a, rng):
+    """Patchy brighter texture in one lung field."""
+    col, u, v = b.col, b.u, b.v
+    side = col["lo_side"][idx]
+    env = _gauss(u[idx], side * _LUNG_CU, 0.12) * _gauss(v[idx], col["lo_v"][idx], 0.14)
+    patch = np.clip(_smooth_noise(rng, len(idx), u.shape[-1], 6) + 0.6, 0, None)
+    return a * 0.13 * patch * env * b.one_lung(idx, side) * (1 - b.heart[idx])
 
-    # Consolidation: a dense base opacity with a fairly sharp edge.
-    idx, a = present("Consolidation")
-    if len(idx):
-        side = col["co_side"][idx]
-        q = ((u[idx] - side * (_LUNG_CU + 0.03)) / 0.10) ** 2 + ((v[idx] - 0.15) / 0.08) ** 2
-        wobble = _smooth_noise(rng, len(idx), H, 8)
-        blob = _ramp((1 - q + 0.35 * wobble) / 0.10) * (0.85 + 0.15 * wobble)
-        extra[idx] += a * 0.20 * blob * one_lung(idx, side)
 
-    # Pneumonia: a small faint patchy opacity.
-    idx, a = present("Pneumonia")
-    if len(idx):
-        side = col["pn_side"][idx]
-        env = _gauss(u[idx], side * _LUNG_CU, 0.07) * _gauss(v[idx], col["pn_v"][idx], 0.07)
-        patch = np.clip(_smooth_noise(rng, len(idx), H, 9) + 0.4, 0, None)
-        extra[idx] += a * 0.14 * patch * env * one_lung(idx, side)
+def _edema(b: _Body, idx, a, rng):
+    """Bilateral perihilar haze with a fine texture."""
+    u, v = b.u, b.v
+    env = (_gauss(u[idx], -_HILUM_U, 0.17) + _gauss(u[idx], _HILUM_U, 0.17)) * _gauss(v[idx], _HILUM_V, 0.17)
+    fine = 0.7 + 0.3 * _smooth_noise(rng, len(idx), u.shape[-1], 14)
+    return a * 0.07 * env * fine * b.lung[idx] * (1 - b.heart[idx])
 
-    # Lung Lesion: a small bright round nodule.
-    idx, a = present("Lung Lesion")
-    if len(idx):
-        side, rad = col["ll_side"][idx], col["ll_r"][idx]
-        q = ((u[idx] - side * _LUNG_CU - col["ll_u"][idx]) / rad) ** 2 + ((v[idx] - col["ll_v"][idx]) / rad) ** 2
-        extra[idx] += a * 0.26 * _ramp((1 - q) / 0.4)
 
-    # Atelectasis: a plate-like band in the lower zone (the raised base is drawn above).
-    idx, a = present("Atelectasis")
-    if len(idx):
-        side = col["at_side"][idx]
-        band = _gauss(v[idx], col["at_v"][idx], 0.010) * _gauss(u[idx], side * _LUNG_CU, 0.08)
-        extra[idx] += a * 0.16 * band * one_lung(idx, side)
+def _consolidation(b: _Body, idx, a, rng):
+    """A dense base opacity with a fairly sharp edge."""
+    col, u, v = b.col, b.u, b.v
+    side = col["co_side"][idx]
+    q = ((u[idx] - side * (_LUNG_CU + 0.03)) / 0.10) ** 2 + ((v[idx] - 0.15) / 0.08) ** 2
+    wobble = _smooth_noise(rng, len(idx), u.shape[-1], 8)
+    blob = _ramp((1 - q + 0.35 * wobble) / 0.10) * (0.85 + 0.15 * wobble)
+    return a * 0.20 * blob * b.one_lung(idx, side)
 
-    # Pleural Effusion: fluid at a lung base, its level rising laterally (meniscus).
-    idx, a = present("Pleural Effusion")
-    if len(idx):
-        side, h = col["pe_side"][idx], col["pe_h"][idx]
-        base = _LUNG_CV + col["lung_hh"][idx] - col["dome"][idx] * 0.5
-        lateral = np.clip(side * (u[idx] - side * _LUNG_CU) / _LUNG_HW, 0, 1)
-        level = base - h - 1.2 * h * lateral ** 2
-        extra[idx] += a * 0.24 * _ramp((v[idx] - level) / 0.010) * one_lung(idx, side)
 
-    # Pleural Other: thickening along the lateral wall.
-    idx, a = present("Pleural Other")
-    if len(idx):
-        side = col["po_side"][idx]
-        hh = col["lung_hh"][idx] * _side(side, 0.97, 1.0)
-        cv = _LUNG_CV + _side(side, 0.0, 0.01)
-        mask, rho = _lung(u[idx], v[idx], side * _LUNG_CU, cv, _LUNG_HW, hh, col["dome"][idx], with_rho=True)
-        lateral = side * (u[idx] - side * _LUNG_CU) > 0
-        band = (_ramp((rho - 0.80) / 0.02) * _ramp((1.08 - rho) / 0.02) * lateral
-                * _ramp((0.18 - np.abs(v[idx] - 0.02)) / 0.02))
-        extra[idx] += a * 0.20 * band
+def _pneumonia(b: _Body, idx, a, rng):
+    """A small faint patchy opacity."""
+    col, u, v = b.col, b.u, b.v
+    side = col["pn_side"][idx]
+    env = _gauss(u[idx], side * _LUNG_CU, 0.07) * _gauss(v[idx], col["pn_v"][idx], 0.07)
+    patch = np.clip(_smooth_noise(rng, len(idx), u.shape[-1], 9) + 0.4, 0, None)
+    return a * 0.14 * patch * env * b.one_lung(idx, side)
 
-    # Support device: a thin tube from the neck.
-    device = np.zeros_like(extra)
-    idx, a = present("Support Devices")
-    if len(idx):
-        line = col["sd_a"][idx] + col["sd_b"][idx] * (v[idx] + 0.5) ** 2
-        device[idx] = 0.25 * np.clip(1 - np.abs(u[idx] - line) / 0.007, 0, 1) * (v[idx] < col["sd_end"][idx])
 
-    # Lower zones are less dark (overlying soft tissue); findings only show outside the heart.
-    air = 0.30 * (1 - 0.25 * np.clip((v + 0.05) / 0.35, 0, 1))
-    above_diaphragm = _ramp((0.26 - v) / 0.02)
-    dynamic = (-air * lung * outside + 0.06 * heart * above_diaphragm + 0.05 * med + 0.08 * markings * outside
-               + extra * outside + device)
-    img = static + _upsample(dynamic, S)
+def _lung_lesion(b: _Body, idx, a, rng):
+    """A small bright round nodule."""
+    col, u, v = b.col, b.u, b.v
+    side, rad = col["ll_side"][idx], col["ll_r"][idx]
+    q = ((u[idx] - side * _LUNG_CU - col["ll_u"][idx]) / rad) ** 2 + ((v[idx] - col["ll_v"][idx]) / rad) ** 2
+    return a * 0.26 * _ramp((1 - q) / 0.4)
 
-    # Rib fracture, at full resolution on the few images concerned: a gap across one
-    # posterior rib plus a little callus.
-    idx, a = present("Fracture")
-    if len(idx):
-        gf = (np.arange(S, dtype=np.float32) + 0.5) / S
-        uf_, vf_ = ((gf[None, None, :] - 0.5 - col["dx"][idx]) / col["scale"][idx],
-                    (gf[None, :, None] - 0.5 - col["dy"][idx]) / col["scale"][idx])
-        side, rib, uf = col["fr_side"][idx], col["fr_rib"][idx], col["fr_u"][idx]
-        spacing = np.asarray(RIB_SPACINGS, dtype=np.float32)[variant[idx]][:, None, None]
-        ribs, rr = _rib_profile(uf_, vf_, spacing)
-        centre = rib * spacing - 0.36
-        in_rib = (np.abs(rr - centre) < spacing / 2) & (uf_ * side > 0)
-        cut = _gauss(np.abs(uf_), uf, 0.007) * in_rib * np.minimum(0.5 + 0.5 * a, 1)
-        uc = uf + 0.022                                          # callus just lateral to the gap
-        vf = centre - (0.45 * uc - 1.5 * uc ** 2)
-        callus = _gauss(uf_, side * uc, 0.012) * _gauss(vf_, vf, 0.012)
-        img[idx] += -0.17 * ribs * cut + a * 0.07 * callus
 
-    # Exposure: a smooth linear bias, contrast and brightness per image, then noise.
+def _atelectasis(b: _Body, idx, a, rng):
+    """A plate-like band in the lower zone (the raised base is drawn with the lungs)."""
+    col, u, v = b.col, b.u, b.v
+    side = col["at_side"][idx]
+    band = _gauss(v[idx], col["at_v"][idx], 0.010) * _gauss(u[idx], side * _LUNG_CU, 0.08)
+    return a * 0.16 * band * b.one_lung(idx, side)
+
+
+def _pleural_effusion(b: _Body, idx, a, rng):
+    """Fluid at a lung base, its level rising laterally (meniscus)."""
+    col, u, v = b.col, b.u, b.v
+    side, h = col["pe_side"][idx], col["pe_h"][idx]
+    base = _LUNG_CV + col["lung_hh"][idx] - col["dome"][idx] * 0.5
+    lateral = np.clip(side * (u[idx] - side * _LUNG_CU) / _LUNG_HW, 0, 1)
+    level = base - h - 1.2 * h * lateral ** 2
+    return a * 0.24 * _ramp((v[idx] - level) / 0.010) * b.one_lung(idx, side)
+
+
+def _pleural_other(b: _Body, idx, a, rng):
+    """Thickening along the lateral wall."""
+    col, u, v = b.col, b.u, b.v
+    side = col["po_side"][idx]
+    hh = col["lung_hh"][idx] * _side(side, 0.97, 1.0)
+    cv = _LUNG_CV + _side(side, 0.0, 0.01)
+    _, rho = _lung(u[idx], v[idx], side * _LUNG_CU, cv, _LUNG_HW, hh, col["dome"][idx], with_rho=True)
+    lateral = side * (u[idx] - side * _LUNG_CU) > 0
+    band = (_ramp((rho - 0.80) / 0.02) * _ramp((1.08 - rho) / 0.02) * lateral
+            * _ramp((0.18 - np.abs(v[idx] - 0.02)) / 0.02))
+    return a * 0.20 * band
+
+
+# In this order: the order is part of the random draw (see _render).
+_FINDING_PAINTERS = (
+    ("Pneumothorax", _pneumothorax),
+    ("Lung Opacity", _lung_opacity),
+    ("Edema", _edema),
+    ("Consolidation", _consolidation),
+    ("Pneumonia", _pneumonia),
+    ("Lung Lesion", _lung_lesion),
+    ("Atelectasis", _atelectasis),
+    ("Pleural Effusion", _pleural_effusion),
+    ("Pleural Other", _pleural_other),
+)
+
+
+def _support_device(b: _Body, idx) -> np.ndarray:
+    """A thin tube from the neck."""
+    col, u, v = b.col, b.u, b.v
+    line = col["sd_a"][idx] + col["sd_b"][idx] * (v[idx] + 0.5) ** 2
+    return 0.25 * np.clip(1 - np.abs(u[idx] - line) / 0.007, 0, 1) * (v[idx] < col["sd_end"][idx])
+
+
+def _soft_tissue(b: _Body, extra: np.ndarray, device: np.ndarray) -> np.ndarray:
+    """Everything drawn at half resolution, composed; findings only show outside the heart."""
+    # Lower zones are less dark (overlying soft tissue).
+    air = 0.30 * (1 - 0.25 * np.clip((b.v + 0.05) / 0.35, 0, 1))
+    above_diaphragm = _ramp((0.26 - b.v) / 0.02)
+    return (-air * b.lung * b.outside + 0.06 * b.heart * above_diaphragm + 0.05 * b.med
+            + 0.08 * b.markings * b.outside + extra * b.outside + device)
+
+
+def _fracture(col: dict, variant: np.ndarray, idx, a, S: int) -> np.ndarray:
+    """Rib fracture, at full resolution on the few images concerned: a gap across one posterior
+    rib plus a little callus."""
+    gf = (np.arange(S, dtype=np.float32) + 0.5) / S
+    uf_, vf_ = ((gf[None, None, :] - 0.5 - col["dx"][idx]) / col["scale"][idx],
+                (gf[None, :, None] - 0.5 - col["dy"][idx]) / col["scale"][idx])
+    side, rib, uf = col["fr_side"][idx], col["fr_rib"][idx], col["fr_u"][idx]
+    spacing = np.asarray(RIB_SPACINGS, dtype=np.float32)[variant[idx]][:, None, None]
+    ribs, rr = _rib_profile(uf_, vf_, spacing)
+    centre = rib * spacing - 0.36
+    in_rib = (np.abs(rr - centre) < spacing / 2) & (uf_ * side > 0)
+    cut = _gauss(np.abs(uf_), uf, 0.007) * in_rib * np.minimum(0.5 + 0.5 * a, 1)
+    uc = uf + 0.022                                          # callus just lateral to the gap
+    vf = centre - (0.45 * uc - 1.5 * uc ** 2)
+    callus = _gauss(uf_, side * uc, 0.012) * _gauss(vf_, vf, 0.012)
+    return -0.17 * ribs * cut + a * 0.07 * callus
+
+
+def _exposed(img: np.ndarray, col: dict, S: int, rng: np.random.Generator) -> np.ndarray:
+    """Exposure: a smooth linear bias, contrast and brightness per image, then noise; as uint8."""
     gs = (np.arange(S, dtype=np.float32) + 0.5) / S - 0.5
     img *= col["contrast"] * (1 + col["bias_u"] * gs[None, None, :] + col["bias_v"] * gs[None, :, None])
     img += col["brightness"] + col["noise"] * rng.standard_normal(img.shape, dtype=np.float32)

@@ -5,7 +5,7 @@ model               what
 ==================  =========================================================================
 ``unet_la``         stage 1: MONAI ``BasicUNet`` (2D, 1 channel in, 1 logit out) segmenting
                     the left-atrial blood pool slice by slice (sigmoid + threshold ``t``
-                    then selects slices, :func:`paperkit.data.datasets.la2018.slices_with_atrium`)
+                    then selects slices, :func:`paperkit.chapters.lge_quality.experiment.slices_with_atrium`)
 ``qa_resnet34``     stage 2 "Baseline QA": torchvision ResNet-34 encoder -> three attribute
                     heads (myocardium nulling, sharpness, enhancement of aorta and valve),
                     each one logit -> concatenated -> QA head (one logit)

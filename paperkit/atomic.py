@@ -54,6 +54,15 @@ def torch_save(obj: Any, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
+def write_npz(path: str | os.PathLike, **arrays: Any) -> Path:
+    """Atomically write ``arrays`` to ``path`` as a compressed ``.npz`` (``numpy.savez_compressed``)."""
+    import numpy as np
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as file:  # a file object: numpy would append ".npz" to a name
+        np.savez_compressed(file, **arrays)
+    return Path(path)
+
+
 MANIFEST = "manifest.json"
 
 

@@ -10,9 +10,13 @@
   run is unfinished so a killed run resumes; :meth:`Run.finish` removes it (weights and optimiser
   state of every epoch are hundreds of MB; a harness stores the final weights it needs itself),
 
+* ``model.pt``          the trained weights (see :func:`reuse_or_train`),
+
 and anything else the chapter stores with :meth:`Run.path`. A finished record with the
 same key is reused instead of retrained, so records copied in from a GPU sweep elsewhere
 feed the book. Every file is written atomically.
+
+Every chapter's experiment goes through :func:`reuse_or_train` and returns a :class:`TrainedModel`.
 """
 from __future__ import annotations
 
@@ -21,12 +25,12 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_path, write_json
+from .atomic import atomic_path, torch_save, write_json
 from .runtime import capture_environment
 
 KEY_LENGTH = 12
@@ -178,10 +182,18 @@ def load_runs(chapter: str, out_dir: str | Path = "runs", *, include_unfinished:
     return pd.DataFrame(rows)
 
 
+History = Iterable[Mapping[str, Any]] | pd.DataFrame | None
+
+
 @dataclass
 class TrainedModel:
-    """A trained network with its run record: final ``metrics``, per-epoch ``history``, and
-    ``reused`` when the record already existed and its stored weights were loaded."""
+    """What every chapter's experiment returns: a trained network with its run record.
+
+    ``name`` names the network (a model or method name), ``model`` is the network in eval
+    mode, ``run`` its record (``run.key``, ``run.dir``, ``run.config``), ``metrics`` the final
+    metrics, ``history`` one row per epoch, and ``reused`` is True when the record had already
+    finished and its stored weights were loaded instead of training.
+    """
 
     name: str
     model: Any  # torch.nn.Module; not imported here so that reading run records needs no torch
@@ -189,3 +201,36 @@ class TrainedModel:
     metrics: dict
     history: pd.DataFrame
     reused: bool
+
+
+def reuse_or_train(chapter: str, config: Mapping[str, Any], model: Any, train: Callable[[Run], tuple[Mapping, History]],
+                   *, name: str, out_dir: str | Path = "runs", force: bool = False, device: Any = "auto",
+                   weights: str = "model.pt") -> TrainedModel:
+    """Reuse the finished record of ``config``, or train ``model`` through ``train`` and record it.
+
+    Opens the record with :func:`start_run`. When it has finished and holds its weights
+    (``run.path(weights)``), they are loaded into ``model`` (``torch.load(..., weights_only=True)``)
+    and the stored metrics and history are returned with ``reused=True``. Otherwise (or with
+    ``force=True``) ``train(run)`` trains ``model`` in place -- passing ``run.checkpoint`` to
+    :func:`paperkit.train.fit`, so a killed run resumes -- and returns ``(metrics, history)``;
+    the weights are then written atomically and the record finished. A finished record whose
+    weights are missing is trained again from the start, as with ``force=True``.
+    ``model`` must be built the same way in both cases (same architecture; the reused weights
+    replace its initial ones). ``device`` is where a reused model is placed.
+    """
+    import torch
+
+    from .runtime import resolve_device
+
+    dev = resolve_device(device)
+    run = start_run(chapter, config, out_dir, force=force, device=str(dev))
+    if run.done and not run.path(weights).exists():
+        run = start_run(chapter, config, out_dir, force=True, device=str(dev))
+    if run.done:
+        model.load_state_dict(torch.load(run.path(weights), map_location="cpu", weights_only=True))
+        return TrainedModel(name, model.to(dev).eval(), run, run.metrics, run.history, reused=True)
+    metrics, history = train(run)
+    torch_save(model.state_dict(), run.path(weights))
+    run.finish(metrics, history)
+    frame = history if isinstance(history, pd.DataFrame) else pd.DataFrame(list(history or []))
+    return TrainedModel(name, model.eval(), run, dict(metrics), frame, reused=False)

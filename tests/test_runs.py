@@ -88,3 +88,103 @@ def test_finish_removes_the_resume_checkpoint_unless_asked(tmp_path):
     kept.checkpoint.write_bytes(b"x")
     kept.finish({"acc": 0.5}, keep_checkpoint=True)
     assert kept.checkpoint.exists()
+
+
+# --------------------------------------------------------------------------- reuse_or_train
+
+
+def _toy_training(calls, kill_after=None, epochs=3):
+    """A ``train(run)`` callable for reuse_or_train: fit a small net, optionally dying after an epoch."""
+    import torch
+    from torch import nn
+    from torch.utils.data import TensorDataset
+
+    from paperkit.train import Batches, fit
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(48, 4, generator=g)
+    data = TensorDataset(x, (x[:, 0] > 0).long())
+
+    def make():
+        torch.manual_seed(1)
+        return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 2))
+
+    def train_fn(model):
+        def train(run):
+            calls.append(run.key)
+
+            def die(epoch, record):
+                if epoch == kill_after:
+                    raise KeyboardInterrupt("killed")  # like a kill: the checkpoint of this epoch is on disk
+
+            optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+            result = fit(model, data, loss=nn.CrossEntropyLoss(), optimizer=optimizer, epochs=epochs,
+                         batches=Batches(8), checkpoint=run.checkpoint, device="cpu", seed=2, progress=False,
+                         on_epoch_end=die)
+            return {"final_loss": result.history[-1]["train_loss"]}, result.history
+        return train
+
+    return make, train_fn
+
+
+def test_reuse_or_train_trains_once_then_loads_the_stored_weights(tmp_path):
+    import torch
+
+    calls = []
+    make, train = _toy_training(calls)
+    model = make()
+    first = runs.reuse_or_train("demo", {"toy": 1}, model, train(model), name="toy", out_dir=tmp_path, device="cpu")
+    assert isinstance(first, runs.TrainedModel) and not first.reused and first.model is model and not model.training
+    assert first.run.done and first.run.path("model.pt").is_file() and not first.run.checkpoint.exists()
+    assert list(first.history["epoch"]) == [1, 2, 3] and calls == [first.run.key]
+    fresh = make()
+    again = runs.reuse_or_train("demo", {"toy": 1}, fresh, train(fresh), name="toy", out_dir=tmp_path, device="cpu")
+    assert again.reused and calls == [first.run.key] and again.model is fresh  # not trained again
+    assert again.run.key == first.run.key and again.metrics == first.metrics
+    assert list(again.history["train_loss"]) == list(first.history["train_loss"])
+    assert all(torch.equal(a, b) for a, b in zip(first.model.state_dict().values(), fresh.state_dict().values()))
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_reuse_or_train_with_force_trains_again(tmp_path):
+    calls = []
+    make, train = _toy_training(calls)
+    model = make()
+    first = runs.reuse_or_train("demo", {"toy": 2}, model, train(model), name="toy", out_dir=tmp_path, device="cpu")
+    model = make()
+    forced = runs.reuse_or_train("demo", {"toy": 2}, model, train(model), name="toy", out_dir=tmp_path, device="cpu",
+                                 force=True)
+    assert not forced.reused and len(calls) == 2 and forced.metrics == first.metrics  # same seed, same numbers
+
+
+def test_reuse_or_train_retrains_a_finished_record_without_its_weights(tmp_path):
+    calls = []
+    make, train = _toy_training(calls)
+    model = make()
+    first = runs.reuse_or_train("demo", {"toy": 3}, model, train(model), name="toy", out_dir=tmp_path, device="cpu")
+    first.run.path("model.pt").unlink()  # e.g. a record copied without its weights
+    model = make()
+    again = runs.reuse_or_train("demo", {"toy": 3}, model, train(model), name="toy", out_dir=tmp_path, device="cpu")
+    assert not again.reused and len(calls) == 2 and again.run.path("model.pt").is_file()
+
+
+def test_reuse_or_train_resumes_a_killed_run_to_the_same_weights(tmp_path):
+    import torch
+
+    make, train = _toy_training([])
+    _, dies_after_epoch_2 = _toy_training([], kill_after=2)
+    model = make()
+    whole = runs.reuse_or_train("demo", {"toy": 4}, model, train(model), name="toy", out_dir=tmp_path / "a",
+                                device="cpu")
+    model = make()
+    with pytest.raises(KeyboardInterrupt):
+        runs.reuse_or_train("demo", {"toy": 4}, model, dies_after_epoch_2(model), name="toy", out_dir=tmp_path / "b",
+                            device="cpu")
+    killed = runs.start_run("demo", {"toy": 4}, tmp_path / "b")
+    assert not killed.done and killed.checkpoint.exists() and not killed.path("model.pt").exists()
+    model = make()
+    resumed = runs.reuse_or_train("demo", {"toy": 4}, model, train(model), name="toy", out_dir=tmp_path / "b",
+                                  device="cpu")
+    assert not resumed.reused and list(resumed.history["epoch"]) == [1, 2, 3]
+    weights = zip(whole.model.state_dict().values(), resumed.model.state_dict().values())
+    assert all(torch.equal(a, b) for a, b in weights)

@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import TensorDataset
 
 from paperkit.schedules import WarmupCosine, warmup_cosine
-from paperkit.train import EarlyStopping, fit, predict, steps_per_epoch
+from paperkit.train import Batches, EarlyStopping, Evaluation, Steps, fit, predict, steps_per_epoch
 
 SCRIPT = Path(__file__).parent / "scripts" / "fit_toy.py"
 sys.path.insert(0, str(SCRIPT.parent))
@@ -28,8 +27,9 @@ def test_fit_learns_and_records_history():
     model = toy_model()
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     x, y = data.tensors
-    res = fit(model, data, loss=nn.CrossEntropyLoss(), optimizer=opt, epochs=8, batch_size=32, device="cpu",
-              progress=False, evaluate=lambda m: {"acc": (m(x).argmax(1) == y).float().mean().item()}, monitor="acc")
+    res = fit(model, data, loss=nn.CrossEntropyLoss(), optimizer=opt, epochs=8, batches=Batches(32), device="cpu",
+              progress=False,
+              evaluation=Evaluation(lambda m: {"acc": (m(x).argmax(1) == y).float().mean().item()}, monitor="acc"))
     assert [r["epoch"] for r in res.history] == list(range(1, 9))
     assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
     assert res.best >= 0.9 and res.best_epoch is not None
@@ -42,8 +42,8 @@ def test_accumulation_matches_larger_batch():
     def run(batch, accumulate):
         data, model = toy_data(64), toy_model()
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        fit(model, data, loss=nn.CrossEntropyLoss(), optimizer=opt, epochs=3, batch_size=batch,
-            accumulate=accumulate, device="cpu", progress=False, seed=1)
+        fit(model, data, loss=nn.CrossEntropyLoss(), optimizer=opt, epochs=3, batches=Batches(batch),
+            steps=Steps(accumulate=accumulate), device="cpu", progress=False, seed=1)
         return model.state_dict()
     assert _weights_equal(run(16, 1), run(8, 2), atol=1e-6)
     assert not _weights_equal(run(16, 1), run(8, 1), atol=1e-6)
@@ -53,16 +53,16 @@ def test_early_stopping_stops_and_restores_best(tmp_path):
     data, model = toy_data(32), toy_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     scores = iter([0.5, 0.7, 0.6, 0.65, 0.6, 0.9, 0.9])
-    res = fit(model, data, loss=nn.CrossEntropyLoss(), optimizer=opt, epochs=7, batch_size=8, device="cpu",
-              progress=False, evaluate=lambda m: {"auc": next(scores)}, monitor="auc", patience=3,
-              restore_best=True, checkpoint=tmp_path / "ck.pt")
+    res = fit(model, data, loss=nn.CrossEntropyLoss(), optimizer=opt, epochs=7, batches=Batches(8), device="cpu",
+              progress=False, evaluation=Evaluation(lambda m: {"auc": next(scores)}, monitor="auc", patience=3,
+                                                    restore_best=True), checkpoint=tmp_path / "ck.pt")
     assert len(res.history) == 5 and res.stopped_early
     assert res.best == 0.7 and res.best_epoch == 2
     best = torch.load(tmp_path / "ck.pt.best.pt", weights_only=True)
     assert _weights_equal(model.state_dict(), best)
     # Resuming a run that stopped early trains no further.
-    again = fit(model, data, loss=nn.CrossEntropyLoss(), optimizer=opt, epochs=7, batch_size=8, device="cpu",
-                progress=False, evaluate=lambda m: {"auc": 0.0}, monitor="auc", patience=3,
+    again = fit(model, data, loss=nn.CrossEntropyLoss(), optimizer=opt, epochs=7, batches=Batches(8), device="cpu",
+                progress=False, evaluation=Evaluation(lambda m: {"auc": 0.0}, monitor="auc", patience=3),
                 checkpoint=tmp_path / "ck.pt")
     assert len(again.history) == 5 and again.resumed_from_epoch == 5
 
@@ -78,25 +78,57 @@ def test_bad_arguments_are_named():
     data, model = toy_data(16), toy_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(ValueError, match="monitor"):
-        fit(model, data, loss=nn.CrossEntropyLoss(), optimizer=opt, epochs=1, batch_size=4, patience=2)
+        fit(model, data, loss=nn.CrossEntropyLoss(), optimizer=opt, epochs=1, batches=Batches(4),
+            evaluation=Evaluation(patience=2))
     with pytest.raises(ValueError, match="amp"):
-        fit(model, data, loss=nn.CrossEntropyLoss(), optimizer=opt, epochs=1, batch_size=4, amp="fp8",
-            device="cpu", progress=False)
+        fit(model, data, loss=nn.CrossEntropyLoss(), optimizer=opt, epochs=1, batches=Batches(4),
+            steps=Steps(amp="fp8"), device="cpu", progress=False)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt)
+    with pytest.raises(ValueError, match="monitor"):
+        fit(model, data, loss=nn.CrossEntropyLoss(), optimizer=opt, scheduler=plateau, epochs=1, batches=Batches(4))
+    with pytest.raises(ValueError, match="epochs=-1"):
+        fit(model, data, loss=nn.CrossEntropyLoss(), optimizer=opt, epochs=-1, batches=Batches(4))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Batches(0), r"Batches\(size=0\)"),
+    (lambda: Batches(True), r"Batches\(size=True\)"),
+    (lambda: Batches(8, num_workers=-1), "num_workers=-1"),
+    (lambda: Steps(accumulate=0), "accumulate=0"),
+    (lambda: Steps(grad_clip=0.0), "grad_clip=0.0"),
+    (lambda: Steps(amp="fp16"), "amp='fp16'"),
+    (lambda: Steps(scheduler_interval="batch"), "scheduler_interval='batch'"),
+    (lambda: Evaluation(mode="up"), "mode='up'"),
+    (lambda: Evaluation(monitor="auc", patience=-1, evaluate=dict), "patience=-1"),
+    (lambda: Evaluation(monitor="auc", min_delta=-0.1, evaluate=dict), "min_delta=-0.1"),
+    (lambda: Evaluation(restore_best=True), "need monitor="),
+    (lambda: Evaluation(monitor="auc"), "needs evaluate="),
+])
+def test_settings_refuse_bad_values_by_name(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_settings_accept_their_documented_values():
+    assert Batches(8).shuffle and not Batches(8).drop_last
+    assert Steps(amp="off").accumulate == 1 and Steps(amp="bf16", scheduler_interval="epoch").grad_clip is None
+    assert Evaluation(monitor="train_loss", mode="min", patience=0).restore_best is False  # no evaluate= needed
+    assert Evaluation(evaluate=dict, monitor="auc", restore_best=True).monitor == "auc"
 
 
 def test_non_finite_loss_stops_with_a_clear_error():
     data, model = toy_data(16), toy_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(FloatingPointError, match="epoch 1, batch 1"):
-        fit(model, data, loss=lambda out, y: out.sum() * float("nan"), optimizer=opt, epochs=1, batch_size=4,
+        fit(model, data, loss=lambda out, y: out.sum() * float("nan"), optimizer=opt, epochs=1, batches=Batches(4),
             device="cpu", progress=False)
 
 
 def test_bf16_autocast_runs_on_cpu():
     data, model = toy_data(32), toy_model()
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    res = fit(model, data, loss=nn.CrossEntropyLoss(), optimizer=opt, epochs=2, batch_size=8, amp="bf16",
-              device="cpu", progress=False)
+    res = fit(model, data, loss=nn.CrossEntropyLoss(), optimizer=opt, epochs=2, batches=Batches(8),
+              steps=Steps(amp="bf16"), device="cpu", progress=False)
     assert all(torch.isfinite(torch.tensor(r["train_loss"])) for r in res.history)
     assert next(model.parameters()).dtype == torch.float32  # autocast, not a cast of the weights
 

@@ -495,9 +495,9 @@ def treat(model: nn.Module, dataset: Dataset, num_classes: int, *, layers: Seque
     ``params -> optimizer``) with the classifier's original settings, as the paper does;
     None uses SGD(lr=0.01, momentum=0.9, weight_decay=5e-4). ``dataset`` yields
     ``(image, label[, foreground_mask])``; without masks the space term is zero. Other
-    keywords (``evaluate``, ``checkpoint``, ``progress``, ...) go to ``fit``.
+    keywords (``evaluation``, ``checkpoint``, ``progress``, ...) go to ``fit``.
     """
-    from paperkit.train import fit
+    from paperkit.train import Batches, fit
 
     config = config or DoctorConfig()
     dev = resolve_device(device)
@@ -512,5 +512,5 @@ def treat(model: nn.Module, dataset: Dataset, num_classes: int, *, layers: Seque
         optimizer = optimizer(model.parameters())
     objective = DoctorObjective(model, correlation.layers, masks, config, seed=seed)
     result = fit(model, dataset, loss=objective.loss, forward=objective.forward, optimizer=optimizer,
-                 epochs=epochs, batch_size=batch_size, device=dev, seed=seed, **fit_kwargs)
+                 epochs=epochs, batches=Batches(batch_size), device=dev, seed=seed, **fit_kwargs)
     return TreatResult(correlation, masks, result)

@@ -11,9 +11,8 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from paperkit.train import fit
 from paperkit.schedules import warmup_cosine
-from paperkit.train import steps_per_epoch
+from paperkit.train import Batches, fit, steps_per_epoch
 
 
 def toy_data(n=64, seed=123):
@@ -49,7 +48,7 @@ def main():
             os.kill(os.getpid(), signal.SIGKILL)  # a real kill: no cleanup, no exception handlers
 
     fit(model, data, loss=nn.CrossEntropyLoss(), optimizer=opt, scheduler=sched, epochs=args.epochs,
-        batch_size=args.batch, checkpoint=args.checkpoint if args.checkpoint != "-" else None,
+        batches=Batches(args.batch), checkpoint=args.checkpoint if args.checkpoint != "-" else None,
         seed=3, progress=False, on_epoch_end=maybe_kill, device="cpu")
     if int(os.environ.get("RANK", 0)) == 0:
         torch.save(model.state_dict(), args.out)

@@ -287,7 +287,7 @@ for fraction in S.fractions:
                                       epochs=S.epochs, batch_size=S.batch_size, lr=S.lr, repeat=repeat,
                                       source=sources[experiment.parent_of(name)] if init == "tl" else None,
                                       device=S.device, out_dir=S.out_dir, seed=S.seed,
-                                      recalibrate_bn=S.recalibrate_bn)
+                                      recalibrate_bn=S.recalibrate_bn).metrics
                 rows.append({"model": name, "init": init.upper(), "fraction": fraction, "repeat": repeat,
                              "n_train": len(train_set), "AUROC": m["mean_AUROC"], "AUPRC": m["mean_AUPRC"],
                              "AP": m["mean_AP"], "per_label": m["per_label"], "epochs_run": m["epochs_run"]})

@@ -307,7 +307,7 @@ if medmnist is not None:
             lr=experiment.learning_rate(S, name), warmup_epochs=min(S.warmup_epochs, S.medmnist_epochs - 1), augmentation=S.augmentation,
             n_boot=S.n_boot, boot_fraction=S.boot_fraction, recalibrate_bn=S.recalibrate_bn, crop_scale=S.crop_scale, seed=S.seed, device=S.device, out_dir=S.out_dir,
             tag="MedMNIST")
-        mm_rows.append({"model": name, **m})
+        mm_rows.append({"model": name, **m.metrics})
     mm = pd.DataFrame(mm_rows)
     mm_label = (f"{S.medmnist_flag} {S.medmnist_size}³ (real CT), official test split ({len(medmnist['parts']['test'])} of "
                 f"{sum(medmnist['counts']['test'])} volumes), trained on {medmnist['used_train']} of {sum(medmnist['counts']['train'])} training volumes, "

@@ -107,9 +107,9 @@ def test_base_and_treatment_runs_are_recorded_and_reused(tmp_path):
     kw = dict(data_key=KEY, num_classes=3, in_channels=1, image_size=16, epochs=2, batch_size=12, lr=0.05,
               out_dir=tmp_path, progress=False, device="cpu")
     base = train_base("small_cnn", train, test, **kw)
-    assert not base.reused and (base.run_dir / "model.pt").is_file() and 0 <= base.metrics["accuracy"] <= 1
+    assert not base.reused and (base.run.dir / "model.pt").is_file() and 0 <= base.metrics["accuracy"] <= 1
     again = train_base("small_cnn", train, test, **kw)
-    assert again.reused and again.key == base.key and again.metrics == base.metrics
+    assert again.reused and again.run.key == base.run.key and again.metrics == base.metrics
     for a, b in zip(base.model.state_dict().values(), again.model.state_dict().values()):
         assert torch.equal(a.cpu(), b.cpu())
 
@@ -121,7 +121,7 @@ def test_base_and_treatment_runs_are_recorded_and_reused(tmp_path):
     tkw = dict(num_classes=3, config=cfg, epochs=1, lr=0.01, batch_size=12, correlation=corr, out_dir=tmp_path,
                progress=False, device="cpu")
     runs = {c: treat_base(base, train, test, constraint=c, **tkw) for c in ("none", "channel", "space", "all")}
-    assert len({r.key for r in runs.values()}) == 4
+    assert len({r.run.key for r in runs.values()}) == 4
     for r in runs.values():
         assert r.metrics["gain"] == pytest.approx(100 * (r.metrics["accuracy"] - base.metrics["accuracy"]))
     assert runs["none"].metrics["channels_kept"] is None and 0 < runs["channel"].metrics["channels_kept"] <= 1
@@ -131,7 +131,7 @@ def test_base_and_treatment_runs_are_recorded_and_reused(tmp_path):
     assert train_base("small_cnn", train, test, **kw).metrics == base.metrics
     assert treat_base(base, train, test, constraint="space", **tkw).reused
     partial = treat_base(base, train, test, constraint="space", annotated_per_class=2, **tkw)
-    assert partial.key != runs["space"].key
+    assert partial.run.key != runs["space"].run.key
     with pytest.raises(ValueError, match="needs foreground masks"):
         treat_base(base, Squares(masks=False), test, constraint="space", **tkw)
     with pytest.raises(ValueError, match="layers"):

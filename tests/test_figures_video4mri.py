@@ -12,7 +12,8 @@ def test_train_model_passes_the_chapter_settings(monkeypatch):
     from paperkit.chapters.video4mri import experiment
 
     seen = {}
-    monkeypatch.setattr(experiment, "train_video_classifier", lambda name, train, test, **kw: seen.update(kw, name=name) or {"ok": 1})
+    monkeypatch.setattr(experiment, "train_video_classifier",
+                        lambda name, train, test, **kw: seen.update(kw, name=name) or SimpleNamespace(metrics={"ok": 1}))
     S = SimpleNamespace(epochs=2, batch_size=4, warmup_epochs=1, n_boot=10, boot_fraction=0.4, recalibrate_bn=True,
                         crop_scale=None, seed=3, device="cpu", out_dir="runs", lr=1e-3, model_lr={})
     data = {"frames": lambda k: ("train", "test"), "data_key": {"dataset": "x"}, "class_names": ["a", "b"]}

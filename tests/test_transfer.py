@@ -48,12 +48,13 @@ def test_tl_and_ri_runs_are_recorded_and_reused(tmp_path, monkeypatch):
               batch_size=16, lr=1e-3, device="cpu", out_dir=tmp_path, progress=False)
     tl = transfer.finetune("cbr_tiny", "tl", source=source, recalibrate_bn=True, **kw)
     ri = transfer.finetune("cbr_tiny", "ri", **kw)
-    for m in (tl, ri):
+    for m in (tl.metrics, ri.metrics):
         assert set(m["per_label"]) == {"spot", "band"} and 0 <= m["mean_AUPRC"] <= 1 and m["epochs_run"] == 2
-    assert tl["source"].startswith("substitute") and ri["source"] == "random"
+    assert tl.metrics["source"].startswith("substitute") and ri.metrics["source"] == "random"
+    assert not ri.reused and ri.run.path("test_predictions.npz").is_file() and ri.run.path("model.pt").is_file()
     frame = runs.load_runs("rethink_transfer", tmp_path)
     assert set(frame["stage"]) == {"source_pretrain", "finetune"} and len(frame) == 3
     again = transfer.finetune("cbr_tiny", "ri", **kw)  # finished record reused, not retrained
-    assert again == ri
+    assert again.reused and again.metrics == ri.metrics and again.run.key == ri.run.key
     with pytest.raises(ValueError, match="init='xx'"):
         transfer.finetune("cbr_tiny", "xx", **kw)

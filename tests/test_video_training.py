@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from paperkit.data.datasets.medmnist3d import MedMNIST3DFrames
 from paperkit.chapters.video4mri.experiment import AUGMENTATIONS, PAPER_AUGMENTATION_ROWS, evaluate_predictions, train_video_classifier
@@ -42,10 +43,14 @@ def test_train_records_metrics_and_reuses_the_run(tmp_path, name):
     kwargs = dict(data_key={"fixture": 1}, num_classes=2, epochs=2, batch_size=4, lr=1e-3, warmup_epochs=1,
                   n_boot=20, out_dir=tmp_path, device="cpu", progress=False)
     first = train_video_classifier(name, train, test, **kwargs)
-    assert not first["reused"] and first["epochs_run"] == 2 and first["n_test"] == 6
-    assert 0 <= first["accuracy"] <= 1 and first["params_m"] > 1 and first["inference_ms"] > 0
+    assert not first.reused and first.metrics["epochs_run"] == 2 and first.metrics["n_test"] == 6
+    assert 0 <= first.metrics["accuracy"] <= 1 and first.metrics["params_m"] > 1 and first.metrics["inference_ms"] > 0
+    stored = np.load(first.run.path("test_predictions.npz"))
+    assert stored["probabilities"].shape == (6, 2) and len(stored["y_true"]) == 6
     again = train_video_classifier(name, train, test, **kwargs)
-    assert again["reused"] and again["accuracy"] == first["accuracy"]
+    assert again.reused and again.metrics["accuracy"] == first.metrics["accuracy"]
+    for a, b in zip(first.model.state_dict().values(), again.model.state_dict().values()):
+        assert torch.equal(a, b)  # the stored weights were loaded
     with pytest.raises(ValueError, match="augmentation='flip'"):
         train_video_classifier(name, train, test, augmentation="flip", **kwargs)
 
@@ -60,9 +65,9 @@ def test_recalibrate_bn_is_a_separate_run_and_sees_the_training_clips(tmp_path, 
     kwargs = dict(data_key={"fixture": 2}, num_classes=2, epochs=1, batch_size=4, lr=1e-3, warmup_epochs=0,
                   n_boot=10, out_dir=tmp_path, device="cpu", progress=False)
     plain = train_video_classifier("tsn_r18", train, test, **kwargs)
-    assert not plain["reused"] and calls == []
+    assert not plain.reused and calls == []
     recalibrated = train_video_classifier("tsn_r18", train, test, recalibrate_bn=True, **kwargs)
-    assert not recalibrated["reused"] and calls == [train]  # its own run record, fed the training clips
+    assert not recalibrated.reused and calls == [train]  # its own run record, fed the training clips
 
 
 def test_crop_scale_reaches_the_volume_transform_and_keys_its_own_run(tmp_path, monkeypatch):
@@ -76,8 +81,8 @@ def test_crop_scale_reaches_the_volume_transform_and_keys_its_own_run(tmp_path, 
     test = MedMNIST3DFrames(*volumes(4, 1), segments=4)
     kwargs = dict(data_key={"fixture": 3}, num_classes=2, epochs=1, batch_size=4, lr=1e-3, warmup_epochs=0,
                   n_boot=10, out_dir=tmp_path, device="cpu", progress=False)
-    assert not train_video_classifier("tsn_r18", train, test, **kwargs)["reused"]
+    assert not train_video_classifier("tsn_r18", train, test, **kwargs).reused
     assert built == [vt.CROP_SCALE]
-    assert train_video_classifier("tsn_r18", train, test, crop_scale=list(vt.CROP_SCALE), **kwargs)["reused"]
-    assert not train_video_classifier("tsn_r18", train, test, crop_scale=None, **kwargs)["reused"]
+    assert train_video_classifier("tsn_r18", train, test, crop_scale=list(vt.CROP_SCALE), **kwargs).reused
+    assert not train_video_classifier("tsn_r18", train, test, crop_scale=None, **kwargs).reused
     assert built == [vt.CROP_SCALE, None]  # no crop: a new run, and the transform was told so

@@ -40,15 +40,14 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from paperkit import models
-from paperkit.atomic import torch_save
 from paperkit.data.datasets.la2018 import LACase, LGESlices
 from paperkit.data.splits import Split
 from paperkit.losses import dice_loss, make_lars, multi_label_supcon_loss, multitask_loss, qa_loss
 from paperkit.metrics.classification import confusion_metrics
-from paperkit.runs import Run, TrainedModel, start_run
+from paperkit.runs import Run, TrainedModel, reuse_or_train
 from paperkit.runtime import resolve_device
 from paperkit.models import count_parameters
-from paperkit.train import fit
+from paperkit.train import Batches, Evaluation, Steps, fit
 
 __all__ = ["CHAPTER", "METHODS", "TwoViews", "train_stage1", "stage1_report", "thin_slices",
            "train_qa", "pretrain_supcon", "predict_slices", "scan_predictions", "scan_metrics", "summarise_runs",
@@ -60,19 +59,11 @@ METHODS = {"qa_resnet34": "QA", "multitask_qa": "Multi-Task QA", "supcon_qa": "Q
 SCAN_METRICS = ("precision", "recall", "f1", "specificity")
 
 
-def _reuse(run: Run, model: nn.Module, name: str, dev: torch.device) -> TrainedModel:
-    model.load_state_dict(torch.load(run.path("model.pt"), map_location="cpu", weights_only=True))
-    return TrainedModel(name, model.to(dev).eval(), run, run.metrics, run.history, reused=True)
-
-
-def _finish(run: Run, model: nn.Module, name: str, result, t0: float, extra: Mapping[str, Any]) -> TrainedModel:
-    history = pd.DataFrame(result.history)
-    metrics = {"parameters": count_parameters(model, trainable_only=False),
-               "trainable_parameters": count_parameters(model, trainable_only=True), "epochs_run": len(result.history),
-               "best_epoch": result.best_epoch, "train_seconds": round(time.perf_counter() - t0, 1), **extra}
-    torch_save(model.state_dict(), run.path("model.pt"))
-    run.finish(metrics, history)
-    return TrainedModel(name, model.eval(), run, metrics, history, reused=False)
+def _fit_metrics(model: nn.Module, result, t0: float, extra: Mapping[str, Any]) -> dict:
+    """The metrics every training of this chapter records, plus ``extra``."""
+    return {"parameters": count_parameters(model, trainable_only=False),
+            "trainable_parameters": count_parameters(model, trainable_only=True), "epochs_run": len(result.history),
+            "best_epoch": result.best_epoch, "train_seconds": round(time.perf_counter() - t0, 1), **extra}
 
 
 def _check_sizes(name: str, **sets: Dataset) -> None:
@@ -110,22 +101,23 @@ def train_stage1(train: LGESlices, val: LGESlices, *, data_key: Mapping[str, Any
     dev = resolve_device(device)
     config = {"stage": "stage1_unet", "model": "unet_la", "features": list(features), "epochs": epochs,
               "batch_size": batch_size, "lr": lr, "seed": seed, "data": dict(data_key)}
-    run = start_run(CHAPTER, config, out_dir, force=force, device=str(dev))
     torch.manual_seed(seed)
     model = models.create("unet_la", features=tuple(features))
-    if run.done:
-        return _reuse(run, model, "unet_la", dev)
 
     def evaluate(m: nn.Module) -> dict[str, float]:
         probs = _predict_tensor(m, val.images, dev)
         return {"val_dice": _pooled_dice(probs.numpy() > 0.5, val.masks.numpy() > 0)}
 
-    t0 = time.perf_counter()
-    result = fit(model, train, loss=_unet_loss, optimizer=torch.optim.Adam(model.parameters(), lr=lr), epochs=epochs,
-                 batch_size=batch_size, forward=lambda m, b: (m(b["image"]), b), evaluate=evaluate,
-                 monitor="val_dice", restore_best=True, checkpoint=run.checkpoint, device=dev, seed=seed,
-                 progress=progress, desc="stage 1: unet_la")
-    return _finish(run, model, "unet_la", result, t0, {"best_val_dice": result.best})
+    def train_unet(run: Run):
+        t0 = time.perf_counter()
+        result = fit(model, train, loss=_unet_loss, optimizer=torch.optim.Adam(model.parameters(), lr=lr),
+                     epochs=epochs, batches=Batches(batch_size), forward=lambda m, b: (m(b["image"]), b),
+                     evaluation=Evaluation(evaluate, monitor="val_dice", restore_best=True),
+                     checkpoint=run.checkpoint, device=dev, seed=seed, progress=progress, desc="stage 1: unet_la")
+        return _fit_metrics(model, result, t0, {"best_val_dice": result.best}), result.history
+
+    return reuse_or_train(CHAPTER, config, model, train_unet, name="unet_la", out_dir=out_dir, force=force,
+                          device=dev)
 
 
 @torch.no_grad()
@@ -196,8 +188,9 @@ def _val_mse(model: nn.Module, val: LGESlices, dev: torch.device) -> dict[str, f
 
 def train_qa(method: str, train: LGESlices, val: LGESlices, *, data_key: Mapping[str, Any], epochs: int,
              batch_size: int = 128, lr: float = 1e-3, patience: int | None = 7, width: float = 1.0, weights=None,
-             encoder: TrainedModel | None = None, run_index: int = 0, seed: int = 0, device: str | torch.device = "auto",
-             out_dir: str | Path = "runs", force: bool = False, progress: bool = True) -> TrainedModel:
+             encoder: TrainedModel | None = None, run_index: int = 0, seed: int = 0,
+             device: str | torch.device = "auto", out_dir: str | Path = "runs", force: bool = False,
+             progress: bool = True) -> TrainedModel:
     """Train QA method ``method`` (a key of :data:`METHODS`) or reuse its finished record.
 
     Adam at ``lr``, cosine annealing over ``epochs``, early stopping on the validation MSE with
@@ -218,13 +211,10 @@ def train_qa(method: str, train: LGESlices, val: LGESlices, *, data_key: Mapping
     config = {"stage": "qa", "method": method, "width": width, "weights": str(weights) if weights else None,
               "epochs": epochs, "batch_size": batch_size, "lr": lr, "patience": patience, "run": run_index,
               "seed": seed, "encoder": encoder.run.key if encoder is not None else None, "data": dict(data_key)}
-    run = start_run(CHAPTER, config, out_dir, force=force, device=str(dev))
     torch.manual_seed(run_seed)
     model = _qa_model(method, width, None if method == "supcon_qa" else weights)
     if method == "supcon_qa":
         model.load_encoder(encoder.model).freeze_encoder()
-    if run.done:
-        return _reuse(run, model, method, dev)
 
     def forward(m: nn.Module, batch):
         if method == "supcon_qa":
@@ -236,15 +226,21 @@ def train_qa(method: str, train: LGESlices, val: LGESlices, *, data_key: Mapping
             return multitask_loss(out, batch["attributes"], batch["qa"], batch["mask"])
         return qa_loss(out, batch["attributes"], batch["qa"])
 
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=lr)
-    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
-    t0 = time.perf_counter()
-    result = fit(model, train, loss=loss, optimizer=opt, scheduler=cosine, scheduler_interval="epoch", epochs=epochs,
-                 batch_size=min(batch_size, len(train)), forward=forward, evaluate=lambda m: _val_mse(m, val, dev),
-                 monitor="val_mse", mode="min", patience=patience, restore_best=True, checkpoint=run.checkpoint,
-                 device=dev, seed=run_seed, progress=progress, desc=f"{METHODS[method]} (run {run_index + 1})")
-    return _finish(run, model, method, result, t0, {"best_val_mse": result.best})
+    def train_method(run: Run):
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = torch.optim.Adam(params, lr=lr)
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
+        t0 = time.perf_counter()
+        result = fit(model, train, loss=loss, optimizer=opt, scheduler=cosine, epochs=epochs,
+                     batches=Batches(min(batch_size, len(train))), forward=forward,
+                     steps=Steps(scheduler_interval="epoch"),
+                     evaluation=Evaluation(lambda m: _val_mse(m, val, dev), monitor="val_mse", mode="min",
+                                           patience=patience, restore_best=True),
+                     checkpoint=run.checkpoint, device=dev, seed=run_seed, progress=progress,
+                     desc=f"{METHODS[method]} (run {run_index + 1})")
+        return _fit_metrics(model, result, t0, {"best_val_mse": result.best}), result.history
+
+    return reuse_or_train(CHAPTER, config, model, train_method, name=method, out_dir=out_dir, force=force, device=dev)
 
 
 class TwoViews(Dataset):
@@ -284,27 +280,28 @@ def pretrain_supcon(train: LGESlices, *, data_key: Mapping[str, Any], epochs: in
     config = {"stage": "supcon_pretrain", "model": "supcon_resnet34", "width": width,
               "weights": str(weights) if weights else None, "epochs": epochs, "batch_size": batch_size, "lr": lr,
               "temperature": temperature, "run": run_index, "seed": seed, "data": dict(data_key)}
-    run = start_run(CHAPTER, config, out_dir, force=force, device=str(dev))
     torch.manual_seed(run_seed)
     model = models.create("supcon_resnet34", width=width, weights=weights)
-    if run.done:
-        return _reuse(run, model, "supcon_resnet34", dev)
 
     def forward(m: nn.Module, batch):
         views = batch["views"]
         z = m(views.reshape(-1, *views.shape[2:])).reshape(views.shape[0], 2, -1)
         return z, batch["labels"]
 
-    opt = make_lars(model, lr=lr)
-    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
-    pairs = TwoViews(train)
-    t0 = time.perf_counter()
-    result = fit(model, pairs, loss=lambda z, y: multi_label_supcon_loss(z, y, temperature), optimizer=opt,
-                 scheduler=cosine, scheduler_interval="epoch", epochs=epochs, batch_size=min(batch_size, len(pairs)),
-                 forward=forward, checkpoint=run.checkpoint, device=dev, seed=run_seed, progress=progress,
-                 desc=f"SupCon pretraining (run {run_index + 1})")
-    last = result.history[-1]["train_loss"] if result.history else None
-    return _finish(run, model, "supcon_resnet34", result, t0, {"final_supcon_loss": last})
+    def pretrain(run: Run):
+        opt = make_lars(model, lr=lr)
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
+        pairs = TwoViews(train)
+        t0 = time.perf_counter()
+        result = fit(model, pairs, loss=lambda z, y: multi_label_supcon_loss(z, y, temperature), optimizer=opt,
+                     scheduler=cosine, epochs=epochs, batches=Batches(min(batch_size, len(pairs))),
+                     steps=Steps(scheduler_interval="epoch"), forward=forward, checkpoint=run.checkpoint, device=dev,
+                     seed=run_seed, progress=progress, desc=f"SupCon pretraining (run {run_index + 1})")
+        last = result.history[-1]["train_loss"] if result.history else None
+        return _fit_metrics(model, result, t0, {"final_supcon_loss": last}), result.history
+
+    return reuse_or_train(CHAPTER, config, model, pretrain, name="supcon_resnet34", out_dir=out_dir, force=force,
+                          device=dev)
 
 
 # --------------------------------------------------------------------------- evaluation

@@ -38,15 +38,14 @@ from skimage.measure import find_contours
 from torch import nn
 
 from paperkit import models
-from paperkit.atomic import torch_save
 from paperkit.data.datasets.sunnybrook import SegmentationSlices
 from paperkit.explain.layer_stats import GradientNorms
 from paperkit.metrics.contours import perpendicular_distance, symmetric_nearest_distance
 from paperkit.metrics.segmentation import dice, hausdorff_distance, pixel_accuracy
-from paperkit.runs import TrainedModel, start_run
+from paperkit.runs import Run, TrainedModel, reuse_or_train
 from paperkit.runtime import resolve_device
 from paperkit.models import count_parameters
-from paperkit.train import fit
+from paperkit.train import Batches, Evaluation, fit
 from paperkit.chapters.lv_segmentation.spec import SPLITS
 
 __all__ = ["pixel_loss", "make_optimizer", "train_segmenter", "predict_probabilities",
@@ -113,38 +112,37 @@ def train_segmenter(name: str, train: SegmentationSlices, val: SegmentationSlice
     config = {"stage": "segmentation", "model": name, "width": width, "epochs": epochs, "batch_size": batch_size,
               "optimizer": optimizer, "lr": lr, "decay_rate": decay_rate, "decay_steps": decay_steps,
               "seed": seed, "data": dict(data_key)}
-    run = start_run(CHAPTER, config, out_dir, force=force, device=str(dev))
     torch.manual_seed(seed)
     model = models.create(name, in_channels=1, num_classes=2, width=width)
-    if run.done:
-        model.load_state_dict(torch.load(run.path("model.pt"), map_location="cpu", weights_only=True))
-        history = run.history
-        if show_history is not None:
-            show_history(history)
-        return TrainedModel(name, model.to(dev).eval(), run, run.metrics, history, reused=True)
 
-    opt, schedule = make_optimizer(model, optimizer, lr, decay_rate, decay_steps)
-    norms = GradientNorms(model, max_layers=8)
+    def train_and_watch(run: Run):
+        opt, schedule = make_optimizer(model, optimizer, lr, decay_rate, decay_steps)
+        norms = GradientNorms(model, max_layers=8)
 
-    def evaluate(m: nn.Module) -> dict[str, float]:
-        return {**_validation_metrics(m, val, dev), **norms.epoch_means()}
+        def evaluate(m: nn.Module) -> dict[str, float]:
+            return {**_validation_metrics(m, val, dev), **norms.epoch_means()}
 
-    t0 = time.perf_counter()
-    try:
-        result = fit(model, train, loss=pixel_loss, optimizer=opt, scheduler=schedule, epochs=epochs,
-                     batch_size=batch_size, evaluate=evaluate, checkpoint=run.checkpoint, device=dev, seed=seed,
-                     progress=progress, desc=f"{name} (width {width:g})", on_epoch_end=on_epoch_end)
-    finally:
-        norms.remove()
-    seconds = time.perf_counter() - t0
-    history = pd.DataFrame(result.history)
-    last = result.history[-1] if result.history else {}
-    metrics = {"parameters": count_parameters(model, trainable_only=True), "epochs_run": len(result.history),
-               "train_seconds": round(seconds, 1), "final_val_dice": last.get("val_dice"),
-               "final_val_pixel_accuracy": last.get("val_pixel_accuracy"), "final_train_loss": last.get("train_loss")}
-    torch_save(model.state_dict(), run.path("model.pt"))
-    run.finish(metrics, history)
-    return TrainedModel(name, model.eval(), run, metrics, history, reused=False)
+        t0 = time.perf_counter()
+        try:
+            result = fit(model, train, loss=pixel_loss, optimizer=opt, scheduler=schedule, epochs=epochs,
+                         batches=Batches(batch_size), evaluation=Evaluation(evaluate), checkpoint=run.checkpoint,
+                         device=dev, seed=seed, progress=progress, desc=f"{name} (width {width:g})",
+                         on_epoch_end=on_epoch_end)
+        finally:
+            norms.remove()
+        seconds = time.perf_counter() - t0
+        last = result.history[-1] if result.history else {}
+        metrics = {"parameters": count_parameters(model, trainable_only=True), "epochs_run": len(result.history),
+                   "train_seconds": round(seconds, 1), "final_val_dice": last.get("val_dice"),
+                   "final_val_pixel_accuracy": last.get("val_pixel_accuracy"),
+                   "final_train_loss": last.get("train_loss")}
+        return metrics, result.history
+
+    trained = reuse_or_train(CHAPTER, config, model, train_and_watch, name=name, out_dir=out_dir, force=force,
+                             device=dev)
+    if trained.reused and show_history is not None:
+        show_history(trained.history)
+    return trained
 
 
 @torch.no_grad()

@@ -23,7 +23,7 @@ stand-in for them.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -36,10 +36,10 @@ from paperkit.atomic import torch_save
 from paperkit.explain.hooks import select_conv_layers
 from paperkit.explain.model_doctor import DoctorConfig, aggregate_correlation, treat
 from paperkit.models.registry import create
-from paperkit.runs import start_run
+from paperkit.runs import Run, TrainedModel, reuse_or_train, start_run
 from paperkit.runtime import resolve_device
 from paperkit.models import count_parameters
-from paperkit.train import fit, predict
+from paperkit.train import Batches, fit, predict
 from paperkit.chapters.model_doctor.spec import REAL
 
 CHAPTER = "model_doctor"
@@ -143,32 +143,14 @@ def evaluate_accuracy(model: nn.Module, dataset: Dataset, *, batch_size: int = 6
     return {"accuracy": float((pred == targets).mean()), "per_class": per_class, "n_test": int(len(targets))}
 
 
-@dataclass
-class Trained:
-    """A trained (or reloaded) classifier: ``model`` in eval mode, its ``metrics``, run ``key`` and ``config``."""
-
-    name: str
-    model: nn.Module
-    metrics: dict
-    key: str
-    config: dict
-    run_dir: Path
-    reused: bool
-
-
 def _sgd(model: nn.Module, lr: float) -> torch.optim.Optimizer:
     return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
-
-
-def _load(model: nn.Module, path: Path, device: torch.device) -> nn.Module:
-    model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
-    return model.to(device).eval()
 
 
 def train_base(name: str, train: Dataset, test: Dataset, *, data_key: Mapping[str, Any], num_classes: int,
                in_channels: int, image_size: int, epochs: int, batch_size: int = 32, lr: float = 0.05,
                seed: int = 0, device: str | torch.device = "auto", out_dir: str | Path = "runs",
-               force: bool = False, progress: bool = True) -> Trained:
+               force: bool = False, progress: bool = True) -> TrainedModel:
     """Train classifier ``name`` from scratch on ``train``; test accuracy on ``test``; reuse a finished run.
 
     SGD (momentum 0.9, weight decay 5e-4) with one cosine cycle from ``lr`` to zero, stepped per batch.
@@ -176,26 +158,27 @@ def train_base(name: str, train: Dataset, test: Dataset, *, data_key: Mapping[st
     dev = resolve_device(device)
     config = {"stage": "base", "model": name, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
               "num_classes": num_classes, "in_channels": in_channels, "image_size": image_size, "data": dict(data_key)}
-    run = start_run(CHAPTER, config, out_dir, force=force, device=str(dev))
     torch.manual_seed(seed)
     model = build_classifier(name, num_classes, in_channels, image_size)
-    if run.done and run.path("model.pt").exists():
-        return Trained(name, _load(model, run.path("model.pt"), dev), run.metrics, run.key, run.config, run.dir, True)
-    optimizer = _sgd(model, lr)
-    steps = max(1, epochs * -(-len(train) // batch_size))
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
-    t0 = time.perf_counter()
-    result = fit(model, train, loss=F.cross_entropy, optimizer=optimizer, scheduler=schedule, epochs=epochs,
-                 batch_size=batch_size, checkpoint=run.checkpoint, device=dev, seed=seed, progress=progress,
-                 desc=f"{name} base")
-    seconds = time.perf_counter() - t0
-    model.eval()
-    metrics = {**evaluate_accuracy(model, test, batch_size=max(batch_size, 64), device=dev),
-               "train_accuracy": evaluate_accuracy(model, _labels_only(train), batch_size=64, device=dev)["accuracy"],
-               "params_m": count_parameters(model, trainable_only=True) / 1e6, "seconds": seconds, "n_train": len(train)}
-    torch_save(model.state_dict(), run.path("model.pt"))
-    run.finish(metrics, result.history)
-    return Trained(name, model, metrics, run.key, run.config, run.dir, False)
+
+    def train_and_test(run: Run):
+        optimizer = _sgd(model, lr)
+        steps = max(1, epochs * -(-len(train) // batch_size))
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+        t0 = time.perf_counter()
+        result = fit(model, train, loss=F.cross_entropy, optimizer=optimizer, scheduler=schedule, epochs=epochs,
+                     batches=Batches(batch_size), checkpoint=run.checkpoint, device=dev, seed=seed, progress=progress,
+                     desc=f"{name} base")
+        seconds = time.perf_counter() - t0
+        model.eval()
+        metrics = {**evaluate_accuracy(model, test, batch_size=max(batch_size, 64), device=dev),
+                   "train_accuracy": evaluate_accuracy(model, _labels_only(train), batch_size=64,
+                                                       device=dev)["accuracy"],
+                   "params_m": count_parameters(model, trainable_only=True) / 1e6, "seconds": seconds,
+                   "n_train": len(train)}
+        return metrics, result.history
+
+    return reuse_or_train(CHAPTER, config, model, train_and_test, name=name, out_dir=out_dir, force=force, device=dev)
 
 
 class _LabelsOnly(Dataset):
@@ -227,11 +210,12 @@ def resolve_layers(model: nn.Module, layers: Sequence[str] | str | int) -> list[
     return select_conv_layers(model, layers)
 
 
-def treat_base(base: Trained, train: Dataset, test: Dataset, *, constraint: str, num_classes: int,
+def treat_base(base: TrainedModel, train: Dataset, test: Dataset, *, constraint: str, num_classes: int,
                layers: Sequence[str] | str | int = 1, config: DoctorConfig | None = None, epochs: int = 2,
                lr: float = 0.005, batch_size: int = 32, annotated_per_class: int | None = None,
                correlation=None, seed: int = 0, device: str | torch.device = "auto",
-               out_dir: str | Path = "runs", force: bool = False, progress: bool = True, tag: str = "") -> Trained:
+               out_dir: str | Path = "runs", force: bool = False, progress: bool = True,
+               tag: str = "") -> TrainedModel:
     """Fine-tune a copy of ``base.model`` with Model Doctor's ``constraint``; reuse a finished run.
 
     ``"channel"``/``"space"``/``"all"`` go through :func:`paperkit.explain.treat` (diagnosis on
@@ -251,47 +235,47 @@ def treat_base(base: Trained, train: Dataset, test: Dataset, *, constraint: str,
         raise ValueError(f"constraint={constraint!r} needs foreground masks, but the training set has none")
     names = resolve_layers(base.model, layers)
     cfg = constraint_config(config, constraint)
-    run_config = {"stage": "treat", "base": base.key, "constraint": constraint, "layers": names,
+    run_config = {"stage": "treat", "base": base.run.key, "constraint": constraint, "layers": names,
                   "doctor": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}, "epochs": epochs, "lr": lr,
                   "batch_size": batch_size, "annotated_per_class": annotated_per_class if masked else None,
                   "seed": seed}
-    run = start_run(CHAPTER, run_config, out_dir, force=force, device=str(dev))
-    model = build_classifier(base.name, num_classes, base.config["in_channels"], base.config["image_size"])
-    if run.done and run.path("model.pt").exists():
-        return Trained(base.name, _load(model, run.path("model.pt"), dev), run.metrics, run.key, run.config,
-                       run.dir, True)
-    model.load_state_dict(base.model.state_dict())
-    model.to(dev)
-    data = train
-    if masked and annotated_per_class is not None:
-        keep = low_confidence_indices(base.model, _labels_only(train), num_classes, annotated_per_class,
-                                      candidates=has_masks(train), device=dev)
-        data = AnnotatedSubset(train, keep)
-    elif not masked:
-        data = _labels_only(train)
-    desc = f"{base.name} +{constraint}{' ' + tag if tag else ''}"
-    t0 = time.perf_counter()
-    if constraint == "none":
-        result = fit(model, data, loss=F.cross_entropy, optimizer=_sgd(model, lr), epochs=epochs, batch_size=batch_size,
-                     checkpoint=run.checkpoint, device=dev, seed=seed, progress=progress, desc=desc)
-        history, terms, kept = result.history, {}, None
-    else:
-        corr = _subset(correlation, names) if correlation is not None else diagnose(
-            base, train, num_classes, layers=names, config=config, seed=seed, device=dev, out_dir=out_dir)
-        corr = replace(corr, config=cfg)
-        treated = treat(model, data, num_classes, layers=names, config=cfg, correlation=corr,
-                        optimizer=lambda params: _sgd_params(params, lr), epochs=epochs, batch_size=batch_size,
-                        device=dev, seed=seed, checkpoint=run.checkpoint, progress=progress, desc=desc)
-        history, terms = treated.fit.history, {}
-        kept = float(torch.cat([m.flatten() for m in treated.masks.values()]).mean())
-    seconds = time.perf_counter() - t0
-    model.eval()
-    metrics = {**evaluate_accuracy(model, test, batch_size=64, device=dev), "seconds": seconds,
-               "channels_kept": kept, **terms}
-    metrics["gain"] = 100 * (metrics["accuracy"] - base.metrics["accuracy"])
-    torch_save(model.state_dict(), run.path("model.pt"))
-    run.finish(metrics, history)
-    return Trained(base.name, model, metrics, run.key, run.config, run.dir, False)
+    model = build_classifier(base.name, num_classes, base.run.config["in_channels"], base.run.config["image_size"])
+
+    def treat_and_test(run: Run):
+        model.load_state_dict(base.model.state_dict())
+        model.to(dev)
+        data = train
+        if masked and annotated_per_class is not None:
+            keep = low_confidence_indices(base.model, _labels_only(train), num_classes, annotated_per_class,
+                                          candidates=has_masks(train), device=dev)
+            data = AnnotatedSubset(train, keep)
+        elif not masked:
+            data = _labels_only(train)
+        desc = f"{base.name} +{constraint}{' ' + tag if tag else ''}"
+        t0 = time.perf_counter()
+        if constraint == "none":
+            result = fit(model, data, loss=F.cross_entropy, optimizer=_sgd(model, lr), epochs=epochs,
+                         batches=Batches(batch_size), checkpoint=run.checkpoint, device=dev, seed=seed,
+                         progress=progress, desc=desc)
+            history, kept = result.history, None
+        else:
+            corr = _subset(correlation, names) if correlation is not None else diagnose(
+                base, train, num_classes, layers=names, config=config, seed=seed, device=dev, out_dir=out_dir)
+            corr = replace(corr, config=cfg)
+            treated = treat(model, data, num_classes, layers=names, config=cfg, correlation=corr,
+                            optimizer=lambda params: _sgd_params(params, lr), epochs=epochs, batch_size=batch_size,
+                            device=dev, seed=seed, checkpoint=run.checkpoint, progress=progress, desc=desc)
+            history = treated.fit.history
+            kept = float(torch.cat([m.flatten() for m in treated.masks.values()]).mean())
+        seconds = time.perf_counter() - t0
+        model.eval()
+        metrics = {**evaluate_accuracy(model, test, batch_size=64, device=dev), "seconds": seconds,
+                   "channels_kept": kept}
+        metrics["gain"] = 100 * (metrics["accuracy"] - base.metrics["accuracy"])
+        return metrics, history
+
+    return reuse_or_train(CHAPTER, run_config, model, treat_and_test, name=base.name, out_dir=out_dir, force=force,
+                          device=dev)
 
 
 def _subset(correlation, names: Sequence[str]):
@@ -305,7 +289,7 @@ def _sgd_params(params, lr: float) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=5e-4)
 
 
-def diagnose(base: Trained, train: Dataset, num_classes: int, *, layers: Sequence[str] | str | int = 3,
+def diagnose(base: TrainedModel, train: Dataset, num_classes: int, *, layers: Sequence[str] | str | int = 3,
              config: DoctorConfig | None = None, seed: int = 0, device: str | torch.device = "auto",
              out_dir: str | Path = "runs", force: bool = False):
     """The class-kernel correlation (Eqs. 3-4) of ``base`` at ``layers``, stored with the run and reused.
@@ -317,7 +301,7 @@ def diagnose(base: Trained, train: Dataset, num_classes: int, *, layers: Sequenc
     config = config or DoctorConfig()
     dev = resolve_device(device)
     names = resolve_layers(base.model, layers)
-    run = start_run(CHAPTER, {"stage": "diagnose", "base": base.key, "layers": names, "seed": seed,
+    run = start_run(CHAPTER, {"stage": "diagnose", "base": base.run.key, "layers": names, "seed": seed,
                               "doctor": {k: getattr(config, k) for k in config.__dataclass_fields__}},
                     out_dir, force=force, device=str(dev))
     path = run.path("correlation.pt")
@@ -332,7 +316,7 @@ def diagnose(base: Trained, train: Dataset, num_classes: int, *, layers: Sequenc
     return corr
 
 
-__all__ = ["CONSTRAINTS", "AnnotatedSubset", "InkMasks", "Trained", "build_classifier",
+__all__ = ["CONSTRAINTS", "AnnotatedSubset", "InkMasks", "build_classifier",
            "constraint_config", "diagnose", "evaluate_accuracy", "has_masks", "low_confidence_indices",
            "resolve_layers", "train_base", "treat_base"]
 

@@ -15,7 +15,6 @@ rate falls below 1e-6 (here also capped at ``epochs``), and the best validation 
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,14 +26,14 @@ from torch import nn
 from torch.utils.data import Dataset, Subset
 
 from paperkit import models
-from paperkit.atomic import torch_save
+from paperkit.atomic import write_npz
 from paperkit.batchnorm import recalibrate_batchnorm
 from paperkit.data.synthetic.source import CLASSES, make_source_task
 from paperkit.metrics import auprc_ap, auprc_trapezoid, auroc
-from paperkit.runs import start_run
+from paperkit.runs import Run, TrainedModel, reuse_or_train
 from paperkit.models import count_parameters
 from paperkit.models.pretrained import imagenet_parent
-from paperkit.train import fit, predict
+from paperkit.train import Batches, Evaluation, fit, predict
 from paperkit.chapters.rethink_transfer.spec import DATASET_LABELS, MEDMNIST_POSITIVE
 
 CHAPTER = "rethink_transfer"
@@ -58,44 +57,46 @@ class SourceWeights:
 
 def pretrain_on_source(arch: str, *, image_size: int, n_images: int, epochs: int = 1, batch_size: int = 16,
                        lr: float = 1e-3, difficulty: float = 0.5, seed: int = 0, device: str | torch.device = "auto",
-                       out_dir: str | Path = "runs", progress: bool = True) -> Path:
-    """Pretrain ``arch`` on the synthetic source task; return its weights file (a run record).
+                       out_dir: str | Path = "runs", force: bool = False, progress: bool = True) -> TrainedModel:
+    """Pretrain ``arch`` on the synthetic source task, or reuse its finished record.
 
     ``n_images`` fresh images (:func:`paperkit.data.synthetic.source.make_source_task`, seeded by
     ``seed``) are seen ``epochs`` times; a separate validation set of ``max(2 * classes,
     min(256, n_images // 4))`` images (another seed) measures accuracy after each epoch, once the
     BatchNorm statistics have been recalibrated on the last 256 training images
-    (:func:`recalibrate_batchnorm`). The run's ``metrics.json`` holds ``source_val_accuracy``,
-    ``chance`` and ``seconds``.
+    (:func:`recalibrate_batchnorm`). The metrics hold ``source_val_accuracy``, ``chance`` and
+    ``seconds``; the weights are the run's ``weights.pt`` (what ``models.create(weights=...)`` loads).
     """
     config = {"stage": "source_pretrain", "arch": arch, "image_size": image_size, "n_images": n_images,
               "epochs": epochs, "batch_size": batch_size, "lr": lr, "difficulty": difficulty, "seed": seed,
               "source": f"shape x texture v2 ({len(CLASSES)} classes)"}
-    run = start_run(CHAPTER, config, out_dir, device=str(device))
-    weights = run.path("weights.pt")
-    if run.done and weights.exists():
-        return weights
-    clock = time.perf_counter()
-    train = make_source_task(n_images, image_size, seed=seed, difficulty=difficulty)
-    n_val = max(2 * len(CLASSES), min(256, n_images // 4))
-    val = make_source_task(n_val, image_size, seed=seed + 7919, difficulty=difficulty)  # a disjoint draw
-    recent = Subset(train, range(max(0, n_images - 256), n_images))
     torch.manual_seed(seed)
     model = models.create(arch, num_classes=len(CLASSES), in_channels=1)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
 
-    def accuracy(m: nn.Module) -> dict:
-        recalibrate_batchnorm(m, recent, device=device)
-        logits, target = predict(m, val, batch_size=64, device=device)
-        return {"val_accuracy": float((logits.argmax(1) == target).float().mean())}
+    def pretrain(run: Run):
+        clock = time.perf_counter()
+        train = make_source_task(n_images, image_size, seed=seed, difficulty=difficulty)
+        n_val = max(2 * len(CLASSES), min(256, n_images // 4))
+        val = make_source_task(n_val, image_size, seed=seed + 7919, difficulty=difficulty)  # a disjoint draw
+        recent = Subset(train, range(max(0, n_images - 256), n_images))
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
 
-    result = fit(model, train, loss=nn.CrossEntropyLoss(), optimizer=optimizer, epochs=epochs, batch_size=batch_size,
-                 evaluate=accuracy, monitor="val_accuracy", checkpoint=run.checkpoint, device=device, seed=seed,
-                 progress=progress, desc=f"pretrain {arch} on source")
-    torch_save(model.state_dict(), weights)
-    run.finish({"source_val_accuracy": result.history[-1]["val_accuracy"], "chance": 1 / len(CLASSES),
-                "n_classes": len(CLASSES), "n_val": n_val, "seconds": time.perf_counter() - clock}, result.history)
-    return weights
+        def accuracy(m: nn.Module) -> dict:
+            recalibrate_batchnorm(m, recent, device=device)
+            logits, target = predict(m, val, batch_size=64, device=device)
+            return {"val_accuracy": float((logits.argmax(1) == target).float().mean())}
+
+        result = fit(model, train, loss=nn.CrossEntropyLoss(), optimizer=optimizer, epochs=epochs,
+                     batches=Batches(batch_size), evaluation=Evaluation(accuracy, monitor="val_accuracy"),
+                     checkpoint=run.checkpoint, device=device, seed=seed, progress=progress,
+                     desc=f"pretrain {arch} on source")
+        metrics = {"source_val_accuracy": result.history[-1]["val_accuracy"], "chance": 1 / len(CLASSES),
+                   "n_classes": len(CLASSES), "n_val": n_val, "seconds": time.perf_counter() - clock}
+        return metrics, result.history
+
+    # The weights file keeps its name: its path is part of every fine-tuning run's key (finetune's "source").
+    return reuse_or_train(CHAPTER, config, model, pretrain, name=arch, out_dir=out_dir, force=force, device=device,
+                          weights="weights.pt")
 
 
 def pretrained_weights(name: str, **pretrain_kwargs) -> SourceWeights:
@@ -108,14 +109,14 @@ def pretrained_weights(name: str, **pretrain_kwargs) -> SourceWeights:
     arch = parent_of(name)
     if imagenet_weights_available(arch):
         return SourceWeights("imagenet", "ImageNet (torchvision checkpoint found in the local cache)")
-    path = pretrain_on_source(arch, **pretrain_kwargs)
-    metrics = json.loads((path.parent / "metrics.json").read_text())
-    accuracy, chance = metrics["source_val_accuracy"], metrics["chance"]
+    source = pretrain_on_source(arch, **pretrain_kwargs)
+    accuracy, chance = source.metrics["source_val_accuracy"], source.metrics["chance"]
     n, size = pretrain_kwargs["n_images"], pretrain_kwargs["image_size"]
-    return SourceWeights(path, f"substitute: synthetic {len(CLASSES)}-class shape x texture task ({n} images, "
-                               f"{size} px), pretrained here because no ImageNet checkpoint is cached; "
-                               f"{accuracy:.0%} validation accuracy (chance {chance:.0%})",
-                         accuracy=accuracy, chance=chance, seconds=metrics.get("seconds"))
+    return SourceWeights(source.run.path("weights.pt"),
+                         f"substitute: synthetic {len(CLASSES)}-class shape x texture task ({n} images, "
+                         f"{size} px), pretrained here because no ImageNet checkpoint is cached; "
+                         f"{accuracy:.0%} validation accuracy (chance {chance:.0%})",
+                         accuracy=accuracy, chance=chance, seconds=source.metrics.get("seconds"))
 
 
 def label_metrics(y_true: np.ndarray, y_score: np.ndarray, labels: Sequence[str]) -> dict[str, dict[str, float]]:
@@ -133,15 +134,20 @@ def label_metrics(y_true: np.ndarray, y_score: np.ndarray, labels: Sequence[str]
 def finetune(name: str, init: str, *, train: Dataset, val: Dataset, test: Dataset, labels: Sequence[str],
              data_key: dict, epochs: int, batch_size: int = 32, lr: float = 1e-4, repeat: int = 0,
              source: SourceWeights | None = None, device: str | torch.device = "auto", out_dir: str | Path = "runs",
-             seed: int = 0, min_lr: float = 1e-6, recalibrate_bn: bool = False, progress: bool = True) -> dict:
-    """Train model ``name`` from ``init`` = "tl" (``source`` weights) or "ri" (random); return the test metrics.
+             seed: int = 0, min_lr: float = 1e-6, recalibrate_bn: bool = False, force: bool = False,
+             progress: bool = True) -> TrainedModel:
+    """Train model ``name`` from ``init`` = "tl" (``source`` weights) or "ri" (random), or reuse its finished record.
 
+    The record's metrics are the test set's per-label AUROC, AUPRC and AP (``per_label``), their
+    means (``mean_AUROC``, ...), ``params``, ``best_epoch``, ``epochs_run`` and ``source``; the test
+    predictions are stored in the run as ``test_predictions.npz``.
     ``data_key`` describes the data (dataset, subset fraction, sizes, generator settings) and joins
     the run's key, so a change of data is a new run. ``recalibrate_bn=True`` recomputes the
-    BatchNorm statistics on (up to 64 images of) the training set before every evaluation (:func:`recalibrate_batchnorm`):
-    a run of a few dozen steps otherwise evaluates TL models with statistics still partly from the
-    source task, and RI models with barely-updated initial ones. The official code does not do
-    this (its runs are long enough for the running averages to settle); the small profiles do.
+    BatchNorm statistics on (up to 64 images of) the training set before every evaluation
+    (:func:`recalibrate_batchnorm`): a run of a few dozen steps otherwise evaluates TL models with
+    statistics still partly from the source task, and RI models with barely-updated initial ones.
+    The official code does not do this (its runs are long enough for the running averages to
+    settle); the small profiles do.
     """
     if init not in ("tl", "ri"):
         raise ValueError(f"init={init!r}: expected 'tl' (transfer learning) or 'ri' (random initialisation)")
@@ -151,15 +157,10 @@ def finetune(name: str, init: str, *, train: Dataset, val: Dataset, test: Datase
               "batch_size": batch_size, "lr": lr, "min_lr": min_lr, "seed": seed, "labels": list(labels),
               "data": data_key, "source": str(source.weights) if init == "tl" else None,
               **({"recalibrate_bn": True} if recalibrate_bn else {})}
-    run = start_run(CHAPTER, config, out_dir, device=str(device))
-    if run.done:
-        return run.metrics
     run_seed = seed * 1000 + repeat
     torch.manual_seed(run_seed)
     model = models.create(name, num_classes=len(labels), in_channels=1,
                           weights=source.weights if init == "tl" else None)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=5)
 
     def mean_val_auroc(m: nn.Module) -> dict:
         if recalibrate_bn:  # 64 images estimate the statistics well enough, at a fraction of an epoch's cost
@@ -168,19 +169,27 @@ def finetune(name: str, init: str, *, train: Dataset, val: Dataset, test: Datase
         per = label_metrics(target.numpy(), torch.sigmoid(scores).numpy(), labels)
         return {"val_auroc": float(np.mean([v["AUROC"] for v in per.values()])) if per else 0.5}
 
-    result = fit(model, train, loss=nn.BCEWithLogitsLoss(), optimizer=optimizer, scheduler=plateau, epochs=epochs,
-                 batch_size=batch_size, evaluate=mean_val_auroc, monitor="val_auroc", restore_best=True,
-                 stop_if=lambda record: record["lr"] < min_lr, checkpoint=run.checkpoint, device=device,
-                 seed=run_seed, progress=progress, desc=f"{name} {init.upper()} r{repeat}")
-    scores, target = predict(model, test, batch_size=64, device=device)
-    probs = torch.sigmoid(scores).numpy()
-    np.savez_compressed(run.path("test_predictions.npz"), y_true=target.numpy(), y_score=probs)
-    per = label_metrics(target.numpy(), probs, labels)
-    metrics = {"per_label": per, "params": count_parameters(model, trainable_only=True), "best_epoch": result.best_epoch,
-               "epochs_run": len(result.history), "source": source.description if init == "tl" else "random",
-               **{f"mean_{m}": float(np.mean([v[m] for v in per.values()])) for m in ("AUROC", "AUPRC", "AP")}}
-    run.finish(metrics, result.history)
-    return metrics
+    def train_and_test(run: Run):
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=5)
+        result = fit(model, train, loss=nn.BCEWithLogitsLoss(), optimizer=optimizer, scheduler=plateau, epochs=epochs,
+                     batches=Batches(batch_size),
+                     evaluation=Evaluation(mean_val_auroc, monitor="val_auroc", restore_best=True,
+                                           stop_if=lambda record: record["lr"] < min_lr),
+                     checkpoint=run.checkpoint, device=device, seed=run_seed, progress=progress,
+                     desc=f"{name} {init.upper()} r{repeat}")
+        scores, target = predict(model, test, batch_size=64, device=device)
+        probs = torch.sigmoid(scores).numpy()
+        write_npz(run.path("test_predictions.npz"), y_true=target.numpy(), y_score=probs)
+        per = label_metrics(target.numpy(), probs, labels)
+        metrics = {"per_label": per, "params": count_parameters(model, trainable_only=True),
+                   "best_epoch": result.best_epoch, "epochs_run": len(result.history),
+                   "source": source.description if init == "tl" else "random",
+                   **{f"mean_{m}": float(np.mean([v[m] for v in per.values()])) for m in ("AUROC", "AUPRC", "AP")}}
+        return metrics, result.history
+
+    return reuse_or_train(CHAPTER, config, model, train_and_test, name=name, out_dir=out_dir, force=force,
+                          device=device)
 
 
 def _columns(value) -> list[str]:

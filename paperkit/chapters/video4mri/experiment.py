@@ -31,16 +31,16 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from paperkit.augment import CROP_SCALE, BatchMix, VolumeTransform, mix_epochs, soft_cross_entropy
-from paperkit.atomic import torch_save
+from paperkit.atomic import write_npz
 from paperkit.batchnorm import recalibrate_batchnorm
 from paperkit.metrics.classification import bootstrap_accuracy
 from paperkit.models.video import create_video_model
-from paperkit.runs import start_run
+from paperkit.runs import Run, TrainedModel, reuse_or_train
 from paperkit.runtime import resolve_device
 from paperkit.schedules import warmup_cosine
 from paperkit.timing import inference_ms_per_sample
 from paperkit.models import count_parameters
-from paperkit.train import fit, predict, steps_per_epoch
+from paperkit.train import Batches, fit, predict, steps_per_epoch
 from paperkit.chapters.video4mri.spec import MODELS
 
 __all__ = ["AUGMENTATIONS", "PAPER_AUGMENTATION_ROWS", "train_video_classifier", "evaluate_predictions"]
@@ -100,13 +100,14 @@ def train_video_classifier(name: str, train: Dataset, test: Dataset, *, data_key
                            boot_fraction: float = 0.4, recalibrate_bn: bool = False,
                            crop_scale: tuple[float, float] | None = CROP_SCALE, seed: int = 0,
                            device: str | torch.device = "auto", out_dir: str | Path = "runs", force: bool = False,
-                           progress: bool = True, tag: str = "") -> dict:
-    """Train model ``name`` on ``train`` (TSN training sampling), evaluate on ``test``; return the metrics.
+                           progress: bool = True, tag: str = "") -> TrainedModel:
+    """Train model ``name`` on ``train`` (TSN training sampling), evaluate on ``test``, or reuse its finished record.
 
     ``data_key`` identifies the data (dataset, split, K, frame size...) in the run's key; a finished
-    run with the same key is reused. ``augmentation`` is a key of :data:`AUGMENTATIONS`. Returns
-    the :func:`evaluate_predictions` numbers plus ``params_m``, ``seconds_per_epoch``,
-    ``inference_ms``, ``epochs_run``, ``n_train``, ``n_test`` and ``reused``.
+    run with the same key is reused (``force=True`` retrains). ``augmentation`` is a key of
+    :data:`AUGMENTATIONS`. The record's metrics are the :func:`evaluate_predictions` numbers plus
+    ``params_m``, ``seconds_per_epoch``, ``inference_ms``, ``epochs_run``, ``n_train`` and ``n_test``;
+    the test set's class probabilities are stored in the run as ``test_predictions.npz``.
     ``recalibrate_bn=True`` recomputes the BatchNorm statistics on the (unaugmented) training clips
     before testing (:func:`paperkit.batchnorm.recalibrate_batchnorm`); the paper does not, and
     only the short CPU profiles need it. ``crop_scale`` is the area range of the random resized
@@ -125,48 +126,47 @@ def train_video_classifier(name: str, train: Dataset, test: Dataset, *, data_key
               "boot_fraction": boot_fraction, "seed": seed, "num_classes": num_classes, "data": dict(data_key),
               **({"recalibrate_bn": True} if recalibrate_bn else {}),  # absent when off: older run keys stay valid
               **({"crop_scale": crop_scale} if crop_scale != CROP_SCALE else {})}
-    run = start_run(CHAPTER, config, out_dir, force=force, device=str(dev))
-    if run.done:
-        return {**run.metrics, "reused": True}
-
     torch.manual_seed(seed)
     model = create_video_model(name, num_classes=num_classes, in_channels=1, dropout=dropout)
-    optimizer = _optimizer(model, name, lr, fc_weight_decay)
-    steps = steps_per_epoch(len(train), batch_size)
-    schedule = warmup_cosine(optimizer, min(warmup_epochs, max(epochs - 1, 0)) * steps, max(1, epochs * steps))
-    rotate, mix_mode = AUGMENTATIONS[augmentation]
-    mixer = BatchMix(num_classes, mode=mix_mode, until_epoch=mix_epochs(epochs, mix_fraction))
-    volume_aug: dict[int, VolumeTransform] = {}  # by frame size, built on the first batch
 
-    def forward(net: nn.Module, batch):
-        clips, labels = batch
-        size = int(clips.shape[-1])
-        if size not in volume_aug:
-            volume_aug[size] = VolumeTransform(size=size, train=True, degrees=15.0 if rotate else 0.0,
-                                               crop_scale=crop_scale)
-        mixed, soft = mixer(volume_aug[size](clips), labels)  # one crop/brightness/angle per volume
-        return net(mixed), soft
+    def train_and_test(run: Run):
+        optimizer = _optimizer(model, name, lr, fc_weight_decay)
+        steps = steps_per_epoch(len(train), batch_size)
+        schedule = warmup_cosine(optimizer, min(warmup_epochs, max(epochs - 1, 0)) * steps, max(1, epochs * steps))
+        rotate, mix_mode = AUGMENTATIONS[augmentation]
+        mixer = BatchMix(num_classes, mode=mix_mode, until_epoch=mix_epochs(epochs, mix_fraction))
+        volume_aug: dict[int, VolumeTransform] = {}  # by frame size, built on the first batch
 
-    t0 = time.perf_counter()
-    result = fit(model, train, loss=soft_cross_entropy, optimizer=optimizer, scheduler=schedule, epochs=epochs,
-                 batch_size=batch_size, forward=forward, checkpoint=run.checkpoint, device=dev, seed=seed,
-                 progress=progress, desc=f"{name}{' ' + tag if tag else ''}", on_epoch_start=mixer.set_epoch)
-    train_seconds = time.perf_counter() - t0
-    if recalibrate_bn:
-        recalibrate_batchnorm(model, train, batch_size=max(8, batch_size), device=dev)
-    logits, target = predict(model, test, batch_size=max(1, batch_size), device=dev)
-    probabilities = torch.softmax(logits.float(), dim=1).numpy()
-    np.savez_compressed(run.path("test_predictions.npz"), y_true=target.numpy(), probabilities=probabilities)
-    torch_save(model.state_dict(), run.path("model.pt"))
-    example = torch.stack([test[i][0] for i in range(min(2, len(test)))])
-    seconds = [r["seconds"] for r in result.history] or [train_seconds]
-    metrics = {**evaluate_predictions(target.numpy(), probabilities, n_boot=n_boot, boot_fraction=boot_fraction,
-                                      seed=seed),
-               "params_m": count_parameters(model, trainable_only=True) / 1e6, "seconds_per_epoch": float(np.mean(seconds)),
-               "inference_ms": inference_ms_per_sample(model, example, device=dev),
-               "epochs_run": len(result.history), "n_train": len(train), "n_test": len(test)}
-    run.finish(metrics, result.history)
-    return {**metrics, "reused": False}
+        def forward(net: nn.Module, batch):
+            clips, labels = batch
+            size = int(clips.shape[-1])
+            if size not in volume_aug:
+                volume_aug[size] = VolumeTransform(size=size, train=True, degrees=15.0 if rotate else 0.0,
+                                                   crop_scale=crop_scale)
+            mixed, soft = mixer(volume_aug[size](clips), labels)  # one crop/brightness/angle per volume
+            return net(mixed), soft
+
+        t0 = time.perf_counter()
+        result = fit(model, train, loss=soft_cross_entropy, optimizer=optimizer, scheduler=schedule, epochs=epochs,
+                     batches=Batches(batch_size), forward=forward, checkpoint=run.checkpoint, device=dev, seed=seed,
+                     progress=progress, desc=f"{name}{' ' + tag if tag else ''}", on_epoch_start=mixer.set_epoch)
+        train_seconds = time.perf_counter() - t0
+        if recalibrate_bn:
+            recalibrate_batchnorm(model, train, batch_size=max(8, batch_size), device=dev)
+        logits, target = predict(model, test, batch_size=max(1, batch_size), device=dev)
+        probabilities = torch.softmax(logits.float(), dim=1).numpy()
+        write_npz(run.path("test_predictions.npz"), y_true=target.numpy(), probabilities=probabilities)
+        example = torch.stack([test[i][0] for i in range(min(2, len(test)))])
+        seconds = [r["seconds"] for r in result.history] or [train_seconds]
+        metrics = {**evaluate_predictions(target.numpy(), probabilities, n_boot=n_boot, boot_fraction=boot_fraction,
+                                          seed=seed),
+                   "params_m": count_parameters(model, trainable_only=True) / 1e6,
+                   "seconds_per_epoch": float(np.mean(seconds)),
+                   "inference_ms": inference_ms_per_sample(model, example, device=dev),
+                   "epochs_run": len(result.history), "n_train": len(train), "n_test": len(test)}
+        return metrics, result.history
+
+    return reuse_or_train(CHAPTER, config, model, train_and_test, name=name, out_dir=out_dir, force=force, device=dev)
 
 
 def learning_rate(S, name: str) -> float:
@@ -274,9 +274,10 @@ def train_model(S, data: Mapping[str, Any], name: str, segments: int, augmentati
     :func:`train_video_classifier` (a run record, reused when it exists).
     """
     train_set, test_set = data["frames"](segments)
-    return train_video_classifier(
+    trained = train_video_classifier(
         name, train_set, test_set, data_key={**data["data_key"], "segments": segments},
         num_classes=len(data["class_names"]), epochs=S.epochs, batch_size=S.batch_size, lr=learning_rate(S, name),
         warmup_epochs=S.warmup_epochs, augmentation=augmentation, n_boot=S.n_boot, boot_fraction=S.boot_fraction,
         recalibrate_bn=S.recalibrate_bn, crop_scale=S.crop_scale, seed=S.seed, device=S.device, out_dir=S.out_dir,
         tag=tag)
+    return trained.metrics

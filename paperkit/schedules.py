@@ -32,7 +32,7 @@ def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int, total_ste
                   final_fraction: float = 0.0) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up for ``warmup_steps`` optimizer steps, then cosine to ``final_fraction`` x base lr.
 
-    Step it once per optimizer step (``fit(..., scheduler_interval="step")``). For the
+    Step it once per optimizer step (``fit(..., steps=Steps(scheduler_interval="step"))``, the default). For the
     Video4MRI recipe (5 warm-up epochs, one cosine cycle to zero over the rest):
     ``warmup_cosine(opt, 5 * steps, epochs * steps)`` with ``steps = steps_per_epoch(...)``.
     """

@@ -306,6 +306,10 @@ def fit(
     """
     if epochs < 0:
         raise ValueError(f"epochs={epochs}: expected a non-negative number of epochs")
+    settings = (("batches", batches, Batches), ("steps", steps, Steps), ("evaluation", evaluation, Evaluation))
+    for name, value, kind in settings:
+        if not isinstance(value, kind):
+            raise TypeError(f"{name}={value!r}: expected a paperkit.train.{kind.__name__}(...)")
     if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) and evaluation.monitor is None:
         raise ValueError("a ReduceLROnPlateau scheduler needs Evaluation(monitor=...) (the metric it watches)")
     loop = _start(model, train_data, loss=loss, forward=forward, optimizer=optimizer, scheduler=scheduler,

@@ -88,6 +88,8 @@ def test_bad_arguments_are_named():
         fit(model, data, loss=nn.CrossEntropyLoss(), optimizer=opt, scheduler=plateau, epochs=1, batches=Batches(4))
     with pytest.raises(ValueError, match="epochs=-1"):
         fit(model, data, loss=nn.CrossEntropyLoss(), optimizer=opt, epochs=-1, batches=Batches(4))
+    with pytest.raises(TypeError, match=r"batches=4: expected a paperkit.train.Batches"):
+        fit(model, data, loss=nn.CrossEntropyLoss(), optimizer=opt, epochs=1, batches=4)
 
 
 @pytest.mark.parametrize("make, message", [

@@ -80,15 +80,14 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from paperkit import plots, reference
-from paperkit.plots import gray, mask_outline
-
 from paperkit import models as registry
+from paperkit import plots, reference
 from paperkit.chapters.contract import start
 from paperkit.chapters.lge_quality import claims, experiment, figures
-from paperkit.ledger import Ledger
 from paperkit.data.datasets.la2018 import ATTRIBUTE_COLUMNS, QA_COLUMN, LGESlices, cases_table
+from paperkit.ledger import Ledger
 from paperkit.models.pretrained import imagenet_checkpoint_path
+from paperkit.plots import gray, mask_outline
 
 chapter, S, clock = start("lge_quality", dataset=dataset, data_dir=data_dir,
                           profile=profile, models=models, epochs=epochs, seed=seed, device=device, out_dir=out_dir,

@@ -67,24 +67,30 @@ optimizer = None        # "sgd" (the paper) or "adam", None means the profile va
 # %%
 import numpy as np
 import pandas as pd
-import torch
 import plotly.graph_objects as go
+import torch
 from plotly.subplots import make_subplots
 from scipy import ndimage
 
-from paperkit import plots, reference
-from paperkit.plots import contour_trace, gray
 from paperkit import models as registry
+from paperkit import plots, reference
 from paperkit.chapters.contract import start
 from paperkit.chapters.lv_segmentation import claims, experiment
+from paperkit.chapters.lv_segmentation.experiment import (
+    GOOD_CONTOUR_MM,
+    challenge_summary,
+    evaluate_segmentation,
+    mask_contour,
+    predict_probabilities,
+    train_segmenter,
+)
 from paperkit.chapters.lv_segmentation.figures import crop
-from paperkit.ledger import Ledger
 from paperkit.data.datasets.sunnybrook import SegmentationSlices
 from paperkit.explain.layer_stats import activation_statistics
 from paperkit.explain.saliency import segmentation_saliency
+from paperkit.ledger import Ledger
 from paperkit.monitor import LiveMonitor
-from paperkit.chapters.lv_segmentation.experiment import (GOOD_CONTOUR_MM, challenge_summary, evaluate_segmentation, mask_contour,
-                                   predict_probabilities, train_segmenter)
+from paperkit.plots import contour_trace, gray
 from paperkit.timing import inference_ms_per_sample
 
 chapter, S, clock = start("lv_segmentation", dataset=dataset, data_dir=data_dir, profile=profile, models=models,

@@ -85,11 +85,11 @@ from plotly.subplots import make_subplots
 from paperkit import plots, reference
 from paperkit.chapters.contract import start
 from paperkit.chapters.model_doctor import claims, experiment, figures
-from paperkit.chapters.model_doctor.figures import as_rgb8, cam_overlay
-from paperkit.ledger import Ledger
 from paperkit.chapters.model_doctor.experiment import diagnose, has_masks, train_base, treat_base
+from paperkit.chapters.model_doctor.figures import as_rgb8, cam_overlay
 from paperkit.explain import DoctorConfig, FeatureTaps, background_mask, discovery2_curves
 from paperkit.explain.hooks import conv_layer_names
+from paperkit.ledger import Ledger
 
 chapter, S, clock = start("model_doctor", dataset=dataset, data_dir=data_dir,
                           profile=profile, models=models, epochs=epochs, seed=seed, device=device, out_dir=out_dir,

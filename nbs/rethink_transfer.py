@@ -89,21 +89,21 @@ medmnist_subset = None
 # %%
 import numpy as np
 import pandas as pd
-import torch
 import plotly.express as px
 import plotly.graph_objects as go
+import torch
 from plotly.subplots import make_subplots
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from paperkit import plots, reference
 from paperkit import models as registry
+from paperkit import plots, reference
 from paperkit.chapters.contract import start
 from paperkit.chapters.rethink_transfer import claims, experiment, figures
 from paperkit.data.datasets.csv_images import imbalance_table
 from paperkit.data.subsample import stratified_subsample
-from paperkit.timing import inference_ms_per_sample
-from paperkit.models import count_parameters
 from paperkit.ledger import Ledger
+from paperkit.models import count_parameters
+from paperkit.timing import inference_ms_per_sample
 
 chapter, S, clock = start("rethink_transfer", dataset=dataset, data_dir=data_dir, profile=profile, models=models,
                           epochs=epochs, seed=seed, device=device, out_dir=out_dir, n_draws=n_draws,

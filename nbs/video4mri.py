@@ -69,7 +69,6 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
-import torch
 import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -77,13 +76,14 @@ from plotly.subplots import make_subplots
 from paperkit import plots, reference
 from paperkit.chapters.contract import start
 from paperkit.chapters.video4mri import claims, experiment
-from paperkit.chapters.video4mri.figures import interval
-from paperkit.ledger import Ledger
-from paperkit.data.brain_mri import cohort_table, exclusion_counts, table1_row
-from paperkit.models import count_parameters
-from paperkit.models.video import PAPER_NAMES as PAPER_NAME, create_video_model
-from paperkit.paths import data_root
 from paperkit.chapters.video4mri.experiment import PAPER_AUGMENTATION_ROWS, train_video_classifier
+from paperkit.chapters.video4mri.figures import interval
+from paperkit.data.brain_mri import cohort_table, exclusion_counts, table1_row
+from paperkit.ledger import Ledger
+from paperkit.models import count_parameters
+from paperkit.models.video import PAPER_NAMES as PAPER_NAME
+from paperkit.models.video import create_video_model
+from paperkit.paths import data_root
 
 chapter, S, clock = start("video4mri", dataset=dataset, data_dir=data_dir, profile=profile, models=models,
                           epochs=epochs, seed=seed, device=device, out_dir=out_dir, segments=segments,

@@ -1,8 +1,8 @@
 """Video-style augmentation: one random draw per volume, CutMix/MixUp with soft labels."""
 import pytest
 import torch
-from torchvision.transforms.v2 import functional as TF
 from torchvision.transforms.v2 import InterpolationMode
+from torchvision.transforms.v2 import functional as TF
 
 from paperkit.augment import BatchMix, RandomBrightness, VolumeTransform, mix_epochs, soft_cross_entropy
 

@@ -50,7 +50,6 @@ the tests check that ours do.
 from __future__ import annotations
 
 import weakref
-
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any

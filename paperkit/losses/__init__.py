@@ -8,7 +8,7 @@
 """
 from .lars import make_lars
 from .quality import dice_loss, multitask_loss, qa_loss
-from .supcon import multi_label_supcon_loss, supcon_loss, SupConLoss
+from .supcon import SupConLoss, multi_label_supcon_loss, supcon_loss
 
 __all__ = ["SupConLoss", "dice_loss", "make_lars", "multi_label_supcon_loss", "multitask_loss", "qa_loss",
            "supcon_loss"]

@@ -410,7 +410,7 @@ def unet(in_channels: int = 1, num_classes: int = 2, *, width: float = 1.0, num_
     upsampling). ``num_res_units=2`` gives two 3x3 convolutions per level like Ronneberger et
     al.'s. Inputs: sides a multiple of 16.
     """
-    from monai.networks.nets import UNet   # slow import (seconds): only when built
+    from monai.networks.nets import UNet  # slow import (seconds): only when built
 
     _positive_int(in_channels, "in_channels")
     _positive_int(num_classes, "num_classes")

@@ -12,7 +12,8 @@ The classifier is ``model.fc`` in both.
 from __future__ import annotations
 
 from torch import nn
-from torchvision.models.video import VideoResNet, r3d_18 as torchvision_r3d_18
+from torchvision.models.video import VideoResNet
+from torchvision.models.video import r3d_18 as torchvision_r3d_18
 
 from .registry import register
 from .stem import KAIMING_FAN_OUT, replace_stem_conv

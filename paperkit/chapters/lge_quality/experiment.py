@@ -44,9 +44,9 @@ from paperkit.data.datasets.la2018 import LACase, LGESlices
 from paperkit.data.splits import Split
 from paperkit.losses import dice_loss, make_lars, multi_label_supcon_loss, multitask_loss, qa_loss
 from paperkit.metrics.classification import confusion_metrics
+from paperkit.models import count_parameters
 from paperkit.runs import Run, TrainedModel, reuse_or_train
 from paperkit.runtime import resolve_device
-from paperkit.models import count_parameters
 from paperkit.train import Batches, Evaluation, Steps, fit
 
 __all__ = ["CHAPTER", "METHODS", "TwoViews", "train_stage1", "stage1_report", "thin_slices",
@@ -408,8 +408,8 @@ def load_data(S) -> dict:
     :func:`split_qa`: ``n_test`` test scans (capped at 20 % of the
     subjects on small data), the rest 90:10 train/validation, by subject, stratified by QA label.
     """
-    from paperkit.data.io.errors import DataError
     from paperkit.data.datasets.la2018 import load_la2018
+    from paperkit.data.io.errors import DataError
 
     if S.dataset == "synthetic":
         from paperkit.data.synthetic.lge import make_synthetic_lge

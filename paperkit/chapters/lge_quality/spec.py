@@ -8,7 +8,6 @@ Without ``unet_la`` the QA stage takes the slices of the ground-truth atrium mas
 """
 from __future__ import annotations
 
-
 from paperkit.chapters.contract import ChapterSpec
 
 MODELS = ["unet_la", "qa_resnet34", "multitask_qa", "supcon_qa"]

@@ -38,15 +38,15 @@ from skimage.measure import find_contours
 from torch import nn
 
 from paperkit import models
+from paperkit.chapters.lv_segmentation.spec import SPLITS
 from paperkit.data.datasets.sunnybrook import SegmentationSlices
 from paperkit.explain.layer_stats import GradientNorms
 from paperkit.metrics.contours import perpendicular_distance, symmetric_nearest_distance
 from paperkit.metrics.segmentation import dice, hausdorff_distance, pixel_accuracy
+from paperkit.models import count_parameters
 from paperkit.runs import Run, TrainedModel, reuse_or_train
 from paperkit.runtime import resolve_device
-from paperkit.models import count_parameters
 from paperkit.train import Batches, Evaluation, fit
-from paperkit.chapters.lv_segmentation.spec import SPLITS
 
 __all__ = ["pixel_loss", "make_optimizer", "train_segmenter", "predict_probabilities",
            "mask_contour", "evaluate_segmentation", "challenge_summary", "GOOD_CONTOUR_MM"]
@@ -257,8 +257,13 @@ def load_data(S, progress: bool = True) -> dict:
     seeded 60/20/20 patient split reporting on the test patients; with fewer than five patients it
     trains on all but one and reports on (and watches) that one.
     """
+    from paperkit.data.datasets.sunnybrook import (
+        SegmentationSlices,
+        covering_crop_fraction,
+        load_sunnybrook,
+        split_patients,
+    )
     from paperkit.data.io.errors import DataError
-    from paperkit.data.datasets.sunnybrook import SegmentationSlices, covering_crop_fraction, load_sunnybrook, split_patients
 
     split = S.split or ("official" if S.dataset == "sunnybrook" else "random")
     if split not in SPLITS:

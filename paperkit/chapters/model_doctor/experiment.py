@@ -33,14 +33,14 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from paperkit.atomic import torch_save
+from paperkit.chapters.model_doctor.spec import REAL
 from paperkit.explain.hooks import select_conv_layers
 from paperkit.explain.model_doctor import DoctorConfig, aggregate_correlation, treat
+from paperkit.models import count_parameters
 from paperkit.models.registry import create
 from paperkit.runs import Run, TrainedModel, reuse_or_train, start_run
 from paperkit.runtime import resolve_device
-from paperkit.models import count_parameters
 from paperkit.train import Batches, fit, predict
-from paperkit.chapters.model_doctor.spec import REAL
 
 CHAPTER = "model_doctor"
 CONSTRAINTS = ("none", "channel", "space", "all")
@@ -332,18 +332,15 @@ def load_data(S) -> dict:
     only a test set (the MNIST and CIFAR-10 samples in ``$PAPERKIT_DATA``) is split 70/30 by a
     seeded class-stratified draw; ``train_limit`` / ``test_limit`` take stratified subsets.
     """
+    from paperkit.chapters.model_doctor.experiment import InkMasks
     from paperkit.data.datasets.classification_sets import ImageFolderDataset, load_classification_set, load_digits_set
     from paperkit.data.io.errors import DataError
-    from paperkit.chapters.model_doctor.experiment import InkMasks
 
     split = "the set's own train/test split"
     paper_column, masks, root = None, None, S.data_dir
     if S.dataset == "synthetic":
-        from paperkit.data.synthetic.shapes import load_synthetic_shapes, make_synthetic_shapes
-
+        from paperkit.data.synthetic.shapes import SHAPES, load_synthetic_shapes, make_synthetic_shapes
         from paperkit.runs import config_key
-
-        from paperkit.data.synthetic.shapes import SHAPES
 
         size = S.image_size or S.synthetic_size
         params = dict(n_train=S.synthetic_train, n_test=S.synthetic_test, image_size=size, difficulty=S.difficulty,

@@ -1,7 +1,6 @@
 """The rethink_transfer claims ledger's verdicts: pure functions of the result tables, unit-tested."""
 from __future__ import annotations
 
-
 # A lead in mean AUPRC smaller than this is read as a tie: one classroom run per model moves by a
 # few hundredths between seeds, so a smaller lead would be a verdict on noise.
 TIE_MARGIN = 0.01

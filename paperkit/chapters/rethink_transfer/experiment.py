@@ -28,13 +28,13 @@ from torch.utils.data import Dataset, Subset
 from paperkit import models
 from paperkit.atomic import write_npz
 from paperkit.batchnorm import recalibrate_batchnorm
+from paperkit.chapters.rethink_transfer.spec import DATASET_LABELS, MEDMNIST_POSITIVE
 from paperkit.data.synthetic.source import CLASSES, make_source_task
 from paperkit.metrics import auprc_ap, auprc_trapezoid, auroc
-from paperkit.runs import Run, TrainedModel, reuse_or_train
 from paperkit.models import count_parameters
 from paperkit.models.pretrained import imagenet_parent
+from paperkit.runs import Run, TrainedModel, reuse_or_train
 from paperkit.train import Batches, Evaluation, fit, predict
-from paperkit.chapters.rethink_transfer.spec import DATASET_LABELS, MEDMNIST_POSITIVE
 
 CHAPTER = "rethink_transfer"
 
@@ -221,8 +221,8 @@ def _medmnist_tables(path):
     import numpy as np
     import pandas as pd
 
-    from paperkit.data.io.errors import DataError
     from paperkit.data.datasets.medmnist import MEDMNIST_SPLITS, load_medmnist_npz
+    from paperkit.data.io.errors import DataError
 
     arrays = load_medmnist_npz(path)
     n_labels = {a[1].shape[1] for a in arrays.values()}

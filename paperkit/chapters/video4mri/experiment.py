@@ -30,18 +30,18 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 from torch.utils.data import Dataset
 
-from paperkit.augment import CROP_SCALE, BatchMix, VolumeTransform, mix_epochs, soft_cross_entropy
 from paperkit.atomic import write_npz
+from paperkit.augment import CROP_SCALE, BatchMix, VolumeTransform, mix_epochs, soft_cross_entropy
 from paperkit.batchnorm import recalibrate_batchnorm
+from paperkit.chapters.video4mri.spec import MODELS
 from paperkit.metrics.classification import bootstrap_accuracy
+from paperkit.models import count_parameters
 from paperkit.models.video import create_video_model
 from paperkit.runs import Run, TrainedModel, reuse_or_train
 from paperkit.runtime import resolve_device
 from paperkit.schedules import warmup_cosine
 from paperkit.timing import inference_ms_per_sample
-from paperkit.models import count_parameters
 from paperkit.train import Batches, fit, predict, steps_per_epoch
-from paperkit.chapters.video4mri.spec import MODELS
 
 __all__ = ["AUGMENTATIONS", "PAPER_AUGMENTATION_ROWS", "train_video_classifier", "evaluate_predictions"]
 

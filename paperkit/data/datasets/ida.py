@@ -35,8 +35,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from paperkit.data.brain_mri import (BrainScan, Cohort, apply_unreadable_policy, parse_age, parse_sex,
-                                     read_clinical_csv)
+from paperkit.data.brain_mri import BrainScan, Cohort, apply_unreadable_policy, parse_age, parse_sex, read_clinical_csv
 from paperkit.data.io.errors import DataError
 
 __all__ = ["ADNI_CLASSES", "IDA_COLUMNS", "PPMI_CLASSES", "find_ida_images", "load_adni", "load_ida", "load_ppmi"]

@@ -23,10 +23,15 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
-from paperkit.data.io.errors import DataError
 from paperkit.data.datasets.medmnist import MEDMNIST_SPLITS, load_medmnist_npz
-from paperkit.data.mri_frames import (check_frame_options, frames_from_volume, intensity_stats, resample_depth,
-                                      tsn_indices)
+from paperkit.data.io.errors import DataError
+from paperkit.data.mri_frames import (
+    check_frame_options,
+    frames_from_volume,
+    intensity_stats,
+    resample_depth,
+    tsn_indices,
+)
 
 __all__ = ["MEDMNIST3D_SIZES", "MedMNIST3DFrames", "find_medmnist3d", "load_medmnist3d"]
 

@@ -41,8 +41,7 @@ import os
 import re
 from pathlib import Path
 
-from paperkit.data.brain_mri import (BrainScan, Cohort, apply_unreadable_policy, parse_age, parse_sex,
-                                     read_clinical_csv)
+from paperkit.data.brain_mri import BrainScan, Cohort, apply_unreadable_policy, parse_age, parse_sex, read_clinical_csv
 from paperkit.data.io.errors import DataError
 
 __all__ = ["OASIS1_COLUMNS", "OASIS1_IMAGES", "OASIS2_COLUMNS", "OASIS_CLASSES", "load_oasis1", "load_oasis2"]

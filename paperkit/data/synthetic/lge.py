@@ -42,8 +42,8 @@ import numpy as np
 from scipy import ndimage
 
 from paperkit.atomic import MANIFEST, atomic_path, build_folder
-from paperkit.data.synthetic import lge_degrade
 from paperkit.data.datasets.la2018 import IMAGE_FILE, MASK_FILE, find_cases, write_scores
+from paperkit.data.synthetic import lge_degrade
 from paperkit.paths import cache_dir
 
 __all__ = ["GENERATOR_VERSION", "make_degraded_la2018", "make_synthetic_lge", "read_manifest", "synthetic_case",

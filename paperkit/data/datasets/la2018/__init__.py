@@ -13,8 +13,15 @@ lives in :mod:`paperkit.chapters.lge_quality.experiment`.
 from paperkit.data.datasets.la2018.case import H5_FILE, IMAGE_FILE, MASK_FILE, LACase, cases_table, read_nrrd
 from paperkit.data.datasets.la2018.dataset import LGESlices, default_augmentation
 from paperkit.data.datasets.la2018.layout import detect_layout, find_cases, load_la2018, read_case_lists
-from paperkit.data.datasets.la2018.scores import (ATTRIBUTE_COLUMNS, DIAGNOSTIC_THRESHOLD, QA_COLUMN, SCORE_COLUMNS,
-                                                  binarise, read_scores, write_scores)
+from paperkit.data.datasets.la2018.scores import (
+                                                  ATTRIBUTE_COLUMNS,
+                                                  DIAGNOSTIC_THRESHOLD,
+                                                  QA_COLUMN,
+                                                  SCORE_COLUMNS,
+                                                  binarise,
+                                                  read_scores,
+                                                  write_scores,
+)
 from paperkit.data.datasets.la2018.split import split_cases, split_stage1, train_val
 
 __all__ = [

@@ -13,9 +13,9 @@ from typing import Iterable
 
 import numpy as np
 
+from paperkit.data.datasets.la2018.scores import ATTRIBUTE_COLUMNS, DIAGNOSTIC_THRESHOLD, QA_COLUMN, binarise
 from paperkit.data.io.errors import DataError
 from paperkit.data.io.readers import Volume, read_hdf5
-from paperkit.data.datasets.la2018.scores import ATTRIBUTE_COLUMNS, DIAGNOSTIC_THRESHOLD, QA_COLUMN, binarise
 
 __all__ = ["H5_FILE", "IMAGE_FILE", "MASK_FILE", "LACase", "cases_table", "read_nrrd"]
 

@@ -10,9 +10,9 @@ from typing import Sequence
 import numpy as np
 from torch.utils.data import Dataset
 
-from paperkit.data.io.errors import DataError
 from paperkit.data.datasets.la2018.case import LACase
 from paperkit.data.datasets.la2018.scores import SCORE_COLUMNS
+from paperkit.data.io.errors import DataError
 
 __all__ = ["LGESlices", "default_augmentation"]
 

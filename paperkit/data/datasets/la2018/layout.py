@@ -46,9 +46,9 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
-from paperkit.data.io.errors import DataError
 from paperkit.data.datasets.la2018.case import H5_FILE, IMAGE_FILE, MASK_FILE, LACase
 from paperkit.data.datasets.la2018.scores import SCORES_FILE, read_scores
+from paperkit.data.io.errors import DataError
 
 __all__ = ["LAYOUTS", "detect_layout", "find_cases", "load_la2018", "read_case_lists"]
 

@@ -67,8 +67,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from paperkit.data.io.errors import DataError
 from paperkit.data.datasets.sunnybrook.contours import contours_below
+from paperkit.data.io.errors import DataError
 
 __all__ = ["CHALLENGE_SAX_SERIES", "LAYOUTS", "canonical_patient_id", "collect_patients", "detect_layout"]
 

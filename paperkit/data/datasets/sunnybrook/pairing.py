@@ -14,11 +14,16 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from paperkit.data.datasets.sunnybrook.contours import CONTOUR_KINDS, read_contour
+from paperkit.data.datasets.sunnybrook.layout import (
+    LAYOUTS,
+    PatientFiles,
+    canonical_patient_id,
+    collect_patients,
+    detect_layout,
+)
 from paperkit.data.io.errors import DataError
 from paperkit.data.io.readers import DICOM_SUFFIXES, read_dicom_image
-from paperkit.data.datasets.sunnybrook.contours import CONTOUR_KINDS, read_contour
-from paperkit.data.datasets.sunnybrook.layout import (LAYOUTS, PatientFiles, canonical_patient_id, collect_patients,
-                                                      detect_layout)
 from paperkit.metrics.contours import polygon_to_mask
 
 __all__ = ["SunnybrookSample", "load_sunnybrook", "samples_table"]

@@ -1,0 +1,87 @@
+"""The video4mri chapter's data assembly: MedMNIST 3D subsets and the synthetic cohort path."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from paperkit.chapters.video4mri import experiment, spec
+
+
+def write_npz(path, n_train=30, n_test=20, size=8):
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", n_train), ("val", 4), ("test", n_test)):
+        arrays[f"{split}_images"] = rng.integers(0, 255, size=(n, size, size, size), dtype=np.uint8)
+        arrays[f"{split}_labels"] = (np.arange(n) % 3 == 0).astype(np.uint8).reshape(n, 1)  # 1 in 3 positive
+    np.savez(path, **arrays)
+    return path
+
+
+def test_medmnist_subsets_keep_class_shares_and_report_counts(tmp_path):
+    write_npz(tmp_path / "adrenalmnist3d.npz")
+    data = experiment.load_medmnist(tmp_path, "adrenalmnist3d", 28, limit=12, test_limit=9, seed=1)
+    train, test = data["frames"](4)
+    assert len(train) == 12 and len(test) == 9 and data["used_train"] == 12
+    assert np.mean(train.labels) == pytest.approx(1 / 3) and np.mean(test.labels) == pytest.approx(1 / 3)
+    assert data["counts"] == {"train": [20, 10], "val": [2, 2], "test": [13, 7]}
+    x, y = test[0]
+    assert x.shape == (1, 4, 8, 8) and y in (0, 1)
+    full = experiment.load_medmnist(tmp_path, "adrenalmnist3d", 28)
+    assert len(full["frames"](4)[1]) == 20 and full["data_key"]["limit"] is None
+    with pytest.raises(Exception, match="adrenalmnist3d_64"):
+        experiment.load_medmnist(tmp_path, "adrenalmnist3d", 64)
+
+
+def test_spec_reads_medmnist3d_from_the_medmnist_folder(tmp_path, monkeypatch):
+    (tmp_path / "medmnist").mkdir()
+    monkeypatch.setenv("PAPERKIT_DATA", str(tmp_path))
+    S = spec.SPEC.resolve(dataset="medmnist3d", profile="smoke")
+    assert S.data_dir == tmp_path / "medmnist"
+    with pytest.raises(ValueError, match="dataset='oasis3'"):
+        spec.SPEC.resolve(dataset="oasis3")
+
+
+def test_learning_rate_per_model_overrides_the_common_rate():
+    S = spec.SPEC.resolve(profile="classroom")
+    assert experiment.learning_rate(S, "r3d_18") == 1e-4  # the classroom profile's 3D ResNet rate
+    assert experiment.learning_rate(S, "tsm_r18") == S.lr == 1e-3
+    paper = spec.SPEC.resolve(profile="paper", device="cpu")
+    assert {experiment.learning_rate(paper, m) for m in spec.MODELS} == {5e-5}  # one rate, as in the paper
+    same = spec.SPEC.resolve(profile="classroom", model_lr={})  # {} is a value, not "keep the profile's"
+    assert experiment.learning_rate(same, "r3d_18") == 1e-3
+    with pytest.raises(ValueError, match=r"model_lr names \['r3d18'\]"):
+        experiment.learning_rate(spec.SPEC.resolve(profile="classroom", model_lr={"r3d18": 1e-4}), "tsn_r18")
+    with pytest.raises(ValueError, match="positive learning rate"):
+        experiment.learning_rate(spec.SPEC.resolve(profile="classroom", model_lr={"r3d_18": 0}), "r3d_18")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset, fmt, groups", [("adni", "nifti", ("CN", "AD")), ("ppmi", "dicom", ("Control", "PD"))])
+def test_notebook_runs_on_an_ida_download(tmp_path, monkeypatch, dataset, fmt, groups):
+    """The researcher's command, `papermill nbs/video4mri.ipynb out.ipynb -p dataset adni -p data_dir ...`,
+    on a small folder in the LONI IDA layout (NIfTI or DICOM series + collection CSV), smoke profile."""
+    import json
+    from pathlib import Path
+
+    import nbformat
+
+    from paperkit import book
+    from tests.fixtures.brain import write_ida
+
+    root = Path(__file__).resolve().parents[3]
+    project = dataset.upper()
+    images = [(20000 + i, f"{100 + i:03d}_S_{1000 + i:04d}", groups[i % 2], "F", 70 + i, "sc") for i in range(10)]
+    write_ida(tmp_path / project, project=project, fmt=fmt, images=images, shape=(20, 24, 24))
+    monkeypatch.delenv("PAPERKIT_DATA", raising=False)  # the MedMNIST section is skipped: only the download is read
+    out = tmp_path / "out.ipynb"
+    book.execute(root / "nbs" / "video4mri.ipynb", out,
+                 {"profile": "smoke", "dataset": dataset, "data_dir": str(tmp_path / project),
+                  "out_dir": str(tmp_path / "runs")}, cwd=root)
+    nb = nbformat.read(out, as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/html", "")) for o in outputs)
+    assert "Table 2 runs: 3 models, 7 training and 3 test volumes" in text
+    ledger = json.loads((tmp_path / "runs" / "video4mri" / "claims.json").read_text())
+    assert ledger["context"]["dataset"] == dataset
+    assert any(project in c["data"] for c in ledger["claims"])

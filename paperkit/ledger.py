@@ -23,13 +23,80 @@ VERDICTS = (SUPPORTED, NOT_SUPPORTED, NOT_TESTABLE)
 
 @dataclass(frozen=True)
 class Claim:
-    """One row of a ledger."""
+    """One row of a ledger: the claim, both sides' evidence, the criterion, the measured effect with its
+    95% interval and the number of test items it rests on (empty where the claim is not a comparison),
+    the verdict and the data this run used."""
 
     claim: str
     paper_evidence: str
     our_evidence: str
     verdict: str
     data: str
+    criterion: str = ""
+    effect: float | None = None
+    low: float | None = None
+    high: float | None = None
+    n: int | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a chapter's claims function returns: ``holds`` (True, False, or None when this run cannot
+    test the claim) and the evidence, with the criterion and, for a comparison, the effect, its 95%
+    interval and the number of test items."""
+
+    holds: bool | None
+    evidence: str
+    criterion: str = ""
+    effect: float | None = None
+    low: float | None = None
+    high: float | None = None
+    n: int | None = None
+
+    def __iter__(self):  # unpacks as (holds, evidence), the form claims functions returned before
+        return iter((self.holds, self.evidence))
+
+
+def judge_interval(low: float, high: float, *, supported_above: float, refuted_below: float) -> bool | None:
+    """The verdict an interval gives: True when all of ``[low, high]`` is at or above ``supported_above``,
+    False when all of it is at or below ``refuted_below``, None (not testable) when it straddles.
+
+    For "A beats B by a margin m" on ``a - b`` use ``supported_above=m, refuted_below=-m``: a verdict
+    needs the whole interval on one side of the margin, so one test item cannot flip it.
+    """
+    if refuted_below > supported_above:
+        raise ValueError(f"refuted_below={refuted_below} exceeds supported_above={supported_above}")
+    if low > high:
+        raise ValueError(f"interval [{low}, {high}] is reversed")
+    if low >= supported_above:
+        return True
+    if high <= refuted_below:
+        return False
+    return None
+
+
+def compare(difference, *, margin: float = 0.0, claim: str = "beats") -> Verdict:
+    """A :class:`Verdict` on a :class:`paperkit.metrics.paired.Difference` (``a - b``).
+
+    ``claim="beats"``: supported when the interval clears ``+margin``, not supported when it clears
+    ``-margin``. ``claim="matches"`` (a is no worse than b by more than the margin): supported when
+    the interval clears ``-margin`` from above, not supported when it lies wholly below it. The margin
+    is never finer than one test item (:meth:`Difference.margin`).
+    """
+    m = difference.margin(margin)
+    if claim == "beats":
+        holds = judge_interval(difference.low, difference.high, supported_above=m, refuted_below=-m)
+        criterion = (f"{difference.a} beats {difference.b}: the 95% interval of the {difference.metric} "
+                     f"difference lies above +{m:.3f} (below -{m:.3f}: not supported; a margin of at least one "
+                     f"test item in {difference.n})")
+    elif claim == "matches":
+        holds = judge_interval(difference.low, difference.high, supported_above=-m, refuted_below=-m)
+        criterion = (f"{difference.a} is no worse than {difference.b}: the 95% interval of the {difference.metric} "
+                     f"difference lies above -{m:.3f} (wholly below it: not supported)")
+    else:
+        raise ValueError(f"claim={claim!r}: expected 'beats' or 'matches'")
+    return Verdict(holds, difference.describe(), criterion, difference.effect, difference.low, difference.high,
+                   difference.n)
 
 
 def verdict_of(holds: bool | None) -> str:
@@ -59,10 +126,17 @@ class Ledger:
         self.rows.append(row)
         return row
 
-    def judge(self, claim: tuple[str, str], verdict: tuple[bool | None, str], data: str | None = None) -> Claim:
-        """Add a spec's ``(claim, paper evidence)`` with the ``(holds, our evidence)`` a claims function returned."""
-        (text, paper_evidence), (holds, our_evidence) = claim, verdict
-        return self.add(text, paper_evidence, our_evidence, holds=holds, data=data)
+    def judge(self, claim: tuple[str, str], verdict: Verdict | tuple[bool | None, str],
+              data: str | None = None) -> Claim:
+        """Add a spec's ``(claim, paper evidence)`` with the :class:`Verdict` (or ``(holds, evidence)``)
+        a claims function returned."""
+        if not isinstance(verdict, Verdict):
+            verdict = Verdict(*verdict)
+        text, paper_evidence = claim
+        row = Claim(text, paper_evidence, verdict.evidence, verdict_of(verdict.holds), data or self.data,
+                    verdict.criterion, verdict.effect, verdict.low, verdict.high, verdict.n)
+        self.rows.append(row)
+        return row
 
     def frame(self) -> pd.DataFrame:
         """The ledger as a DataFrame (columns: claim, paper_evidence, our_evidence, verdict, data)."""
@@ -75,10 +149,28 @@ class Ledger:
         display(HTML(ledger_html(self.frame(), f"Claims ledger — {self.chapter} (this run: {self.data})")))
 
     def save(self, out_dir: str | Path, **context) -> Path:
-        """Write ``out_dir/<chapter>/claims.json`` (with e.g. ``profile=``, ``dataset=`` as context)."""
-        payload = {"chapter": self.chapter, "data": self.data, "context": context,
+        """Write ``out_dir/<chapter>/claims.json`` (with e.g. ``profile=``, ``dataset=`` as context).
+
+        The verdicts of the ledger it replaces are kept as ``previous`` when that ledger was made with
+        the same profile and dataset, so the claims overview can say which verdicts changed since.
+        """
+        path = Path(out_dir) / self.chapter / "claims.json"
+        previous = _previous_verdicts(path, context)
+        payload = {"chapter": self.chapter, "data": self.data, "context": context, "previous": previous,
                    "claims": [asdict(r) for r in self.rows]}
-        return write_json(Path(out_dir) / self.chapter / "claims.json", payload)
+        return write_json(path, payload)
+
+
+def _previous_verdicts(path: Path, context: dict) -> dict:
+    """Claim text -> verdict of the ledger at ``path`` if it was made under the same profile and dataset."""
+    if not path.exists():
+        return {}
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):  # an unreadable old ledger has nothing to compare with
+        return {}
+    same = all(old.get("context", {}).get(k) == context.get(k) for k in ("profile", "dataset"))
+    return {row["claim"]: row["verdict"] for row in old.get("claims", [])} if same else {}
 
 
 _BADGE = {SUPPORTED: "#1a7f37", NOT_SUPPORTED: "#cf222e", NOT_TESTABLE: "#6e7781"}
@@ -103,11 +195,18 @@ def ledger_html(frame: pd.DataFrame, caption: str) -> str:
 
 
 def load_ledgers(out_dir: str | Path = "runs") -> pd.DataFrame:
-    """Every chapter's saved ledger under ``out_dir``, one row per claim, with chapter and context."""
+    """Every chapter's saved ledger under ``out_dir``, one row per claim, with chapter and context.
+
+    ``previous verdict`` is the claim's verdict in the build before under the same profile and
+    dataset (empty when there was none); ``changed`` is True where the two differ.
+    """
     rows = []
     for path in sorted(Path(out_dir).glob("*/claims.json")):
         payload = json.loads(path.read_text())
+        previous = payload.get("previous", {})
         for claim in payload["claims"]:
-            rows.append({"chapter": payload["chapter"], **claim,
+            before = previous.get(claim["claim"], "")
+            rows.append({"chapter": payload["chapter"], **claim, "previous verdict": before,
+                         "changed": bool(before) and before != claim["verdict"],
                          **{f"run {k}": v for k, v in payload.get("context", {}).items()}})
     return pd.DataFrame(rows)

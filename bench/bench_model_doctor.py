@@ -38,7 +38,8 @@ def best_time(call) -> float:
 
 
 def small_cnn() -> nn.Module:
-    block = lambda i, o: [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(inplace=True)]
+    def block(i, o):
+        return [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(inplace=True)]
     return nn.Sequential(*block(1, 16), nn.MaxPool2d(2), *block(16, 32), nn.MaxPool2d(2), *block(32, 64),
                          *block(64, 64), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
 
@@ -63,11 +64,14 @@ def compare(name: str, model: nn.Module, data, n_images: int = N_IMAGES) -> None
                      aggregate_correlation_reference(model, data, 10, indices=range(CHECK_IMAGES), **kw))
     model.float()
     ratio = t_loop / t_batched
-    print(f"{name}: {n_images} images x J={DRAWS} draws, last {LAYERS} conv layers, {torch.get_num_threads()} thread(s)")
+    print(f"{name}: {n_images} images x J={DRAWS} draws, last {LAYERS} conv layers, "
+          f"{torch.get_num_threads()} thread(s)")
     print(f"  per-image loop : {t_loop:.2f} s ({n_images * DRAWS} forward+backward passes of 1 image)")
     print(f"  batched        : {t_batched:.2f} s (1 pass of {n_images * DRAWS} images)")
-    print(f"  max |batched - loop|, float64 ({CHECK_IMAGES} images): {exact:.2e} -> {'OK' if exact < 1e-5 else 'TOO LARGE'}"
-          f"   (float32: {max_diff(batched, loop):.2e}, largest value {max(float(v.abs().max()) for v in loop.values.values()):.3g})")
+    print(f"  max |batched - loop|, float64 ({CHECK_IMAGES} images): {exact:.2e} -> "
+          f"{'OK' if exact < 1e-5 else 'TOO LARGE'}"
+          f"   (float32: {max_diff(batched, loop):.2e}, "
+          f"largest value {max(float(v.abs().max()) for v in loop.values.values()):.3g})")
     print(f"  ratio loop/batched time: {ratio:.1f}x (target >= 10x) -> {'OK' if ratio >= 10 else 'BELOW TARGET'}")
 
 
@@ -75,7 +79,8 @@ def main():
     torch.manual_seed(0)
     data = load_digits_set("test")
     compare("small CNN (4 conv)", small_cnn(), data)
-    compare("MobileNetV2 (md_mobilenetv2)", create("md_mobilenetv2", num_classes=10, in_channels=1, image_size=28), data,
+    compare("MobileNetV2 (md_mobilenetv2)",
+            create("md_mobilenetv2", num_classes=10, in_channels=1, image_size=28), data,
             n_images=20)  # its per-image loop takes minutes on a busy CPU
 
 

@@ -44,7 +44,8 @@ def main():
         print(f"  decode every time : {p:.3f} s/epoch ({N_VOLUMES / p:.1f} volumes/s)")
         print(f"  cached (memmap)   : {c:.3f} s/epoch ({N_VOLUMES / c:.1f} volumes/s)")
         ratio = p / c
-        print(f"  ratio cached/plain throughput: {ratio:.1f}x (target >= 10x) -> {'OK' if ratio >= 10 else 'BELOW TARGET'}")
+        print(f"  ratio cached/plain throughput: {ratio:.1f}x (target >= 10x) -> "
+              f"{'OK' if ratio >= 10 else 'BELOW TARGET'}")
 
 
 if __name__ == "__main__":

@@ -42,14 +42,16 @@ if missing:
 # %%
 if not ledgers.empty:
     counts = (ledgers.pivot_table(index="chapter", columns="verdict", values="claim", aggfunc="count", fill_value=0)
-              .reindex(columns=list(VERDICTS), fill_value=0).reindex([c for c in CHAPTERS if c in set(ledgers.chapter)]))
+              .reindex(columns=list(VERDICTS), fill_value=0)
+              .reindex([c for c in CHAPTERS if c in set(ledgers.chapter)]))
     counts.columns.name = None
     counts["run profile"] = ledgers.groupby("chapter")["run profile"].first()
     counts["run dataset"] = ledgers.groupby("chapter")["run dataset"].first()
     counts["last execution (s)"] = ledgers.groupby("chapter")["run seconds"].first()
     display(HTML(counts.reset_index().to_html(index=False, border=0, classes="paperkit-table")))
     print("Last execution: the seconds the chapter took when this page was built. Finished runs are reused from "
-          "their run records, so a rebuild is much faster than a first run; each chapter's header gives first-run times.")
+          "their run records, so a rebuild is much faster than a first run; "
+          "each chapter's header gives first-run times.")
 
 # %% [markdown]
 # ## All claims

@@ -16,9 +16,18 @@
 # %% [markdown]
 # # Two-stage quality assessment of left-atrial LGE MRI
 #
-# **Paper.** Sultan, Orkild, Morris, Kholmovski, Bieging, Kwan, Ranjan, DiBella and Elhabian, *Two-stage deep learning framework for quality assessment of left atrial late gadolinium enhanced MRI images* {cite}`sultan2023lgequality`. There is no official release; the first author's earlier prototype and a later work of the group are public.
+# **Paper.** Sultan, Orkild, Morris, Kholmovski, Bieging, Kwan, Ranjan, DiBella and Elhabian, *Two-stage deep
+# learning framework for quality assessment of left atrial late gadolinium enhanced MRI images*
+# {cite}`sultan2023lgequality`. There is no official release; the first author's earlier prototype and a later
+# work of the group are public.
 #
-# **In one paragraph.** Late gadolinium enhancement (LGE) MRI of the left atrium is used to quantify fibrosis, but many scans are of non-diagnostic quality. The paper first detects the left atrium with a UNet and selects the slices that contain it, then rates diagnostic quality with a ResNet-34 on those slices. Because quality labels are scarce it compares three training strategies: a plain QA network, multi-task learning (QA plus a decoder), and supervised contrastive pre-training {cite}`khosla2020supcon` (with LARS {cite}`you2017lars`) followed by fine-tuning. Contrastive pre-training is reported to improve F1 by about 4% and specificity by about 9% over multi-task learning when data are limited.
+# **In one paragraph.** Late gadolinium enhancement (LGE) MRI of the left atrium is used to quantify fibrosis,
+# but many scans are of non-diagnostic quality. The paper first detects the left atrium with a UNet and
+# selects the slices that contain it, then rates diagnostic quality with a ResNet-34 on those slices. Because
+# quality labels are scarce it compares three training strategies: a plain QA network, multi-task learning (QA
+# plus a decoder), and supervised contrastive pre-training {cite}`khosla2020supcon` (with LARS {cite}`you2017lars`)
+# followed by fine-tuning. Contrastive pre-training is reported to improve F1 by about 4% and specificity by
+# about 9% over multi-task learning when data are limited.
 #
 # **What this chapter reproduces.** The paper's 196 scored scans are private and no public LGE
 # quality scores exist, so **every quality label in this chapter is synthetic** unless you bring
@@ -57,7 +66,8 @@ display(Markdown(chapter.SPEC.header()))
 
 # %% tags=["parameters"]
 dataset = "synthetic"   # the chapter choices; "synthetic" always works offline
-data_dir = None         # real dataset root; default $PAPERKIT_DATA/<dataset> ($PAPERKIT_DATA/la2018 for la2018-degraded)
+data_dir = None         # real dataset root; default $PAPERKIT_DATA/<dataset>
+                        # ($PAPERKIT_DATA/la2018 for la2018-degraded)
 profile = "classroom"   # "smoke" (seconds, CI) | "classroom" (minutes, laptop CPU) | "paper" (paper settings, GPU)
 models = None           # subset of the chapter models, None means the profile list
 epochs = None           # override the profile
@@ -281,7 +291,8 @@ METRIC_NAMES = {"precision": "Precision", "recall": "Recall", "f1": "F1-Score", 
 summary = experiment.summarise_runs(results)
 by_method = summary.set_index("method")
 measured = pd.DataFrame([{"setting": PAPER_NAMES[method], "metric": name,
-                          "value": f"{by_method.loc[method, f'{m} mean']:.2f} ± {by_method.loc[method, f'{m} std']:.2f}"}
+                          "value": f"{by_method.loc[method, f'{m} mean']:.2f} ± "
+                                   f"{by_method.loc[method, f'{m} std']:.2f}"}
                          for method in by_method.index for m, name in METRIC_NAMES.items()])
 paper = reference.load("lge_quality", source="Table 2").set_index(["setting", "metric"])["value"]
 paper_rows = reference.load("lge_quality", source="Table 2")
@@ -300,7 +311,8 @@ plots.show_table(table, f"Table 2: scan-level test performance, paper vs this ru
 per_run = results[["method", "run", "precision", "recall", "f1", "specificity", "accuracy", "tp", "fp", "tn", "fn",
                    "epochs run", "reused"]].copy()
 per_run["method"] = per_run["method"].map(PAPER_NAMES)
-plots.show_table(per_run.round(3), f"Every run: scan-level metrics and confusion counts on the test scans ({S.dataset})")
+plots.show_table(per_run.round(3),
+                 f"Every run: scan-level metrics and confusion counts on the test scans ({S.dataset})")
 
 # %% [markdown]
 # ### Fig. 2: where the QA and Multi-Task QA networks look (HiResCAM)
@@ -334,7 +346,8 @@ if {"qa_resnet34", "multitask_qa"} <= set(trained):
             fig.add_trace(go.Heatmap(z=maps[method][k], colorscale="Jet", zmin=0, zmax=1, showscale=False,
                                      hoverinfo="skip"), r, c)
             fig.add_trace(mask_outline(masks[k], "white", "atrium", False), r, c)
-        fig.update_yaxes(title_text=f"true {truth_of[k]} | QA {preds['qa_resnet34'][k]} | MT {preds['multitask_qa'][k]}",
+        fig.update_yaxes(title_text=f"true {truth_of[k]} | QA {preds['qa_resnet34'][k]} "
+                                    f"| MT {preds['multitask_qa'][k]}",
                          row=r, col=1)
     fig.update_xaxes(visible=False).update_yaxes(showticklabels=False, autorange="reversed", scaleanchor="x")
     fig.update_layout(title=f"Fig. 2 equivalent: HiResCAM at layer3 (labels: true | predicted), {S.dataset}",

@@ -16,9 +16,17 @@
 # %% [markdown]
 # # An interpretable fully convolutional network for the left ventricle
 #
-# **Paper.** Liu, Yuan, Yang, Song and Luo, *An interpretable CNN for the segmentation of the left ventricle in cardiac MRI by real-time visualization* (CMES 2023) {cite}`liu2023lvsegmentation`. There is no official code.
+# **Paper.** Liu, Yuan, Yang, Song and Luo, *An interpretable CNN for the segmentation of the left ventricle
+# in cardiac MRI by real-time visualization* (CMES 2023) {cite}`liu2023lvsegmentation`. There is no official
+# code.
 #
-# **In one paragraph.** The paper segments the left ventricle (LV) in short-axis cine MRI of the Sunnybrook Cardiac Data {cite}`radau2009sunnybrook` with a small fully convolutional network trained from scratch, arguing that ImageNet transfer brings many unreliable parameters and hampers explanation. The network ends in global average pooling (GAP), so class activation maps (CAMs) show where it looks, and the authors watch every layer's activations and gradients live while it trains. They report Dice 94.48%, an average perpendicular distance (APD) of 1.93 mm and 99.7% pixel accuracy, ahead of FCN-8s, U-Net, UNet++ and Attention U-Net (Table 1), with a lighter model.
+# **In one paragraph.** The paper segments the left ventricle (LV) in short-axis cine MRI of the Sunnybrook
+# Cardiac Data {cite}`radau2009sunnybrook` with a small fully convolutional network trained from scratch,
+# arguing that ImageNet transfer brings many unreliable parameters and hampers explanation. The network ends
+# in global average pooling (GAP), so class activation maps (CAMs) show where it looks, and the authors watch
+# every layer's activations and gradients live while it trains. They report Dice 94.48%, an average
+# perpendicular distance (APD) of 1.93 mm and 99.7% pixel accuracy, ahead of FCN-8s, U-Net, UNet++ and
+# Attention U-Net (Table 1), with a lighter model.
 #
 # **What this chapter reproduces.**
 #
@@ -114,7 +122,8 @@ chapter, S, clock = start("lv_segmentation", dataset=dataset, data_dir=data_dir,
 data = experiment.load_data(S)
 groups, names = data["split"], data["names"]
 rows = []
-for role, label in (("train", "trains the models"), ("monitor", "watched while training"), ("report", "Table 1 is computed on it")):
+for role, label in (("train", "trains the models"), ("monitor", "watched while training"),
+                    ("report", "Table 1 is computed on it")):
     name = names[role]
     group = groups[name]
     share = np.mean([s.mask.mean() for s in group]) * 100 if group else float("nan")
@@ -215,14 +224,16 @@ for name, result in trained.items():
     per_image[name] = evaluate_segmentation(probabilities[name], report, limit_mm=GOOD_CONTOUR_MM)
 summary = pd.DataFrame({name: challenge_summary(frame) for name, frame in per_image.items()}).T
 
-PAPER_NAMES = {"gap_net": "Ours", "fcn8s": "FCN-8s", "unet": "U-Net", "unetpp": "UNet++", "attention_unet": "AttenU-Net"}
+PAPER_NAMES = {"gap_net": "Ours", "fcn8s": "FCN-8s", "unet": "U-Net", "unetpp": "UNet++",
+               "attention_unet": "AttenU-Net"}
 paper_rows = reference.load("lv_segmentation", source="Table 1")
 paper_rows = paper_rows[paper_rows.setting.isin(PAPER_NAMES.values())]
 measured = pd.DataFrame([{"setting": PAPER_NAMES[name], "metric": metric, "value": summary.loc[name, column]}
                          for name in summary.index
                          for metric, column in (("APD", "APD good (mm)"), ("Dice", "Dice good (%)"))])
 table = plots.paper_vs_run(paper_rows, measured, run_data=f"{data['report_name']} set, {S.data_label}", digits=2)
-extra = summary[["good contours (%)", "Dice all (%)", "APD all, median (mm)", "nearest all (mm)", "Hausdorff median (mm)"]]
+extra = summary[["good contours (%)", "Dice all (%)", "APD all, median (mm)", "nearest all (mm)",
+                 "Hausdorff median (mm)"]]
 extra = extra.rename(index=PAPER_NAMES).round(2).reset_index().rename(columns={"index": "setting"})
 table = table.merge(extra, on="setting", how="left").astype(object).fillna("—")
 order = {paper: i for i, paper in enumerate(PAPER_NAMES.values())}
@@ -315,7 +326,8 @@ if "gap_net" in trained:
 # %%
 if "gap_net" in trained:
     stats = activation_statistics(gap, x)
-    plots.show_table(stats.round(3), f"gap_net layer statistics on {len(shown)} report images ({S.dataset}, width {S.width:g})")
+    plots.show_table(stats.round(3),
+                     f"gap_net layer statistics on {len(shown)} report images ({S.dataset}, width {S.width:g})")
 
 # %% [markdown]
 # ### Fig. 7: pixel accuracy misleads

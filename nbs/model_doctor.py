@@ -16,9 +16,18 @@
 # %% [markdown]
 # # Model Doctor: diagnosing and treating CNN classifiers
 #
-# **Paper.** Feng, Hu, Wu, Yu, Song and Song (AAAI 2022), *Model Doctor: a simple gradient aggregation strategy for diagnosing and treating CNN classifiers* {cite}`feng2022modeldoctor`. Official code: github jiaconghu/model_doctor.
+# **Paper.** Feng, Hu, Wu, Yu, Song and Song (AAAI 2022), *Model Doctor: a simple gradient aggregation
+# strategy for diagnosing and treating CNN classifiers* {cite}`feng2022modeldoctor`. Official code: github
+# jiaconghu/model_doctor.
 #
-# **In one paragraph.** The paper makes two observations about trained CNN classifiers: each class depends on a sparse, specific set of convolution kernels in the deep layers (found by summing the absolute gradient of the class score with respect to each feature map over confident samples, with feature noise), and adversarial samples are isolated in feature space, so small feature noise flips them back while normal samples keep their label. From the first it builds two loss terms, a channel-wise constraint (penalise gradients on kernels unrelated to the predicted class, and on the runner-up class) and a space-wise constraint (penalise gradients on the background of coarsely annotated images), and fine-tunes trained classifiers with them, reporting +1-5% accuracy for 16 architectures on 7 datasets.
+# **In one paragraph.** The paper makes two observations about trained CNN classifiers: each class depends on
+# a sparse, specific set of convolution kernels in the deep layers (found by summing the absolute gradient of
+# the class score with respect to each feature map over confident samples, with feature noise), and
+# adversarial samples are isolated in feature space, so small feature noise flips them back while normal
+# samples keep their label. From the first it builds two loss terms, a channel-wise constraint (penalise
+# gradients on kernels unrelated to the predicted class, and on the runner-up class) and a space-wise
+# constraint (penalise gradients on the background of coarsely annotated images), and fine-tunes trained
+# classifiers with them, reporting +1-5% accuracy for 16 architectures on 7 datasets.
 #
 # **What this chapter reproduces.**
 #
@@ -134,7 +143,8 @@ fig = px.imshow(as_rgb8(tiles), facet_col=0, facet_col_wrap=len(tiles), binary_s
 for k, ann in enumerate(fig.layout.annotations):
     ann.text = classes[int(test_labels[picks[k]])]
 fig.update_xaxes(visible=False).update_yaxes(visible=False)
-fig.update_layout(title=f"One test image per class ({S.dataset})" + ("; background darkened by its mask" if masked else ""),
+fig.update_layout(title=f"One test image per class ({S.dataset})"
+                        + ("; background darkened by its mask" if masked else ""),
                   height=260)
 fig.show()
 
@@ -142,11 +152,11 @@ fig.show()
 # ## Method
 #
 # **Diagnosis (Eqs. 2-4).** A forward hook on a conv layer keeps its output maps $m_k$ (plus noise
-# $\sigma \sim U[-\delta, \delta]$); the correlation of kernel $k$ with class $n$ is $\sum |\partial y_n / \partial (m_k+\sigma)|$
-# over the map, averaged over J noise draws and over T training images per class predicted correctly with
-# confidence above 0.9. Batched: one backward of $\sum_i y_{i,n_i}$ gives every image's own gradient (eval mode),
-# the J draws are the batch repeated J times (`bench/bench_model_doctor.py` checks it against the per-image
-# loop and times both).
+# $\sigma \sim U[-\delta, \delta]$); the correlation of kernel $k$ with class $n$ is
+# $\sum |\partial y_n / \partial (m_k+\sigma)|$ over the map, averaged over J noise draws and over T training
+# images per class predicted correctly with confidence above 0.9. Batched: one backward of $\sum_i y_{i,n_i}$
+# gives every image's own gradient (eval mode), the J draws are the batch repeated J times
+# (`bench/bench_model_doctor.py` checks it against the per-image loop and times both).
 #
 # **Treatment (Eqs. 5-7).** A kernel is "correlated" with a class when its correlation reaches the class's
 # mean over the layer's kernels (the paper gives no value for its threshold $v$). The channel term sums the
@@ -176,7 +186,8 @@ from paperkit.chapters.model_doctor.experiment import build_classifier  # noqa: 
 
 arch = pd.DataFrame([{"model": name, "paper's name": chapter.PAPER_NAME.get(name, "(classroom stand-in)"),
                       "parameters (M)": round(sum(p.numel() for p in m.parameters()) / 1e6, 2),
-                      "conv layers": len(conv_layer_names(m)), "treated layers": ", ".join(conv_layer_names(m)[-S.treat_layers:])}
+                      "conv layers": len(conv_layer_names(m)),
+                      "treated layers": ", ".join(conv_layer_names(m)[-S.treat_layers:])}
                      for name in S.models
                      for m in [build_classifier(name, num_classes, data["in_channels"], size)]])
 plots.show_table(arch, f"Classifiers of this run ({num_classes} classes, {size} px)")
@@ -265,7 +276,8 @@ seen = corr0.counts > 0  # classes with at least one confident image (the others
 fig_layers = conv_layer_names(base0.model)[-S.diagnose_layers:]
 sparsity = figures.layer_sparsity(corr0.values, fig_layers, seen)
 fig = make_subplots(rows=len(fig_layers), cols=1, vertical_spacing=0.12,
-                    subplot_titles=[f"{n}: sparsity {sparsity[n][0]:.2f}, overlap {sparsity[n][1]:.2f}" for n in fig_layers])
+                    subplot_titles=[f"{n}: sparsity {sparsity[n][0]:.2f}, overlap {sparsity[n][1]:.2f}"
+                                    for n in fig_layers])
 for k, n in enumerate(fig_layers):
     v = corr0.values[n]
     z = (v / v.max(1, keepdim=True).values.clamp(min=1e-12)).numpy()
@@ -278,7 +290,8 @@ plots.show_table(pd.DataFrame([{"layer": n, "kernels": c, "sparsity (fraction fo
                                 "uniform would give": 0.8, "overlap between classes": round(o, 3)}
                                for n, (s, o, c) in sparsity.items()]),
                  f"Discovery 1 in numbers ({lead}, {S.data_label})",
-                 note=f"Images per class in the diagnosis: {corr0.counts.tolist()} (correct, confidence > 0.9, at most T={cfg.per_class}).")
+                 note=f"Images per class in the diagnosis: {corr0.counts.tolist()} "
+                      f"(correct, confidence > 0.9, at most T={cfg.per_class}).")
 
 # %% [markdown]
 # ### Fig. 2b: where the class score looks
@@ -316,7 +329,8 @@ if test_m is not None and right.sum() > 1:
     hi_share = float(np.nanmean(shares[ok & (conf.numpy() >= q)]))
     lo_share = float(np.nanmean(shares[ok & (conf.numpy() < q)]))
     print(f"Share of the derivative map on the background (correct test predictions): more confident half "
-          f"{hi_share:.1%}, less confident half {lo_share:.1%}; background is {float(1 - test_m.mean()):.0%} of the pixels")
+          f"{hi_share:.1%}, less confident half {lo_share:.1%}; "
+          f"background is {float(1 - test_m.mean()):.0%} of the pixels")
 
 # %% [markdown]
 # ### Fig. 3: normal and adversarial images under feature noise
@@ -369,8 +383,8 @@ for name in S.models:
 table1 = pd.DataFrame(rows)
 plots.show_table(table1, f"Table 1, this run: accuracy (%) and change in points ({S.data_label})",
                  note=f"Test set: {len(test_set)} images; {S.epochs} training epochs, {S.treat_epochs} fine-tuning "
-                      f"epoch(s) per treatment, constraints on the last {S.treat_layers} conv layer(s). '-': not applicable "
-                      "(no masks for the space-wise constraint).")
+                      f"epoch(s) per treatment, constraints on the last {S.treat_layers} conv layer(s). "
+                      "'-': not applicable (no masks for the space-wise constraint).")
 paper1 = reference.load("model_doctor", source="Table 1")
 columns = [data["paper_column"]] if data["paper_column"] else ["MNIST", "CIFAR-10", "STL-10", "mini-ImageNet"]
 paper_rows = []
@@ -413,8 +427,9 @@ else:
 # Eq. 7 adds the constraints to the cross-entropy with weight 1, and the terms are sums over kernels,
 # positions and noise draws, so their size does not depend on the cross-entropy's. For a conv layer followed by
 # global pooling and a linear head, the runner-up term is close to an L1 penalty on that class's head weights
-# (times the BatchNorm scale): at weight 1 it can shrink them faster than the cross-entropy restores them. The +channel treatment at several
-# weights beside the unconstrained control (the paper does not vary it; the official code uses 10).
+# (times the BatchNorm scale): at weight 1 it can shrink them faster than the cross-entropy restores them.
+# The +channel treatment at several weights beside the unconstrained control (the paper does not vary it;
+# the official code uses 10).
 
 # %%
 weights = pd.DataFrame(weight_rows).drop_duplicates("lambda_channel").sort_values("lambda_channel")
@@ -445,7 +460,8 @@ if annotated_rows:
                         "this run: +space (points)": round(r["gain"], 2)} for r in annotated_rows])
     plots.show_table(t2, f"Table 2, this run: +space vs annotated images ({lead}, base "
                      f"{100 * base0.metrics['accuracy']:.1f}%, {S.data_label})")
-    plots.show_table(paper2[["metric", "value"]].rename(columns={"metric": "paper setting", "value": "+space (points)"}),
+    plots.show_table(paper2[["metric", "value"]].rename(columns={"metric": "paper setting",
+                                                                 "value": "+space (points)"}),
                      "Table 2, the paper: VGG-16 on mini-ImageNet (real data), base 83.00%")
 if expand_rows:
     paper3 = reference.load("model_doctor", source="Table 3")
@@ -461,7 +477,8 @@ if expand_rows:
     plots.show_table(t3, f"Table 3, this run: +space vs mask expansion ({lead}, {size} px images, {S.data_label})",
                      note=f"The space term acts only on the background cells of {treated_layer}'s map; where the "
                           "expanded foreground covers the whole map it is zero and +space equals the control.")
-    plots.show_table(paper3[["metric", "value"]].rename(columns={"metric": "paper setting", "value": "+space (points)"}),
+    plots.show_table(paper3[["metric", "value"]].rename(columns={"metric": "paper setting",
+                                                                 "value": "+space (points)"}),
                      "Table 3, the paper: VGG-16 on mini-ImageNet (real data), base 83.00%",
                      note="The paper does not state the image size its pixels refer to.")
 if not annotated_rows and not expand_rows:
@@ -499,7 +516,8 @@ tiles, titles = [], []
 for label, heat in zip([v[0] for v in versions], cam_rows):
     for j, i in enumerate(cam_idx):
         tiles.append(cam_overlay(test_x[i], heat[j]))
-        titles.append(label if j else f"{label}" + (f" (bg {cam_share[label]:.0%} over the test set)" if label in cam_share else ""))
+        titles.append(label if j else f"{label}" + (f" (bg {cam_share[label]:.0%} over the test set)"
+                                                     if label in cam_share else ""))
 fig = px.imshow(as_rgb8(tiles), facet_col=0, facet_col_wrap=len(cam_idx), binary_string=True)
 for k, ann in enumerate(fig.layout.annotations):
     ann.text = titles[k]

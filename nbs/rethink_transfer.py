@@ -59,7 +59,8 @@ display(Markdown(chapter.SPEC.header()))
 # Fig. 2 construction, image size, training-set fractions, the cap on real data, the size of the
 # substitute source task, and the column names of a `dataset="csv"` set and its prospective cutoff.
 # For example, a private COVID-19 export:
-# `papermill nbs/rethink_transfer.ipynb out.ipynb -p dataset csv -p data_dir /data/covid -p csv_label_columns covid -p csv_date_column study_date -p profile paper`.
+# `papermill nbs/rethink_transfer.ipynb out.ipynb -p dataset csv -p data_dir /data/covid
+# -p csv_label_columns covid -p csv_date_column study_date -p profile paper`.
 
 # %% tags=["parameters"]
 dataset = "synthetic"   # the chapter choices; "synthetic" always works offline
@@ -74,7 +75,8 @@ n_draws = None          # draws of the Fig. 2 construction, None means the profi
 image_size = None       # image side in pixels, None means the profile value (CBR-Tiny needs 91 or more)
 fractions = None        # training-set fractions such as [1.0, 0.1], None means the profile value
 max_images = None       # cap per split of a real dataset (about; whole patients), None means the profile value
-source_images = None    # images of the substitute source task (when no ImageNet checkpoint), None means the profile value
+source_images = None    # images of the substitute source task (when no ImageNet checkpoint),
+                        # None means the profile value
 # dataset="csv": a CSV in data_dir listing images (paths relative to data_dir); the defaults below are
 # the column names looked for; csv_date_column="" turns the prospective split off.
 csv_file = None             # default "labels.csv"
@@ -135,7 +137,8 @@ print(f"Split: {task['split']}.")
 counts = imbalance_table(tables, labels)
 plots.show_table(counts.round(3),
                  f"Positives per pathology and split ({S.data_label})",
-                 note="Labels with no positive (or no negative) case in some split are left out: AUROC/AUPRC need both.")
+                 note="Labels with no positive (or no negative) case in some split are left out: "
+                      "AUROC/AUPRC need both.")
 
 # %% [markdown]
 # The imbalance *between* splits matters as much as within them: the paper's COVID-19 test set is
@@ -313,7 +316,8 @@ for col, metric in enumerate(("AUROC", "AUPRC"), start=1):
                                    legendgroup=name, showlegend=col == 1), 1, col)
         ref = paper[(paper.setting == label[name]) & (paper.metric == metric)]["value"].item()
         fig.add_vline(x=ref, line_dash="dash", line_color=color, row=1, col=col,
-                      annotation_text=f"paper {name}: {ref}", annotation_position="top left" if name == "B" else "top right")
+                      annotation_text=f"paper {name}: {ref}",
+                      annotation_position="top left" if name == "B" else "top right")
 fig.update_layout(barmode="overlay", height=420, xaxis_title="AUROC", xaxis2_title="AUPRC", yaxis_title="draws",
                   title=f"Where the paper's values fall among {S.n_draws} simulated draws")
 fig.show()
@@ -331,7 +335,8 @@ measured = pd.DataFrame(rows)
 table = plots.paper_vs_run(paper, measured, run_data=f"simulated scores, {S.n_draws} seeded draws (seed {S.seed})")
 table = table.merge(measured[["setting", "metric", "paper's value is at percentile"]], on=["setting", "metric"])
 plots.show_table(table, "Fig. 2 values: paper vs this run (median [2.5%, 97.5%] over draws)",
-                 note="Both sides are constructed examples, not patient data. AUPRC = trapezoid area under the PR curve.")
+                 note="Both sides are constructed examples, not patient data. "
+                      "AUPRC = trapezoid area under the PR curve.")
 
 # %% [markdown]
 # Reading the table: the paper's B values sit near the middle of B's distribution, so "within the top 30"
@@ -350,7 +355,8 @@ plots.show_table(table, "Fig. 2 values: paper vs this run (median [2.5%, 97.5%] 
 summary = results.groupby(["fraction", "model", "init"])[["AUROC", "AUPRC"]].agg(["mean", "std"]).reset_index()
 summary.columns = [" ".join(c).strip() for c in summary.columns]
 fig = make_subplots(rows=len(S.fractions), cols=2, shared_xaxes=True, vertical_spacing=0.12,
-                    subplot_titles=[f"{m}, {f:.0%} of the training set" for f in S.fractions for m in ("AUROC", "AUPRC")])
+                    subplot_titles=[f"{m}, {f:.0%} of the training set"
+                                    for f in S.fractions for m in ("AUROC", "AUPRC")])
 for r, fraction in enumerate(S.fractions, start=1):
     for c, metric in enumerate(("AUROC", "AUPRC"), start=1):
         for init, color in (("RI", plots.COLORS[1]), ("TL", plots.COLORS[0])):
@@ -364,7 +370,8 @@ fig.show()
 
 # %%
 means = results.groupby(["fraction", "model", "init"])[["AUROC", "AUPRC"]].mean().unstack("init")
-gaps = pd.DataFrame({f"{metric} {init}": means[(metric, init)] for metric in ("AUROC", "AUPRC") for init in ("RI", "TL")})
+gaps = pd.DataFrame({f"{metric} {init}": means[(metric, init)]
+                     for metric in ("AUROC", "AUPRC") for init in ("RI", "TL")})
 for metric in ("AUROC", "AUPRC"):
     gaps[f"{metric} TL-RI"] = gaps[f"{metric} TL"] - gaps[f"{metric} RI"]
 plots.show_table(gaps.round(3).reset_index(), f"TL minus RI per model and training-set fraction ({S.data_label})",
@@ -378,8 +385,9 @@ plots.show_table(gaps.round(3).reset_index(), f"TL minus RI per model and traini
 
 # %%
 tl_full = results[(results.init == "TL") & (results.fraction == max(S.fractions))]
-per = pd.DataFrame([{"model": r.model, "pathology": lab, **vals} for r in tl_full.itertuples()
-                    for lab, vals in r.per_label.items()]).groupby(["model", "pathology"], as_index=False).mean(numeric_only=True)
+per = (pd.DataFrame([{"model": r.model, "pathology": lab, **vals} for r in tl_full.itertuples()
+                     for lab, vals in r.per_label.items()])
+       .groupby(["model", "pathology"], as_index=False).mean(numeric_only=True))
 fig = make_subplots(rows=1, cols=2, subplot_titles=("AUROC", "AUPRC"), shared_yaxes=True, horizontal_spacing=0.04)
 for c, metric in enumerate(("AUROC", "AUPRC"), start=1):
     grid = per.pivot(index="pathology", columns="model", values=metric)[S.models]

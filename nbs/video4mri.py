@@ -16,9 +16,16 @@
 # %% [markdown]
 # # Video networks vs 3D CNNs for brain MRI
 #
-# **Paper.** Zhang et al., *Video4MRI: an empirical study on brain magnetic resonance image analytics with CNN-based video classification frameworks* (2023) {cite}`zhang2023video4mri`. No official code; the nearest public code is Baidu's PP-Care application of PaddleVideo.
+# **Paper.** Zhang et al., *Video4MRI: an empirical study on brain magnetic resonance image analytics with
+# CNN-based video classification frameworks* (2023) {cite}`zhang2023video4mri`. No official code; the nearest
+# public code is Baidu's PP-Care application of PaddleVideo.
 #
-# **In one paragraph.** A brain MRI volume is a stack of slices, and a video is a stack of frames. The paper treats slices as frames and trains video classifiers, TSN, TSM (TSN plus a temporal shift of feature channels between neighbouring frames) and SlowFast, from scratch on four small cohorts, ADNI, PPMI, OASIS-1 and OASIS-2, and compares them with 3D ResNets under one recipe. Its conclusions: the video models are more accurate (Table 2), TSM is the best trade-off of accuracy and cost, and video-style augmentation (rotation, CutMix) helps while MixUp hurts (Table 3).
+# **In one paragraph.** A brain MRI volume is a stack of slices, and a video is a stack of frames. The paper
+# treats slices as frames and trains video classifiers, TSN, TSM (TSN plus a temporal shift of feature
+# channels between neighbouring frames) and SlowFast, from scratch on four small cohorts, ADNI, PPMI, OASIS-1
+# and OASIS-2, and compares them with 3D ResNets under one recipe. Its conclusions: the video models are more
+# accurate (Table 2), TSM is the best trade-off of accuracy and cost, and video-style augmentation (rotation,
+# CutMix) helps while MixUp hurts (Table 3).
 #
 # **What this chapter reproduces.**
 #
@@ -112,7 +119,8 @@ if data["cohort"] is not None:
                                 "Total images": int(row["images"]), "View": ""} for name, row in paper_t1.iterrows()])
     plots.show_table(pd.concat([ours, paper_rows], ignore_index=True),
                      f"Table 1: subjects and images (this run: {S.data_label})",
-                     note="Paper rows: Table 1 of the paper (real cohorts). The synthetic cohort is not a reproduction of any of them.")
+                     note="Paper rows: Table 1 of the paper (real cohorts). "
+                          "The synthetic cohort is not a reproduction of any of them.")
     plots.show_table(cohort_table(cohort).round(1).reset_index(), f"Cohort by class ({S.dataset})")
     excluded = exclusion_counts(cohort)
     if excluded:
@@ -136,7 +144,8 @@ fig = px.imshow(grid.reshape(-1, *grid.shape[2:]), facet_col=0, facet_col_wrap=g
 for k, ann in enumerate(fig.layout.annotations):
     ann.text = f"{class_names[labels[picks[k // grid.shape[1]]]]}, frame {k % grid.shape[1] + 1}"
 fig.update_xaxes(visible=False).update_yaxes(visible=False)
-fig.update_layout(title=f"Test frames (middle of each of K={S.segments} segments, {data['view']}) of one volume per class ({S.dataset})",
+fig.update_layout(title=f"Test frames (middle of each of K={S.segments} segments, {data['view']}) "
+                        f"of one volume per class ({S.dataset})",
                   height=200 + 170 * len(picks))
 fig.show()
 
@@ -155,9 +164,10 @@ fig.show()
 paper_params = reference.load("video4mri", source="Table 2", metric="params")
 params_m = {name: count_parameters(create_video_model(name, num_classes=len(class_names)), trainable_only=True) / 1e6
             for name in chapter.MODELS}
-measured = pd.DataFrame([{"setting": PAPER_NAME[n], "metric": "params", "value": round(v, 2)} for n, v in params_m.items()])
-table = plots.paper_vs_run(paper_params, measured, run_data=f"counted here, {len(class_names)} classes, 1 input channel",
-                           digits=2)
+measured = pd.DataFrame([{"setting": PAPER_NAME[n], "metric": "params", "value": round(v, 2)}
+                         for n, v in params_m.items()])
+table = plots.paper_vs_run(paper_params, measured,
+                           run_data=f"counted here, {len(class_names)} classes, 1 input channel", digits=2)
 plots.show_table(table, "Trainable parameters (M): Table 2 vs this implementation")
 
 # %% [markdown]
@@ -221,8 +231,9 @@ fig = make_subplots(rows=1, cols=2, subplot_titles=(f"this run ({S.dataset})", "
 for k, r in enumerate(results.itertuples()):
     color = plots.COLORS[chapter.MODELS.index(r.model) % len(plots.COLORS)]
     fig.add_trace(go.Scatter(x=[r.params_m], y=[r.boot_mean], mode="markers+text", text=[r.model],
-                             textposition="top center", marker=dict(size=8 + r.inference_ms / max(results.inference_ms) * 20,
-                                                                   color=color), name=r.model, legendgroup=r.model,
+                             textposition="top center",
+                             marker=dict(size=8 + r.inference_ms / max(results.inference_ms) * 20, color=color),
+                             name=r.model, legendgroup=r.model,
                              error_y=dict(type="data", symmetric=False, array=[r.boot_high - r.boot_mean],
                                           arrayminus=[r.boot_mean - r.boot_low])), 1, 1)
 for k, name in enumerate(chapter.MODELS):
@@ -250,10 +261,11 @@ if len(k_results):
                                  line=dict(color=plots.COLORS[k]),
                                  error_y=dict(type="data", symmetric=False, array=part.boot_high - part.boot_mean,
                                               arrayminus=part.boot_mean - part.boot_low)))
-    fig.update_layout(title=f"Fig. 2: bootstrap accuracy vs K ({S.dataset}, {S.epochs} epochs)", xaxis_title="K (frames)",
-                      yaxis_title="bootstrap accuracy", xaxis_type="log", height=380)
+    fig.update_layout(title=f"Fig. 2: bootstrap accuracy vs K ({S.dataset}, {S.epochs} epochs)",
+                      xaxis_title="K (frames)", yaxis_title="bootstrap accuracy", xaxis_type="log", height=380)
     fig.show()
-    plots.show_table(k_results[["model", "K", "boot_mean", "boot_low", "boot_high", "seconds_per_epoch", "inference_ms"]].round(3),
+    plots.show_table(k_results[["model", "K", "boot_mean", "boot_low", "boot_high", "seconds_per_epoch",
+                                "inference_ms"]].round(3),
                      f"K ablation ({S.data_label})")
 else:
     print("The K ablation is not part of this profile (k_values is empty).")
@@ -266,11 +278,14 @@ if len(aug_results):
     paper3 = reference.load("video4mri", source="Table 3", metric="accuracy").pivot(index="setting", columns="dataset",
                                                                                      values="value")
     rows = [{"augmentation": PAPER_AUGMENTATION_ROWS[r.augmentation],
-             f"this run ({S.augmentation_model})": interval(r), "paper PPMI (TSM-Res50)": paper3.loc[PAPER_AUGMENTATION_ROWS[r.augmentation], "PPMI"],
+             f"this run ({S.augmentation_model})": interval(r),
+             "paper PPMI (TSM-Res50)": paper3.loc[PAPER_AUGMENTATION_ROWS[r.augmentation], "PPMI"],
              "paper ADNI (TSM-Res50)": paper3.loc[PAPER_AUGMENTATION_ROWS[r.augmentation], "ADNI"]}
             for r in aug_results.itertuples()]
+    tsm_alone = ("brightness only (this profile has no crop)" if S.crop_scale is None
+                 else "random resized crop and brightness only")
     plots.show_table(pd.DataFrame(rows), f"Table 3: augmentation ablation (this run: {S.data_label})",
-                     note=f"'TSM' alone = {'brightness only (this profile has no crop)' if S.crop_scale is None else 'random resized crop and brightness only'}; MixUp/CutMix = one of them per batch (p 0.4 / 0.6).")
+                     note=f"'TSM' alone = {tsm_alone}; MixUp/CutMix = one of them per batch (p 0.4 / 0.6).")
 else:
     print("The augmentation ablation is not part of this profile.")
 
@@ -304,13 +319,15 @@ if medmnist is not None:
         m = train_video_classifier(
             name, train_set, test_set, data_key={**medmnist["data_key"], "segments": S.medmnist_segments},
             num_classes=len(medmnist["class_names"]), epochs=S.medmnist_epochs, batch_size=max(S.batch_size, 8),
-            lr=experiment.learning_rate(S, name), warmup_epochs=min(S.warmup_epochs, S.medmnist_epochs - 1), augmentation=S.augmentation,
-            n_boot=S.n_boot, boot_fraction=S.boot_fraction, recalibrate_bn=S.recalibrate_bn, crop_scale=S.crop_scale, seed=S.seed, device=S.device, out_dir=S.out_dir,
-            tag="MedMNIST")
+            lr=experiment.learning_rate(S, name), warmup_epochs=min(S.warmup_epochs, S.medmnist_epochs - 1),
+            augmentation=S.augmentation, n_boot=S.n_boot, boot_fraction=S.boot_fraction,
+            recalibrate_bn=S.recalibrate_bn, crop_scale=S.crop_scale, seed=S.seed, device=S.device,
+            out_dir=S.out_dir, tag="MedMNIST")
         mm_rows.append({"model": name, **m.metrics})
     mm = pd.DataFrame(mm_rows)
-    mm_label = (f"{S.medmnist_flag} {S.medmnist_size}³ (real CT), official test split ({len(medmnist['parts']['test'])} of "
-                f"{sum(medmnist['counts']['test'])} volumes), trained on {medmnist['used_train']} of {sum(medmnist['counts']['train'])} training volumes, "
+    mm_label = (f"{S.medmnist_flag} {S.medmnist_size}³ (real CT), official test split "
+                f"({len(medmnist['parts']['test'])} of {sum(medmnist['counts']['test'])} volumes), "
+                f"trained on {medmnist['used_train']} of {sum(medmnist['counts']['train'])} training volumes, "
                 f"K={S.medmnist_segments}, {S.medmnist_epochs} epochs")
     table = pd.DataFrame([{"model": r.model, "accuracy [95% CI]": interval(r), "AUROC": round(r.auroc, 3),
                            "plain accuracy": round(r.accuracy, 3), "params (M)": round(r.params_m, 2),
@@ -319,7 +336,8 @@ if medmnist is not None:
     majority = float(np.bincount(np.asarray(medmnist["parts"]["test"])).max() / len(medmnist["parts"]["test"]))
     plots.show_table(table, f"Seven models on real 3D scans: {mm_label}",
                      note=f"The most frequent class is {majority:.1%} of these test volumes: an accuracy near that "
-                          "level says a model has not yet separated the classes, and AUROC shows how well it ranks them.")
+                          "level says a model has not yet separated the classes, "
+                          "and AUROC shows how well it ranks them.")
     if note := claims.unlearnt_note(mm):
         print(note)
     baselines = reference.load("video4mri", source="MedMNIST v2 website (pre-publication), 3D benchmark table")
@@ -327,10 +345,11 @@ if medmnist is not None:
     if len(baselines):
         plots.show_table(baselines.pivot(index="setting", columns="metric", values="value")
                          .rename_axis(columns=None).reset_index(),
-                         f"Reference baselines for {S.medmnist_flag}: MedMNIST v2 authors' benchmark (28³, full training set, "
-                         "official test split)",
-                         note="Copied from the MedMNIST v2 project page's pre-publication 3D table (medmnist.github.io, "
-                              "v2.html); the values in the published paper may differ slightly. ACC is plain test accuracy.")
+                         f"Reference baselines for {S.medmnist_flag}: MedMNIST v2 authors' benchmark "
+                         "(28³, full training set, official test split)",
+                         note="Copied from the MedMNIST v2 project page's pre-publication 3D table "
+                              "(medmnist.github.io, v2.html); the values in the published paper may differ slightly. "
+                              "ACC is plain test accuracy.")
     else:
         print(f"No reference baselines for {S.medmnist_flag} in paperkit/reference/video4mri.csv.")
 

@@ -27,7 +27,8 @@ import torch.nn.functional as F
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-__all__ = ["CROP_SCALE", "MIX_MODES", "BatchMix", "RandomBrightness", "VolumeTransform", "mix_epochs", "soft_cross_entropy"]
+__all__ = ["CROP_SCALE", "MIX_MODES", "BatchMix", "RandomBrightness", "VolumeTransform", "mix_epochs",
+           "soft_cross_entropy"]
 
 MIX_MODES = ("none", "cutmix", "mixup", "both")
 

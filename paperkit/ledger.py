@@ -191,7 +191,8 @@ def ledger_html(frame: pd.DataFrame, caption: str) -> str:
             cells.append(f"<td>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (f'<figure class="paperkit"><figcaption><b>{h.escape(caption)}</b></figcaption>'
-            f'<table class="paperkit-table"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></figure>')
+            f'<table class="paperkit-table"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></figure>')
 
 
 def load_ledgers(out_dir: str | Path = "runs") -> pd.DataFrame:

@@ -77,7 +77,8 @@ class LiveMonitor:
                 fig.add_trace(go.Scatter(x=frame["epoch"], y=frame[column], mode="lines",
                                          name=column.removeprefix(GradientNorms.prefix), legendgroup="grad",
                                          legendgrouptitle_text="layer" if i == 0 else None,
-                                         line=dict(color=COLORS[i % len(COLORS)], dash="dot" if i >= len(COLORS) else None)),
+                                         line=dict(color=COLORS[i % len(COLORS)],
+                                                   dash="dot" if i >= len(COLORS) else None)),
                               1, 3)
         fig.update_xaxes(title_text="epoch")
         fig.update_yaxes(range=[0, 1.02], row=1, col=2)

@@ -37,7 +37,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     try:
         dev = torch.device(name)
     except RuntimeError as err:
-        raise ValueError(f"device={device!r} is not a device name; expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'") from err
+        raise ValueError(f"device={device!r} is not a device name; "
+                         "expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'") from err
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"device={device!r} requested but CUDA is not available here; use device='auto' or 'cpu'")

@@ -14,7 +14,8 @@ def _name(spec: str) -> str:
 
 
 def test_environment_yml_lists_the_library_and_both_extras():
-    declared = PROJECT["dependencies"] + PROJECT["optional-dependencies"]["book"] + PROJECT["optional-dependencies"]["test"]
+    declared = (PROJECT["dependencies"] + PROJECT["optional-dependencies"]["book"]
+                + PROJECT["optional-dependencies"]["test"])
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
     mirrored = [d for d in pip_section if not d.startswith("-e ")]

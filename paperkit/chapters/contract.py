@@ -61,7 +61,8 @@ class ChapterSpec:
                     raise ValueError(f"chapter {self.name!r}, profile {prof!r}: setting {need!r} is missing")
             unknown = [m for m in settings["models"] if m not in self.models]
             if unknown:
-                raise ValueError(f"chapter {self.name!r}, profile {prof!r}: models {unknown} are not in {list(self.models)}")
+                raise ValueError(f"chapter {self.name!r}, profile {prof!r}: models {unknown} "
+                                 f"are not in {list(self.models)}")
         for data_name, by_profile in self.dataset_settings.items():
             bad = [data_name] if data_name not in self.datasets else [p for p in by_profile if p not in PROFILES]
             bad += [f"{p}.{k}" for p, settings in by_profile.items() if p in PROFILES
@@ -82,7 +83,8 @@ class ChapterSpec:
         values = {**self.profiles[profile], **self.dataset_settings.get(dataset, {}).get(profile, {})}
         model_list = _model_list(models, values["models"], self.models)
         if epochs is not None and (not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1):
-            raise ValueError(f"epochs={epochs!r}: expected a positive integer or None (the profile's {values['epochs']})")
+            raise ValueError(f"epochs={epochs!r}: expected a positive integer or None "
+                             f"(the profile's {values['epochs']})")
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise ValueError(f"seed={seed!r}: expected an integer")
         dev = resolve_device(device)
@@ -123,7 +125,8 @@ def _model_list(models: Sequence[str] | str | None, default: Sequence[str], vali
     chosen = [m.strip() for m in models.split(",")] if isinstance(models, str) else list(models)
     unknown = [m for m in chosen if m not in valid]
     if unknown or not chosen:
-        raise ValueError(f"models={models!r}: unknown {unknown or 'empty list'}; this chapter's models are: {', '.join(valid)}")
+        raise ValueError(f"models={models!r}: unknown {unknown or 'empty list'}; "
+                         f"this chapter's models are: {', '.join(valid)}")
     return chosen
 
 

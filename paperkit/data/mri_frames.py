@@ -334,6 +334,7 @@ class MRIFrames(Dataset):
         return x[None].contiguous(), int(self.scans[index].label)
 
     def __repr__(self) -> str:
-        t = f"K={self.segments}" if self.frames == "tsn" else f"all slices{'' if self.depth is None else f' -> {self.depth}'}"
+        t = (f"K={self.segments}" if self.frames == "tsn"
+             else f"all slices{'' if self.depth is None else f' -> {self.depth}'}")
         return (f"MRIFrames({len(self)} scans, {self.view}, {t}, {self.frame_size}px, "
                 f"{'train' if self.train else 'test'} sampling, {self.normalize})")

@@ -88,8 +88,10 @@ class DoctorConfig:
     target: str = "predicted"
 
     def __post_init__(self):
-        for name, value, choices in (("gradient", self.gradient, GRADIENTS), ("selection", self.selection, SELECTIONS),
-                                     ("mask", self.mask, MASK_MODES), ("channel_rule", self.channel_rule, CHANNEL_RULES),
+        for name, value, choices in (("gradient", self.gradient, GRADIENTS),
+                                     ("selection", self.selection, SELECTIONS),
+                                     ("mask", self.mask, MASK_MODES),
+                                     ("channel_rule", self.channel_rule, CHANNEL_RULES),
                                      ("target", self.target, TARGETS)):
             if value not in choices:
                 raise ValueError(f"DoctorConfig.{name}={value!r}: expected one of {choices}")
@@ -106,7 +108,8 @@ class DoctorConfig:
 
     @classmethod
     def official(cls, **overrides) -> "DoctorConfig":
-        """The official code's settings (ReLU gradient, top-50, no noise, min-max 0.2, label and confusing class, weight 10)."""
+        """The official code's settings (ReLU gradient, top-50, no noise, min-max 0.2, label and confusing class,
+        weight 10)."""
         base = cls(gradient="relu", draws=1, noise=0.0, per_class=50, selection="top", mask="minmax",
                    threshold=0.2, channel_rule="confusing", lambda_channel=10.0, lambda_space=1.0, expand=0,
                    target="label")
@@ -195,7 +198,8 @@ def per_sample_correlation(model: nn.Module, images: torch.Tensor, classes: torc
     bank = NoiseBank(config.noise, J, B, seed, batch_id)
     crossed = _SKIP_CROSSES_FIRST_TAP.setdefault(model, set())
     share = J > 1 and tuple(names) not in crossed
-    with FeatureTaps(model, names, noise_fn=bank.batched if config.noise > 0 else None, repeat=J if share else 1) as taps:
+    with FeatureTaps(model, names, noise_fn=bank.batched if config.noise > 0 else None,
+                     repeat=J if share else 1) as taps:
         logits = None
         if share:
             try:
@@ -271,7 +275,8 @@ def _aggregate(model, dataset, num_classes, layers, config, batch_size, device, 
                 bank = NoiseBank(config.noise, J, len(y), seed, b)
                 for i in range(len(y)):
                     for j in range(J):
-                        with FeatureTaps(model, names, noise_fn=bank.single(i, j) if config.noise > 0 else None) as taps:
+                        with FeatureTaps(model, names,
+                                         noise_fn=bank.single(i, j) if config.noise > 0 else None) as taps:
                             logit = model(x[i:i + 1])[0, y[i]]
                             grads = torch.autograd.grad(logit, [taps.features[n] for n in names])
                         for n, g in zip(names, grads):

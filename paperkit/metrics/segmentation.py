@@ -39,7 +39,8 @@ def _as_mask_pair(pred, target) -> tuple[np.ndarray, np.ndarray]:
     pred_mask = _as_mask(pred, "pred")
     target_mask = _as_mask(target, "target")
     if pred_mask.shape != target_mask.shape:
-        raise ValueError(f"pred has shape {pred_mask.shape} but target has {target_mask.shape}: expected the same shape")
+        raise ValueError(f"pred has shape {pred_mask.shape} but target has {target_mask.shape}: "
+                         "expected the same shape")
     return pred_mask, target_mask
 
 

@@ -188,7 +188,8 @@ def md_inceptionv3(num_classes: int = 10, in_channels: int = 3, image_size: int 
 
     small = _check(num_classes, in_channels, image_size)
     if not small and image_size < 75:
-        raise ValueError(f"image_size={image_size}: Inception-v3 needs at least 75 px (or < {SMALL} for the small stem)")
+        raise ValueError(f"image_size={image_size}: Inception-v3 needs at least 75 px "
+                         f"(or < {SMALL} for the small stem)")
     net = inception_v3(weights=None, num_classes=num_classes, aux_logits=False, init_weights=True,
                        transform_input=False)
     # Only the convolutions are new: their BatchNorms are as fresh ones would be.

@@ -67,7 +67,8 @@ def create(name: str, **kwargs) -> nn.Module:
         inspect.signature(entry.builder).bind(**kwargs)
     except TypeError as err:
         params = ", ".join(inspect.signature(entry.builder).parameters)
-        raise TypeError(f"model {name!r} got unexpected arguments {sorted(kwargs)}: {err}. It accepts: {params}") from None
+        raise TypeError(f"model {name!r} got unexpected arguments {sorted(kwargs)}: {err}. "
+                        f"It accepts: {params}") from None
     return entry.builder(**kwargs)
 
 

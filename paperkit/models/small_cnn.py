@@ -22,8 +22,8 @@ class SmallCNN(nn.Module):
     def __init__(self, num_classes: int = 10, in_channels: int = 3, image_size: int = 32, width: int = 16):
         super().__init__()
         if num_classes < 2 or in_channels not in (1, 3) or image_size < 16:
-            raise ValueError(f"SmallCNN(num_classes={num_classes}, in_channels={in_channels}, image_size={image_size}): "
-                             "expected >= 2 classes, 1 or 3 channels and at least 16 px")
+            raise ValueError(f"SmallCNN(num_classes={num_classes}, in_channels={in_channels}, "
+                             f"image_size={image_size}): expected >= 2 classes, 1 or 3 channels and at least 16 px")
         widths = [width, 2 * width, 4 * width, 4 * width]
         stride = 2 if image_size >= 64 else 1
         layers: list[nn.Module] = []

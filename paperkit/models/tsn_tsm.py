@@ -26,7 +26,8 @@ _RESNETS = {18: resnet18, 50: resnet50}
 
 
 def check_clip(x: torch.Tensor, in_channels: int, num_segments: int | None, model: str) -> None:
-    """Raise a ValueError naming ``model`` unless ``x`` is ``(B, in_channels, T, H, W)``, ``T == num_segments`` if set."""
+    """Raise a ValueError naming ``model`` unless ``x`` is ``(B, in_channels, T, H, W)``,
+    ``T == num_segments`` if set."""
     if x.ndim != 5 or x.shape[1] != in_channels:
         raise ValueError(f"{model} expects clips shaped (B, C={in_channels}, T, H, W), got {tuple(x.shape)}")
     if num_segments is not None and x.shape[2] != num_segments:

@@ -127,7 +127,8 @@ def test_readme_lists_every_chapters_datasets():
     from paperkit.chapters import CHAPTERS, get
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    rows = {m.group(1): re.findall(r"`([^`]+)`", m.group(2)) for m in re.finditer(r"^\| (\w+) \| (.+) \|$", readme, re.M)}
+    rows = {m.group(1): re.findall(r"`([^`]+)`", m.group(2))
+            for m in re.finditer(r"^\| (\w+) \| (.+) \|$", readme, re.M)}
     for name in CHAPTERS:
         listed = [d for d in rows.get(name, []) if not d.endswith(".md")]
         assert listed == list(get(name).SPEC.datasets), f"README's dataset row for {name} differs from its ChapterSpec"

@@ -23,7 +23,7 @@ def supcon_by_loop(features, labels, temperature):
     if features.dim() == 3:
         views = features.shape[1]
         features = features.reshape(-1, features.shape[-1])
-        labels = [l for l in labels.tolist() for _ in range(views)]
+        labels = [label for label in labels.tolist() for _ in range(views)]
     else:
         labels = labels.tolist()
     z = [f / f.norm() for f in features.double()]
@@ -45,7 +45,8 @@ def test_supcon_matches_the_literal_loop(shape, temperature):
     features = torch.randn(*shape) * 3
     labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 0, 1, 2, 1, 0][:shape[0]])
     terms = supcon_by_loop(features, labels, temperature)
-    assert abs(supcon_loss(features, labels, temperature).item() - sum(terms) / len(terms)) < 1e-5 * max(1, abs(sum(terms)))
+    assert (abs(supcon_loss(features, labels, temperature).item() - sum(terms) / len(terms))
+            < 1e-5 * max(1, abs(sum(terms))))
     got_sum = supcon_loss(features, labels, temperature, reduction="sum").item()
     assert abs(got_sum - sum(terms)) < 1e-5 * max(1, abs(sum(terms)))
 
@@ -119,7 +120,8 @@ def test_dice_and_multitask_losses():
     assert dice_loss(-perfect, mask).item() > 0.9
     out = fake_output(2, with_mask=True)
     attributes, qa = torch.ones(2, 3), torch.ones(2)
-    assert torch.allclose(multitask_loss(out, attributes, qa, mask), qa_loss(out, attributes, qa) + dice_loss(out.mask, mask))
+    assert torch.allclose(multitask_loss(out, attributes, qa, mask),
+                          qa_loss(out, attributes, qa) + dice_loss(out.mask, mask))
     with pytest.raises(ValueError, match="mask"):
         multitask_loss(fake_output(2), attributes, qa, mask)
 

@@ -6,7 +6,8 @@ GAP_NET, UNET = "gap_net", "unet"
 
 
 def dice_above_90(summary, *, dataset: str, smoke: bool, report_name: str = "report") -> tuple[bool | None, str]:
-    """Claim 1 (GAP net Dice above 90% on Sunnybrook) from :func:`challenge_summary` rows per model: ``(holds, evidence)``.
+    """Claim 1 (GAP net Dice above 90% on Sunnybrook) from :func:`challenge_summary` rows per model:
+    ``(holds, evidence)``.
 
     ``summary`` is indexed by model with columns ``Dice all (%)``, ``images`` and ``good contours (%)``.
     Only a full run on Sunnybrook tests it: other data or the smoke profile is not testable.
@@ -18,7 +19,8 @@ def dice_above_90(summary, *, dataset: str, smoke: bool, report_name: str = "rep
         return None, (f"gap_net Dice {dice_all:.1f}% (all images) on {dataset} data; the claim is about Sunnybrook "
                       "at full training (run dataset='sunnybrook', profile='paper')")
     return bool(dice_all > 90), (f"gap_net Dice {dice_all:.1f}% over all {int(summary.loc[GAP_NET, 'images'])} "
-                                 f"{report_name} images ({summary.loc[GAP_NET, 'good contours (%)']:.0f}% good contours)")
+                                 f"{report_name} images "
+                                 f"({summary.loc[GAP_NET, 'good contours (%)']:.0f}% good contours)")
 
 
 def lighter_than_unet(published, summary, *, smoke: bool) -> tuple[bool | None, str]:

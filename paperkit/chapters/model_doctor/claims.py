@@ -10,7 +10,8 @@ SMOKE = "needs training beyond the smoke profile"
 
 def sparse_kernels(sparsity: float, overlap: float, kernels: int, *, model: str, layer: str, classes_seen: int,
                    smoke: bool) -> tuple[bool | None, str]:
-    """Discovery 1 (each class uses a sparse, specific set of kernels) at the last diagnosed layer: ``(holds, evidence)``.
+    """Discovery 1 (each class uses a sparse, specific set of kernels) at the last diagnosed layer:
+    ``(holds, evidence)``.
 
     ``sparsity`` is the mean fraction of ``layer``'s ``kernels`` holding 80% of a class's correlation,
     ``overlap`` the mean Jaccard index of two classes' kernel sets. Holds when both are at most 0.5;

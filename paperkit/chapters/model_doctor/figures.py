@@ -28,7 +28,8 @@ def as_rgb(image: torch.Tensor) -> np.ndarray:
 
 
 def cam_overlay(image: torch.Tensor, heat: np.ndarray) -> np.ndarray:
-    """grad-cam's ``show_cam_on_image``: a [0, 1] heat map (H, W) in the jet colormap over ``image`` (C, H, W), as uint8 RGB."""
+    """grad-cam's ``show_cam_on_image``: a [0, 1] heat map (H, W) in the jet colormap over ``image`` (C, H, W),
+    as uint8 RGB."""
     from pytorch_grad_cam.utils.image import show_cam_on_image
 
     rgb = np.clip(as_rgb(image), 0, 1).astype(np.float32)  # grad-cam wants [0, 1]; normalised inputs are clipped

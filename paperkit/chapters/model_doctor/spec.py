@@ -24,7 +24,8 @@ SMALL_IMAGES = 64  # below this side the paper's Table 1 finds the space-wise co
 
 _COMMON = {"image_size": None, "batch_size": 32, "lr": 0.05, "treat_lr": 0.02, "treat_epochs": 2,
            "draws": 10, "noise": 0.1, "per_class": 100, "expand": None, "annotated_per_class": 20,
-           "treat_layers": 1, "diagnose_layers": 3, "depths": [], "annotated_counts": [], "expansions": [], "channel_weights": [],
+           "treat_layers": 1, "diagnose_layers": 3, "depths": [], "annotated_counts": [], "expansions": [],
+           "channel_weights": [],
            "synthetic_train": 600, "synthetic_test": 300, "synthetic_size": 64, "synthetic_classes": None,
            "difficulty": 0.5, "spurious": 0.9,
            "train_limit": None, "test_limit": None, "fgsm_epsilon": 0.05, "flip_images": 100, "official": False}
@@ -44,14 +45,15 @@ SPEC = ChapterSpec(
               "svhn": "SVHN cropped digits (.mat files)",
               "stl10": "STL-10 (stl10_binary)",
               "mini-imagenet": "mini-ImageNet (ImageFolder)",
-              "imagefolder": "an ImageFolder <root>/{train,test}/<class>/ with optional masks in <root>/masks/{train,test}/"},
+              "imagefolder": "an ImageFolder <root>/{train,test}/<class>/ "
+                             "with optional masks in <root>/masks/{train,test}/"},
     models=MODELS,
     profiles={
         "smoke": {**_COMMON, "models": ["small_cnn"], "epochs": 3, "treat_epochs": 1, "draws": 1, "per_class": 10,
                   **_CLASSROOM_SHAPES, "synthetic_train": 90, "synthetic_test": 45, "synthetic_size": 32,
                   "train_limit": 120, "test_limit": 60, "diagnose_layers": 2, "flip_images": 30},
-        "classroom": {**_COMMON, "models": ["small_cnn"], "epochs": 30, "treat_epochs": 3, "treat_lr": 0.005, "draws": 1,
-                      "per_class": 50, **_CLASSROOM_SHAPES, "synthetic_train": 1200, "synthetic_test": 600,
+        "classroom": {**_COMMON, "models": ["small_cnn"], "epochs": 30, "treat_epochs": 3, "treat_lr": 0.005,
+                      "draws": 1, "per_class": 50, **_CLASSROOM_SHAPES, "synthetic_train": 1200, "synthetic_test": 600,
                       "train_limit": 1200, "test_limit": 600, "depths": [0.75, 1.0],
                       "annotated_counts": [5, 20], "expansions": [0, 1], "channel_weights": [0.001, 0.01, 0.1]},
         "paper": {**_COMMON, "models": PAPER_MODELS, "epochs": 200, "lr": 0.01, "treat_lr": 0.01, "treat_epochs": 20,

@@ -11,7 +11,8 @@ The reusable parts it drives live layer-first under ``paperkit/``:
 
 * models/cbr.py, models/truncated.py, models/pretrained.py (weights found on disk, never downloaded)
 * metrics/classification.py (AUROC, both AUPRCs)
-* data/datasets/chexpert.py, data/datasets/csv_images.py, data/datasets/medmnist.py; data/synthetic/cxr.py, data/synthetic/source.py
+* data/datasets/chexpert.py, data/datasets/csv_images.py, data/datasets/medmnist.py; data/synthetic/cxr.py,
+  data/synthetic/source.py
 
 and the paper's reported numbers in ``reference/rethink_transfer.csv``.
 """

@@ -57,14 +57,16 @@ def auprc_separates(study, share_needed: float = 0.95) -> tuple[bool | None, str
     """
     missing = {"draw", "classifier", "AUROC", "AUPRC"} - set(study.columns)
     if missing:
-        raise ValueError(f"auprc_separates: study lacks columns {sorted(missing)}; expected draw, classifier, AUROC, AUPRC")
+        raise ValueError(f"auprc_separates: study lacks columns {sorted(missing)}; "
+                         "expected draw, classifier, AUROC, AUPRC")
     if not {"A", "B"} <= set(study["classifier"]):
         return None, f"needs draws of classifiers A and B (this study has {sorted(set(study['classifier']))})"
     med = study.groupby("classifier")[["AUROC", "AUPRC"]].median()
     auroc_gap = med.loc["A", "AUROC"] - med.loc["B", "AUROC"]
     auprc_gap = med.loc["A", "AUPRC"] - med.loc["B", "AUPRC"]
     paired = study.pivot(index="draw", columns="classifier", values=["AUROC", "AUPRC"])
-    share = float(((paired["AUPRC"]["A"] - paired["AUPRC"]["B"]) > 10 * (paired["AUROC"]["A"] - paired["AUROC"]["B"])).mean())
+    share = float(((paired["AUPRC"]["A"] - paired["AUPRC"]["B"])
+                   > 10 * (paired["AUROC"]["A"] - paired["AUROC"]["B"])).mean())
     return share >= share_needed, (
         f"median gap A-B: AUROC {auroc_gap:.3f} vs AUPRC {auprc_gap:.3f}; the AUPRC gap exceeds 10x the AUROC gap "
         f"in {100 * share:.1f}% of {len(paired)} paired draws (criterion: at least {share_needed:.0%})")

@@ -196,7 +196,8 @@ def _columns(value) -> list[str]:
     """A list of column names from ``"a,b"`` or ``["a", "b"]``."""
     names = [c.strip() for c in value.split(",")] if isinstance(value, str) else list(value)
     if not names or any(not n for n in names):
-        raise ValueError(f"csv_label_columns={value!r}: expected one or more column names, e.g. 'covid' or 'covid,pneumonia'")
+        raise ValueError(f"csv_label_columns={value!r}: expected one or more column names, "
+                         "e.g. 'covid' or 'covid,pneumonia'")
     return names
 
 

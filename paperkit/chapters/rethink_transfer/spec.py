@@ -49,7 +49,8 @@ CLAIMS = [
      "§2.1, Fig. 2: A 0.999/0.990 vs B 0.991/0.354 (AUROC/AUPRC), 10 positives among 1000"),
     ("Transfer learning at least matches random initialisation, more clearly with little data",
      "Figs. 3-4: CheXpert and COVID-19, data-rich vs 5%/10% subsets"),
-    ("Fine-tuning a truncated pretrained network is the best strategy", "Figs. 5-6: Res-T*/Dens-T* vs full and shallow"),
+    ("Fine-tuning a truncated pretrained network is the best strategy",
+     "Figs. 5-6: Res-T*/Dens-T* vs full and shallow"),
 ]
 
 

@@ -114,7 +114,8 @@ class ImageArrayDataset(Dataset):
                  normalize: tuple[Any, Any] | None = None, source: str = "<arrays>"):
         images, labels = np.asarray(images), np.asarray(labels).reshape(-1)
         if images.dtype != np.uint8 or images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] != 3):
-            raise DataError(f"{source}: images are {images.dtype} {images.shape}; expected uint8 (N, H, W) or (N, H, W, 3)")
+            raise DataError(f"{source}: images are {images.dtype} {images.shape}; "
+                            "expected uint8 (N, H, W) or (N, H, W, 3)")
         if len(labels) != len(images):
             raise DataError(f"{source}: {len(labels)} labels for {len(images)} images; expected one label per image")
         if len(labels) and (labels.min() < 0 or labels.max() >= len(classes)):
@@ -258,7 +259,8 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     return data.reshape(dims).copy()  # frombuffer is read-only
 
 
-def load_mnist(root: str | os.PathLike, split: str = "train", *, fashion: bool = False, **dataset_kwargs) -> ImageArrayDataset:
+def load_mnist(root: str | os.PathLike, split: str = "train", *, fashion: bool = False,
+               **dataset_kwargs) -> ImageArrayDataset:
     """MNIST (or Fashion-MNIST with ``fashion=True``) ``split`` in ``("train", "test")`` from idx files."""
     name = "fashion_mnist" if fashion else "mnist"
     root = _need_dir(root, name)
@@ -272,7 +274,8 @@ def load_mnist(root: str | os.PathLike, split: str = "train", *, fashion: bool =
         found[kind] = _find(root, (base, base + ".gz"), subdirs, f"{split} {kind} ({base}[.gz])", name)
     images, labels = read_idx(found["images"]), read_idx(found["labels"])
     classes = ([str(d) for d in range(10)] if not fashion else
-               ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"])
+               ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                "Ankle boot"])
     return ImageArrayDataset(images, labels.astype(np.int64), classes, source=str(found["images"]), **dataset_kwargs)
 
 
@@ -314,7 +317,8 @@ def _cifar_jpeg_folder(root: Path, split: str, **dataset_kwargs) -> ImageArrayDa
     return ImageArrayDataset(images, labels, classes, source=str(source), **dataset_kwargs)
 
 
-def load_cifar(root: str | os.PathLike, split: str = "train", *, num_classes: int = 10, **dataset_kwargs) -> ImageArrayDataset:
+def load_cifar(root: str | os.PathLike, split: str = "train", *, num_classes: int = 10,
+               **dataset_kwargs) -> ImageArrayDataset:
     """CIFAR-10/100 ``split`` from torchvision's pickle folder (or CIFAR-10 JPEG folders / ``test.tar``)."""
     if num_classes not in (10, 100):
         raise ValueError(f"num_classes={num_classes}: expected 10 or 100")
@@ -328,7 +332,8 @@ def load_cifar(root: str | os.PathLike, split: str = "train", *, num_classes: in
     if not folder.is_dir():
         if num_classes == 10 and ((root / split).is_dir() or (root / f"{split}.tar").is_file()):
             return _cifar_jpeg_folder(root, split, **dataset_kwargs)
-        raise DataError(f"{root}: neither {folder.name}/ nor {split}/ or {split}.tar found. Get it with {HOW_TO_GET[name]}")
+        raise DataError(f"{root}: neither {folder.name}/ nor {split}/ or {split}.tar found. "
+                        f"Get it with {HOW_TO_GET[name]}")
     if num_classes == 10:
         files = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
         meta, label_key, names_key = "batches.meta", "labels", "label_names"
@@ -346,7 +351,8 @@ def load_cifar(root: str | os.PathLike, split: str = "train", *, num_classes: in
         labels.append(np.asarray(d[label_key], dtype=np.int64))
     classes = (list(_unpickle(folder / meta)[names_key]) if (folder / meta).is_file()
                else [str(i) for i in range(num_classes)])
-    return ImageArrayDataset(np.concatenate(images), np.concatenate(labels), classes, source=str(folder), **dataset_kwargs)
+    return ImageArrayDataset(np.concatenate(images), np.concatenate(labels), classes, source=str(folder),
+                             **dataset_kwargs)
 
 
 def load_svhn(root: str | os.PathLike, split: str = "train", **dataset_kwargs) -> ImageArrayDataset:

@@ -33,7 +33,8 @@ SD of each marker)::
       + [Demented] * separation * severity * (1 + 0.2 * visit)  # disease, progressing per visit
 
 with ``severity ~ U(0.6, 1.4)`` per demented subject and ``separation = 4.0 * (1 - difficulty)
-+ 0.3`` (2.3 SD at the default ``difficulty=0.5``; 0.3 SD at 1). Four markers move by ``A`` times their own SD around a subject-specific value:
++ 0.3`` (2.3 SD at the default ``difficulty=0.5``; 0.3 SD at 1). Four markers move by ``A`` times
+their own SD around a subject-specific value:
 
 * ventricle enlargement (SD 2 mm): the ventricles are the CSF (brain mask minus GM and WM
   maps) inside the brain near its centre, at least 12 mm from the brain surface; a warp along

@@ -83,7 +83,8 @@ def _vertices(shape: str, cx: float, cy: float, r: float, angle: float) -> list[
         pts = [(r if i % 2 == 0 else 0.45 * r, angle + np.pi * i / 5) for i in range(10)]
     elif shape == "cross":
         w = 0.36 * r
-        xy = [(w, r), (-w, r), (-w, w), (-r, w), (-r, -w), (-w, -w), (-w, -r), (w, -r), (w, -w), (r, -w), (r, w), (w, w)]
+        xy = [(w, r), (-w, r), (-w, w), (-r, w), (-r, -w), (-w, -w),
+              (-w, -r), (w, -r), (w, -w), (r, -w), (r, w), (w, w)]
         pts = [(np.hypot(a, b), angle + np.arctan2(b, a)) for a, b in xy]
     else:
         raise ValueError(f"shape {shape!r}: expected one of {SHAPES}")

@@ -86,9 +86,9 @@ def make_source_task(n_images: int, size: int = 96, *, seed: int = 0, channels: 
 
     Returns a ``TensorDataset`` of float32 images ``channels x size x size`` in [0, 1] and
     int64 labels indexing :func:`source_classes` ``(shapes, textures)`` (by default
-    :data:`CLASSES`; all 16 pairs with ``shapes=SHAPES``). ``difficulty`` in [0, 1]: object contrast ``0.75 - 0.45 * difficulty``
-    (times a random 0.7..1.3) against noise sigma ``0.02 + 0.08 * difficulty``. Deterministic
-    for a given ``seed``.
+    :data:`CLASSES`; all 16 pairs with ``shapes=SHAPES``). ``difficulty`` in [0, 1]: object contrast
+    ``0.75 - 0.45 * difficulty`` (times a random 0.7..1.3) against noise sigma ``0.02 + 0.08 * difficulty``.
+    Deterministic for a given ``seed``.
     """
     classes = source_classes(shapes, textures)
     if n_images < len(classes) or size < 32:

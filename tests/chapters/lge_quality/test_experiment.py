@@ -1,4 +1,5 @@
-"""paperkit.chapters.lge_quality.experiment: stage-1 report, QA training with run records, SupCon + frozen encoder, scan-level metrics."""
+"""paperkit.chapters.lge_quality.experiment: stage-1 report, QA training with run records, SupCon + frozen encoder,
+scan-level metrics."""
 import numpy as np
 import pandas as pd
 import pytest
@@ -42,7 +43,8 @@ def test_summarise_runs_mean_and_std():
     results = pd.DataFrame({"method": ["qa", "qa", "mt"], "precision": [0.5, 0.7, 0.6], "recall": [1, 1, 0.5],
                             "f1": [0.6, 0.8, 0.5], "specificity": [0.2, 0.4, 0.9]})
     s = quality.summarise_runs(results).set_index("method")
-    assert s.loc["qa", "f1 mean"] == pytest.approx(0.7) and s.loc["qa", "f1 std"] == pytest.approx(np.std([0.6, 0.8], ddof=1))
+    assert (s.loc["qa", "f1 mean"] == pytest.approx(0.7)
+            and s.loc["qa", "f1 std"] == pytest.approx(np.std([0.6, 0.8], ddof=1)))
     assert s.loc["mt", "specificity std"] == 0.0 and s.loc["qa", "runs"] == 2
     with pytest.raises(ValueError, match="columns"):
         quality.summarise_runs(results.drop(columns="f1"))
@@ -96,8 +98,8 @@ def test_stage1_report_selection_and_fallback(cases):
 
 def test_train_stage1_records_and_reuses(cases, tmp_path):
     train, val = LGESlices(cases[:4], 32), LGESlices(cases[4:6], 32)
-    kw = dict(data_key={"test": 1}, epochs=1, batch_size=8, features=(4, 4, 8, 8, 16, 4), device="cpu", out_dir=tmp_path,
-              progress=False)
+    kw = dict(data_key={"test": 1}, epochs=1, batch_size=8, features=(4, 4, 8, 8, 16, 4), device="cpu",
+              out_dir=tmp_path, progress=False)
     first = quality.train_stage1(train, val, **kw)
     again = quality.train_stage1(train, val, **kw)
     assert not first.reused and again.reused and first.run.key == again.run.key

@@ -1,4 +1,5 @@
-"""paperkit.chapters.model_doctor.experiment: the classroom CNN, mask helpers, and base/treatment runs with reusable records.
+"""paperkit.chapters.model_doctor.experiment: the classroom CNN, mask helpers, and base/treatment runs with
+reusable records.
 
 Tiny 16-px data and one-epoch runs: seconds on CPU.
 """
@@ -99,7 +100,8 @@ def test_constraint_config_and_evaluate_accuracy():
     class First(torch.nn.Module):
         def forward(self, x):
             return torch.nn.functional.one_hot(torch.zeros(len(x), dtype=torch.long), 2).float()
-    result = evaluate_accuracy(First(), TensorDataset(torch.zeros(4, 1, 2, 2), torch.tensor([0, 0, 0, 1])), device="cpu")
+    result = evaluate_accuracy(First(), TensorDataset(torch.zeros(4, 1, 2, 2), torch.tensor([0, 0, 0, 1])),
+                               device="cpu")
     assert result["accuracy"] == 0.75 and result["per_class"] == [1.0, 0.0] and result["n_test"] == 4
 
 

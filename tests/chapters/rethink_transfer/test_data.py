@@ -121,7 +121,8 @@ def test_chexpert_dataset_reads_a_chexpert_folder(tmp_path):
 REAL = Path(os.environ.get("PAPERKIT_DATA", "/nonexistent")) / "medmnist" / "pneumoniamnist.npz"
 
 
-@pytest.mark.skipif(not REAL.exists(), reason="real PneumoniaMNIST not found at $PAPERKIT_DATA/medmnist/pneumoniamnist.npz")
+@pytest.mark.skipif(not REAL.exists(),
+                    reason="real PneumoniaMNIST not found at $PAPERKIT_DATA/medmnist/pneumoniamnist.npz")
 def test_real_pneumoniamnist_through_the_chapter():
     s = _settings("medmnist", REAL.parent, profile="paper", image_size=28)
     task = experiment.load_task(s)

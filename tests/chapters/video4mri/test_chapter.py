@@ -56,7 +56,10 @@ def test_learning_rate_per_model_overrides_the_common_rate():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dataset, fmt, groups", [("adni", "nifti", ("CN", "AD")), ("ppmi", "dicom", ("Control", "PD"))])
+@pytest.mark.parametrize("dataset, fmt, groups", [
+    ("adni", "nifti", ("CN", "AD")),
+    ("ppmi", "dicom", ("Control", "PD")),
+])
 def test_notebook_runs_on_an_ida_download(tmp_path, monkeypatch, dataset, fmt, groups):
     """The researcher's command, `papermill nbs/video4mri.ipynb out.ipynb -p dataset adni -p data_dir ...`,
     on a small folder in the LONI IDA layout (NIfTI or DICOM series + collection CSV), smoke profile."""

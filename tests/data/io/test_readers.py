@@ -210,7 +210,8 @@ def test_h5_round_trip_with_spacing_attribute(tmp_path):
 def test_h5_with_two_datasets_needs_a_key_and_lists_them(tmp_path):
     image, mask = _volume((2, 3)), _volume((2, 3))
     path = write_h5(tmp_path / "pair.hdf5", {"scans/image": image, "mask": mask})
-    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: holds 2 datasets, pass key= one of: mask, scans/image"):
+    with pytest.raises(DataError,
+                       match=rf"^{re.escape(str(path))}: holds 2 datasets, pass key= one of: mask, scans/image"):
         read_volume(path)
     np.testing.assert_array_equal(read_volume(path, key="scans/image").array, image)
     vol = read_volume(path, key="mask")

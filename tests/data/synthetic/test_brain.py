@@ -103,7 +103,8 @@ def test_the_template_parts_sit_where_the_anatomy_is():
 def test_each_atrophy_marker_turns_tissue_into_csf(marker, amount):
     healthy = render_scan(NO_ATROPHY, STILL, 48)
     sick = render_scan({**NO_ATROPHY, marker: amount}, STILL, 48)
-    dark = lambda v: int(((v > 0.1) & (v < 0.45)).sum())  # CSF-like voxels inside the brain
+    def dark(v):  # CSF-like voxels inside the brain
+        return int(((v > 0.1) & (v < 0.45)).sum())
     assert dark(sick) > dark(healthy) + 20 and sick.sum() < healthy.sum()
     changed = np.argwhere(np.abs(sick - healthy) > 0.05)
     mm = (changed - 23.5) * 4.0 + np.array([0.0, -17.0, 10.0])  # voxel -> MNI mm (FOV 192 mm, centred)

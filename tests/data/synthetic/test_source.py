@@ -33,7 +33,8 @@ def test_classes_differ_in_shape_and_texture():
         img = x[y == k][:, 0]
         return (img.diff(dim=1).abs().mean() - img.diff(dim=2).abs().mean()).item()
     horizontal = CLASSES.index("disc/stripes_h")
-    assert anisotropy(horizontal) > max(anisotropy(k) for k in range(len(CLASSES)) if not CLASSES[k].endswith("stripes_h"))
+    assert anisotropy(horizontal) > max(anisotropy(k) for k in range(len(CLASSES))
+                                        if not CLASSES[k].endswith("stripes_h"))
 
 
 def test_difficulty_lowers_contrast_and_raises_noise():

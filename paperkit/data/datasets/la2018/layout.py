@@ -106,7 +106,8 @@ def read_case_lists(root: str | os.PathLike) -> dict[str, list[str]]:
     lists = {name: _read_list(root / f"{name}.list") for name in LIST_NAMES if (root / f"{name}.list").is_file()}
     both = sorted(set(lists.get("train", [])) & set(lists.get("test", [])))
     if both:
-        raise DataError(f"{root}: cases in both train.list and test.list: {', '.join(both[:5])}; expected disjoint lists")
+        raise DataError(f"{root}: cases in both train.list and test.list: {', '.join(both[:5])}; "
+                        "expected disjoint lists")
     return lists
 
 

@@ -21,6 +21,7 @@ book: install
 	$(PY) -m paperkit.book --profile $(PROFILE)
 
 test: install
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
 bench: install

@@ -13,15 +13,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
+from paperkit.executions import PROFILE_PURPOSE, execution_table, format_seconds, record_execution
 from paperkit.paths import cache_dir, resolve_data_dir
 from paperkit.runtime import resolve_device
 
-PROFILES = ("smoke", "classroom", "paper")
-PROFILE_PURPOSE = {
-    "smoke": "seconds, for CI: every code path runs on tiny data",
-    "classroom": "minutes on a laptop CPU, synthetic data by default",
-    "paper": "the paper's settings, meant for a GPU and real data",
-}
+PROFILES = tuple(PROFILE_PURPOSE)  # ("smoke", "classroom", "paper")
 
 
 @dataclass(frozen=True)
@@ -29,9 +25,9 @@ class ChapterSpec:
     """What a chapter accepts.
 
     ``profiles`` maps each of :data:`PROFILES` to its settings; each must contain ``models``
-    (the default model list) and ``epochs``. ``timing`` gives the expected wall time per
-    profile, shown in the chapter header. ``data_folders`` names the folder under
-    ``$PAPERKIT_DATA`` of a dataset whose folder is not its own name; ``bundled`` lists datasets
+    (the default model list) and ``epochs``. No time is declared here: the chapter header shows the
+    book's own record of each profile's last execution (:mod:`paperkit.executions`). ``data_folders``
+    names the folder under ``$PAPERKIT_DATA`` of a dataset whose folder is not its own name; ``bundled`` lists datasets
     that ship inside an installed package (e.g. scikit-learn's digits) and, like ``synthetic``,
     need no ``data_dir``. ``dataset_settings[dataset][profile]`` replaces some of a profile's
     settings for one dataset (e.g. more epochs on a small real set); parameters still win.
@@ -42,7 +38,6 @@ class ChapterSpec:
     datasets: Mapping[str, str]
     models: Sequence[str]
     profiles: Mapping[str, Mapping[str, Any]]
-    timing: Mapping[str, str] = field(default_factory=dict)
     data_folders: Mapping[str, str] = field(default_factory=dict)  # dataset -> folder under $PAPERKIT_DATA
     bundled: Sequence[str] = ()  # datasets that ship with an installed package: no data folder needed
     # dataset -> profile -> settings replacing the profile's for that dataset (real data often needs a
@@ -106,12 +101,9 @@ class ChapterSpec:
                       out_dir=Path(out_dir))
         return Settings(self, MappingProxyType(values))
 
-    def header(self) -> str:
-        """Markdown table of the profiles: purpose and expected time."""
-        rows = ["| profile | what it is for | expected time |", "|---|---|---|"]
-        for prof in PROFILES:
-            rows.append(f"| `{prof}` | {PROFILE_PURPOSE[prof]} | {self.timing.get(prof, '—')} |")
-        return "\n".join(rows)
+    def header(self, out_dir: str | Path = "runs") -> str:
+        """Markdown table of the profiles: what each is for and its last execution recorded under ``out_dir``."""
+        return execution_table(out_dir, self.name)
 
 
 def _choose(name: str, value: Any, choices: list[str]) -> None:
@@ -170,15 +162,15 @@ class Stopwatch:
         return time.perf_counter() - self.start
 
     def __str__(self) -> str:
-        s = self.seconds
-        return f"{s:.1f} s" if s < 120 else f"{s / 60:.1f} min"
+        return format_seconds(self.seconds)
 
 
 def start(name: str, **parameters: Any) -> tuple[Any, Settings, Stopwatch]:
     """Begin a chapter run: set up plotly, check the parameters, start a stopwatch.
 
     ``parameters`` are the parameters cell's values. Returns ``(chapter module, settings,
-    stopwatch)`` and prints the settings the run will use.
+    stopwatch)``, prints the settings the run will use and shows each profile's last recorded
+    execution time under ``out_dir`` (:mod:`paperkit.executions`).
     """
     from paperkit import chapters, plots
 
@@ -189,4 +181,27 @@ def start(name: str, **parameters: Any) -> tuple[Any, Settings, Stopwatch]:
     shown = ["profile", "dataset", "models", "epochs", *[k for k in settings.values if k not in (
         "profile", "dataset", "models", "epochs", "device", "seed", "data_dir", "out_dir")], "device", "seed"]
     print("  ".join(f"{k}={getattr(settings, k)}" for k in shown))
+    _show_markdown("**Time per profile** (the book's own record of its last executions):\n\n"
+                   + module.SPEC.header(settings.out_dir))
     return module, settings, clock
+
+
+def finish(settings: Settings, clock: Stopwatch) -> str:
+    """End a chapter run: record its wall time for the next header and return a sentence saying it."""
+    record_execution(settings.out_dir, settings.spec.name, profile=settings.profile, dataset=settings.dataset,
+                     seconds=clock.seconds)
+    return f"This execution ({settings.profile} profile, {settings.dataset}) took {clock}."
+
+
+def _show_markdown(text: str) -> None:
+    """Markdown on a notebook page, plain text elsewhere."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+    except ImportError:  # the library without the book extra
+        print(text)
+        return
+    if get_ipython() is None:
+        print(text)
+    else:
+        display(Markdown(text))

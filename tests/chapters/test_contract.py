@@ -11,8 +11,7 @@ SPEC = ChapterSpec(
     models=["a", "b", "c"],
     profiles={"smoke": {"models": ["a"], "epochs": 1, "size": 8},
               "classroom": {"models": ["a", "b"], "epochs": 3, "size": 32},
-              "paper": {"models": ["a", "b", "c"], "epochs": 100, "size": 224}},
-    timing={"smoke": "10 s"})
+              "paper": {"models": ["a", "b", "c"], "epochs": 100, "size": 224}})
 
 
 def test_resolve_merges_profile_and_overrides(tmp_path, monkeypatch):
@@ -75,8 +74,23 @@ def test_spec_validation():
         ChapterSpec("x", "X", {"real": ""}, ["a"], {p: {"models": ["a"], "epochs": 1} for p in PROFILES})
     with pytest.raises(ValueError, match=r"profiles \['paper'\]"):
         ChapterSpec("x", "X", {"synthetic": ""}, ["a"], {p: {"models": ["a"], "epochs": 1} for p in PROFILES[:2]})
-    assert "| `smoke` |" in SPEC.header() and "10 s" in SPEC.header()
     assert str(Stopwatch()).endswith(" s")
+
+
+def test_the_header_shows_recorded_executions_only(tmp_path, monkeypatch):
+    from paperkit.chapters.contract import finish
+
+    monkeypatch.setenv("PAPERKIT_CACHE", str(tmp_path / "cache"))
+    header = SPEC.header(tmp_path)
+    assert header.count("not executed here yet") == 3  # nothing typed: no record, no time
+    settings = SPEC.resolve(profile="smoke", out_dir=str(tmp_path), device="cpu")
+    clock = Stopwatch()
+    clock.start -= 75  # a run of 75 s
+    assert "took 75 s" in finish(settings, clock)
+    header = SPEC.header(tmp_path)
+    smoke_row = next(line for line in header.splitlines() if line.startswith("| `smoke`"))
+    assert "75 s on synthetic" in smoke_row and "cores" in smoke_row
+    assert header.count("not executed here yet") == 2
 
 
 def test_ledger_verdicts_are_computed_and_saved(tmp_path):

@@ -48,12 +48,6 @@ SPEC = ChapterSpec(
                   "supcon_epochs": 100, "supcon_batch_size": 512, "supcon_lr": 0.5, "label_counts": [20, 50, 100],
                   "copies": 4},
     },
-    # Measured with papermill on this project's otherwise idle 2-core CPU, run records created from
-    # scratch (the synthetic cohort already on disk); a CPU shared with other jobs takes several times longer.
-    timing={"smoke": "≈ 45 s (41 s measured on an idle 2-core CPU)",
-            "classroom": "≈ 3 min (2.9 min measured on an idle 2-core CPU)",
-            "paper": "GPU; the paper's settings (Adam 1e-3, batch 128, 40 epochs, 5 runs; SupCon LARS 0.5, "
-                     "batch 512, 100 epochs)"},
 )
 CLAIMS = [
     ("Supervised contrastive pre-training beats multi-task learning, which beats the baseline QA network, "

@@ -25,10 +25,6 @@ SPEC = ChapterSpec(
     # Real Sunnybrook in the classroom: the public 3-patient sample has 38 training images, so 100 epochs cost
     # about as much as 30 on the synthetic set; the crop is fitted to the training masks (covering_crop_fraction).
     dataset_settings={"sunnybrook": {"classroom": {"epochs": 100, "crop_fraction": "auto"}}},
-    timing={"smoke": "< 1 min",
-            "classroom": "≈ 2.5 min (2.2 min measured on an idle 2-core CPU; "
-                         "Sunnybrook's 3-patient sample: 1.8 min)",
-            "paper": "GPU, about an hour for five models"},
 )
 CLAIMS = [
     ("The GAP network segments the LV with Dice above 0.9 on Sunnybrook", "Table 1: Dice 94.48%, APD 1.93 mm"),

@@ -61,9 +61,6 @@ SPEC = ChapterSpec(
                   "depths": [0.25, 0.5, 0.75, 1.0], "annotated_counts": [2, 4, 8, 12, 16, 20],
                   "expansions": [0, 0.17, 0.33, 0.67, 1.0, 1.33], "channel_weights": [0.01, 0.1]},
     },
-    timing={"smoke": "30-45 s (2-core CPU, measured; about 1 min with the kernel's start)",
-            "classroom": "≈ 3 min (1.8 min measured on an idle 2-core CPU with the synthetic set already generated)",
-            "paper": "GPU hours per model and dataset"},
     bundled=("digits",),
 )
 CLAIMS = [

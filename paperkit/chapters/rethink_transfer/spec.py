@@ -39,10 +39,6 @@ SPEC = ChapterSpec(
                   "n_patients": 5000, "fractions": [1.0, 0.1, 0.05], "repeats": 3, "source_images": 100000,
                   "source_epochs": 30, "source_batch_size": 64},
     },
-    # Measured with papermill, OMP_NUM_THREADS=2, on this project's otherwise idle 2-core CPU (run records
-    # and synthetic data created from scratch); a machine shared with other jobs takes 2-3x longer.
-    timing={"smoke": "≈ 1 min (56 s on a 2-core CPU)", "classroom": "≈ 3 min (2.6 min measured on an idle 2-core CPU)",
-            "paper": "GPU hours on CheXpert"},
 )
 CLAIMS = [
     ("AUROC cannot tell a good classifier from a mediocre one under class imbalance; AUPRC can",

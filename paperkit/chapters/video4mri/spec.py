@@ -52,10 +52,6 @@ SPEC = ChapterSpec(
                   "k_values": [8, 16, 32, 64], "ablation_models": ["tsm_r50", "tsn_r50"],
                   "augmentations": AUGMENTATION_ROWS, "medmnist_models": MODELS},
     },
-    # Measured with papermill on this project's otherwise idle 2-core CPU, run records created from scratch.
-    timing={"smoke": "< 1 min", "classroom": "≈ 2.5 min (2.1 min measured on an idle 2-core CPU), plus ≈ 4 min for "
-                                             "the MedMNIST section when its data is present (3.9 min measured)",
-            "paper": "GPU hours per dataset"},
 )
 CLAIMS = [
     ("Video recognition frameworks (TSM, SlowFast) classify brain MRI better than 3D ResNets",

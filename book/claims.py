@@ -17,10 +17,13 @@
 # # Claims overview
 #
 # Every chapter ends with a claims ledger: each claim of its paper, the paper's evidence, this run's
-# evidence and a verdict computed by code (`supported`, `not supported`, `not testable here`). This
-# page gathers the ledgers the chapters wrote when the book was built, with the data and profile each
-# ran on. A verdict on synthetic data says whether the paper's mechanism shows up on data built to
-# carry it; it is not a reproduction of the paper's real-data result.
+# evidence and a verdict computed by code (`supported`, `not supported`, `not testable here`). A
+# comparison shows its criterion, the measured effect with its 95% paired-bootstrap interval and the
+# number of test items it rests on: a verdict needs the whole interval on one side of a margin of at
+# least one test item, so a single item cannot flip it. This page gathers the ledgers the chapters
+# wrote when the book was built, with the data and profile each ran on. A verdict on synthetic data
+# says whether the paper's mechanism shows up on data built to carry it; it is not a reproduction of
+# the paper's real-data result.
 
 # %% tags=["parameters"]
 out_dir = "runs"        # where the chapters saved their run records and ledgers
@@ -29,7 +32,7 @@ out_dir = "runs"        # where the chapters saved their run records and ledgers
 from IPython.display import HTML, display
 
 from paperkit.chapters import CHAPTERS
-from paperkit.ledger import VERDICTS, ledger_html, load_ledgers
+from paperkit.ledger import VERDICTS, ledger_html, load_ledgers, overview_rows
 
 ledgers = load_ledgers(out_dir)
 missing = [c for c in CHAPTERS if ledgers.empty or c not in set(ledgers["chapter"])]
@@ -48,10 +51,25 @@ if not ledgers.empty:
     counts["run profile"] = ledgers.groupby("chapter")["run profile"].first()
     counts["run dataset"] = ledgers.groupby("chapter")["run dataset"].first()
     counts["last execution (s)"] = ledgers.groupby("chapter")["run seconds"].first()
+    counts["changed since the previous build"] = ledgers.groupby("chapter")["changed"].sum().astype(int)
     display(HTML(counts.reset_index().to_html(index=False, border=0, classes="paperkit-table")))
     print("Last execution: the seconds the chapter took when this page was built. Finished runs are reused from "
           "their run records, so a rebuild is much faster than a first run; "
           "each chapter's header gives first-run times.")
+
+# %% [markdown]
+# ## Changed since the previous build
+#
+# A verdict that differs from the one the previous build of the same profile and dataset wrote.
+
+# %%
+changed = ledgers[ledgers["changed"]] if not ledgers.empty else ledgers
+if len(changed):
+    display(HTML(ledger_html(overview_rows(changed).assign(chapter=changed["chapter"].values)[
+        ["chapter", "claim", "since the previous build", "verdict", "effect [95% interval]", "n"]],
+        "Verdicts that changed since the previous build")))
+else:
+    print("No verdict changed since the previous build of the same profile (or there was no earlier build).")
 
 # %% [markdown]
 # ## All claims
@@ -62,4 +80,6 @@ for chapter in CHAPTERS:
     if len(rows):
         context = rows.iloc[0]
         caption = f"{chapter} — profile {context['run profile']}, dataset {context['run dataset']}"
-        display(HTML(ledger_html(rows[["claim", "paper_evidence", "our_evidence", "verdict", "data"]], caption)))
+        table = overview_rows(rows)
+        table.insert(1, "paper_evidence", rows["paper_evidence"].values)
+        display(HTML(ledger_html(table, caption)))

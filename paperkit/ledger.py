@@ -211,3 +211,37 @@ def load_ledgers(out_dir: str | Path = "runs") -> pd.DataFrame:
                          "changed": bool(before) and before != claim["verdict"],
                          **{f"run {k}": v for k, v in payload.get("context", {}).items()}})
     return pd.DataFrame(rows)
+
+
+def _effect_text(row) -> str:
+    effect = row.get("effect")
+    if effect is None or (isinstance(effect, float) and np.isnan(effect)):
+        return "—"
+    low, high = row.get("low"), row.get("high")
+    return f"{effect:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+def _since_text(row) -> str:
+    before = row.get("previous verdict") or ""
+    if not before:
+        return "no earlier build"
+    return f"changed (was {before})" if before != row["verdict"] else "same"
+
+
+def overview_rows(ledgers: pd.DataFrame) -> pd.DataFrame:
+    """The claims overview's columns for :func:`load_ledgers` rows: claim, criterion, effect with its
+    95% interval, n, this run's evidence, verdict, data, and what the previous build of the same profile said."""
+    if ledgers.empty:
+        return pd.DataFrame(columns=["claim", "criterion", "effect [95% interval]", "n", "our_evidence", "verdict",
+                                     "data", "since the previous build"])
+    n = ledgers["n"] if "n" in ledgers else pd.Series([None] * len(ledgers), index=ledgers.index)
+    return pd.DataFrame({
+        "claim": ledgers["claim"],
+        "criterion": ledgers.get("criterion", pd.Series([""] * len(ledgers), index=ledgers.index)).fillna(""),
+        "effect [95% interval]": [_effect_text(r) for _, r in ledgers.iterrows()],
+        "n": ["—" if v is None or (isinstance(v, float) and np.isnan(v)) else str(int(v)) for v in n],
+        "our_evidence": ledgers["our_evidence"],
+        "verdict": ledgers["verdict"],
+        "data": ledgers["data"],
+        "since the previous build": [_since_text(r) for _, r in ledgers.iterrows()],
+    })

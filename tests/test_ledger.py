@@ -94,3 +94,21 @@ def test_an_unreadable_previous_ledger_is_ignored(tmp_path):
     ledger.save(tmp_path, profile="smoke", dataset="synthetic")
     assert load_ledgers(tmp_path).loc[0, "previous verdict"] == ""
     assert load_ledgers(tmp_path).loc[0, "effect"] is None  # not a comparison: no effect
+
+
+def test_the_overview_shows_effect_interval_n_and_what_changed(tmp_path):
+    from paperkit.ledger import overview_rows
+
+    for holds in (True, False):
+        ledger = Ledger("demo", "synthetic")
+        difference = _diff(0.05, 0.02, 0.09) if holds else _diff(-0.05, -0.09, -0.02)
+        ledger.judge(("A beats B", "Table 2"), compare(difference))
+        ledger.judge(("C", "Fig. 1"), (None, "needs more data"))
+        ledger.save(tmp_path, profile="classroom", dataset="synthetic")
+    table = overview_rows(load_ledgers(tmp_path))
+    first, second = table.iloc[0], table.iloc[1]
+    assert first["effect [95% interval]"] == "-0.050 [-0.090, -0.020]" and first["n"] == "50"
+    assert first["since the previous build"] == "changed (was supported)" and first["verdict"] == NOT_SUPPORTED
+    assert second["effect [95% interval]"] == "—" and second["n"] == "—"
+    assert second["since the previous build"] == "same"
+    assert list(overview_rows(load_ledgers(tmp_path / "none")).columns)[2] == "effect [95% interval]"

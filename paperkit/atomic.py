@@ -13,24 +13,49 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+TEMP_SUFFIX = ".tmp"
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting and restoring it: the OS offers no read-only call)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success rename it onto ``path``.
 
-    On any exception the temporary file is removed and ``path`` is left untouched.
+    On any exception the temporary file is removed and ``path`` is left untouched. The file gets
+    the permissions an ordinary ``open()`` would give under the user's umask (``mkstemp`` makes
+    it private, which would lock the rest of a shared lab or classroom folder out).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:
         yield tmp
+        if tmp.exists():
+            os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files a killed :func:`atomic_path` left in ``folder``; return them.
+
+    Call it only where no other process can be writing (e.g. holding the folder's lock).
+    """
+    folder = Path(folder)
+    stale = [p for p in folder.glob(f".*{TEMP_SUFFIX}") if p.is_file()] if folder.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
@@ -91,7 +116,7 @@ def build_folder(parent: str | os.PathLike, name: str, params: dict, build: Call
         return root
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=parent))
     try:
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a data set is an ordinary folder
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes it private; a data set is an ordinary folder
         extra = build(tmp)
         write_json(tmp / MANIFEST, {"params": params, **(extra or {})})
         stale = None

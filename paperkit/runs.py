@@ -30,7 +30,8 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_path, torch_save, write_json
+from .atomic import atomic_path, remove_stale_temporaries, torch_save, write_json
+from .lock import folder_lock
 from .runtime import capture_environment
 
 KEY_LENGTH = 12
@@ -203,6 +204,18 @@ class TrainedModel:
     reused: bool
 
 
+def _load_weights(path: Path) -> dict:
+    """A stored state dict, or an error naming the file and how to recover."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated or foreign file
+        raise RuntimeError(f"{path}: the stored weights cannot be read as a PyTorch state dict "
+                           f"({type(err).__name__}); delete {path.parent} (or pass force=True) to train this run "
+                           "again") from err
+
+
 def reuse_or_train(chapter: str, config: Mapping[str, Any], model: Any, train: Callable[[Run], tuple[Mapping, History]],
                    *, name: str, out_dir: str | Path = "runs", force: bool = False, device: Any = "auto",
                    weights: str = "model.pt") -> TrainedModel:
@@ -215,10 +228,12 @@ def reuse_or_train(chapter: str, config: Mapping[str, Any], model: Any, train: C
     :func:`paperkit.train.fit`, so a killed run resumes -- and returns ``(metrics, history)``;
     the weights are then written atomically and the record finished. A finished record whose
     weights are missing is trained again from the start, as with ``force=True``.
+    Training holds the record's lock (:func:`paperkit.lock.folder_lock`): a second process on
+    the same record stops with the holder's name instead of training it too. It first removes
+    the temporary files a killed save left.
     ``model`` must be built the same way in both cases (same architecture; the reused weights
     replace its initial ones). ``device`` is where a reused model is placed.
     """
-    import torch
 
     from .runtime import resolve_device
 
@@ -227,10 +242,12 @@ def reuse_or_train(chapter: str, config: Mapping[str, Any], model: Any, train: C
     if run.done and not run.path(weights).exists():
         run = start_run(chapter, config, out_dir, force=True, device=str(dev))
     if run.done:
-        model.load_state_dict(torch.load(run.path(weights), map_location="cpu", weights_only=True))
+        model.load_state_dict(_load_weights(run.path(weights)))
         return TrainedModel(name, model.to(dev).eval(), run, run.metrics, run.history, reused=True)
-    metrics, history = train(run)
-    torch_save(model.state_dict(), run.path(weights))
-    run.finish(metrics, history)
+    with folder_lock(run.dir, f"run record {chapter}/{run.key}"):
+        remove_stale_temporaries(run.dir)  # what a killed save left; nobody else writes here now
+        metrics, history = train(run)
+        torch_save(model.state_dict(), run.path(weights))
+        run.finish(metrics, history)
     frame = history if isinstance(history, pd.DataFrame) else pd.DataFrame(list(history or []))
     return TrainedModel(name, model.eval(), run, dict(metrics), frame, reused=False)

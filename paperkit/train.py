@@ -361,7 +361,11 @@ def _restore(loop: _Loop) -> FitResult:
     result = FitResult()
     if loop.checkpoint is None or not loop.checkpoint.exists():
         return result
-    state = torch.load(loop.checkpoint, map_location=loop.device, weights_only=True)
+    try:
+        state = torch.load(loop.checkpoint, map_location=loop.device, weights_only=True)
+    except Exception as err:  # truncated, corrupt or foreign file: say which and how to recover
+        raise RuntimeError(f"{loop.checkpoint}: the training checkpoint cannot be read ({type(err).__name__}; "
+                           "a save that was cut short?); delete this file to train from the first epoch") from err
     loop.model.load_state_dict(state["model"])
     loop.optimizer.load_state_dict(state["optimizer"])
     if loop.scheduler is not None and state.get("scheduler") is not None:

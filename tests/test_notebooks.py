@@ -48,6 +48,29 @@ def test_every_chapter_has_the_contract():
         assert positions == sorted(positions), f"{name}: sections out of order"
 
 
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_every_declared_parameter_reaches_start(name):
+    """start() refuses a notebook value no parameter took (papermill's -p typo), so each must be passed on."""
+    import ast
+
+    nb = jupytext.read(ROOT / "nbs" / f"{name}.py")
+    params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    declared = {t.id for node in ast.parse(params.source).body if isinstance(node, ast.Assign) for t in node.targets}
+    code = ast.parse("\n".join(c.source for c in nb.cells if c.cell_type == "code"))
+    call = next(n for n in ast.walk(code) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "start")
+    assert {k.arg for k in call.keywords} == declared
+
+
+@pytest.mark.slow
+def test_a_mistyped_papermill_parameter_stops_the_chapter(tmp_path):
+    import papermill
+
+    with pytest.raises(papermill.PapermillExecutionError, match=r"'datset' \(did you mean 'dataset'\?\)"):
+        book.execute(ROOT / "nbs" / "rethink_transfer.ipynb", tmp_path / "out.ipynb",
+                     {"profile": "smoke", "datset": "chexpert", "out_dir": str(tmp_path / "runs")}, cwd=ROOT)
+    assert not (tmp_path / "out.ipynb").exists() and not (tmp_path / "runs").exists()
+
+
 @pytest.fixture(scope="session")
 def smoke_book(tmp_path_factory):
     """A copy of the book sources in a temporary root, into which chapters are executed."""

@@ -83,6 +83,9 @@ class ChapterSpec:
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise ValueError(f"seed={seed!r}: expected an integer")
         dev = resolve_device(device)
+        if dataset == "synthetic" and data_dir:  # it would write generated files into that folder
+            raise ValueError(f"dataset='synthetic' with data_dir={data_dir!r}: synthetic data is generated under "
+                             "$PAPERKIT_CACHE; pass dataset=<a real dataset> to read data_dir, or drop data_dir")
         if dataset == "synthetic" or dataset in self.bundled:  # generated or packaged: no real folder needed
             data_path = Path(data_dir).expanduser() if data_dir else cache_dir("synthetic", self.name)
             data_path.mkdir(parents=True, exist_ok=True)
@@ -175,6 +178,7 @@ def start(name: str, **parameters: Any) -> tuple[Any, Settings, Stopwatch]:
     from paperkit import chapters, plots
 
     module = chapters.get(name)
+    refuse_undeclared_parameters(_notebook_namespace(), parameters)
     plots.setup()
     clock = Stopwatch()
     settings = module.SPEC.resolve(**parameters)
@@ -184,6 +188,41 @@ def start(name: str, **parameters: Any) -> tuple[Any, Settings, Stopwatch]:
     _show_markdown("**Time per profile** (the book's own record of its last executions):\n\n"
                    + module.SPEC.header(settings.out_dir))
     return module, settings, clock
+
+
+_IPYTHON_NAMES = {"In", "Out", "exit", "quit", "get_ipython"}
+
+
+def _notebook_namespace() -> dict | None:
+    """The notebook's global namespace when :func:`start` runs in an IPython kernel, else None."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return shell.user_ns if shell is not None else None
+
+
+def refuse_undeclared_parameters(namespace: Mapping[str, Any] | None, declared: Mapping[str, Any]) -> None:
+    """Stop when the notebook holds a value that no declared parameter took, e.g. papermill's ``-p datset adni``.
+
+    papermill only warns about a parameter the notebook does not declare and injects it anyway,
+    so a typo would run on the defaults and exit 0. ``namespace`` is the notebook's globals at the
+    call of :func:`start` (imports, modules, functions and IPython's own names aside, everything in
+    it was set by the parameters cell or papermill); ``declared`` are the parameters passed on.
+    """
+    if not namespace:
+        return
+    import difflib
+    from types import ModuleType
+
+    stray = sorted(k for k, v in namespace.items() if not k.startswith("_") and k not in declared
+                   and k not in _IPYTHON_NAMES and not isinstance(v, (ModuleType, type)) and not callable(v))
+    if stray:
+        hints = [f"{k!r}" + (f" (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, declared, 1)) else "")
+                 for k in stray]
+        raise ValueError(f"parameter(s) {', '.join(hints)} are not declared by this chapter; its parameters are: "
+                         f"{', '.join(declared)}")
 
 
 def finish(settings: Settings, clock: Stopwatch) -> str:

@@ -119,6 +119,9 @@ def build_folder(parent: str | os.PathLike, name: str, params: dict, build: Call
         os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes it private; a data set is an ordinary folder
         extra = build(tmp)
         write_json(tmp / MANIFEST, {"params": params, **(extra or {})})
+        if manifest_params(root) == params:  # another process finished while we built: keep its copy
+            shutil.rmtree(tmp, ignore_errors=True)
+            return root
         stale = None
         if root.exists():
             stale = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".old", dir=parent))

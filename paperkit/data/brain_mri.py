@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from paperkit.data.io.errors import DataError
+from paperkit.data.io.text import read_csv_table
 from paperkit.data.splits import check_no_overlap, subject_split
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "exclusion_counts",
     "load_brain_mri",
     "read_clinical_csv",
+    "rows_by_key",
     "apply_unreadable_policy",
     "split_cohort",
     "table1_row",
@@ -159,10 +162,7 @@ def read_clinical_csv(path: str | os.PathLike, required: Sequence[str], what: st
     p = Path(os.path.abspath(os.fspath(path)))
     if not p.is_file():
         raise DataError(f"{p}: {what} not found")
-    try:
-        table = pd.read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig")
-    except Exception as e:  # pandas raises several unrelated types for a broken file
-        raise DataError(f"{p}: not a readable CSV ({type(e).__name__}: {e}); expected the {what}") from e
+    table = read_csv_table(p, f"the {what}", dtype=str, keep_default_na=False, skipinitialspace=True)
     by_folded = {str(c).strip().lower(): c for c in table.columns}
     absent = [c for c in required if c.lower() not in by_folded]
     if absent:
@@ -170,6 +170,40 @@ def read_clinical_csv(path: str | os.PathLike, required: Sequence[str], what: st
                         f"{list(required)}, found {[str(c) for c in table.columns]}")
     table = table.rename(columns={by_folded[c.lower()]: c for c in required})
     return table.apply(lambda column: column.str.strip())
+
+
+def rows_by_key(table: pd.DataFrame, key: str, used: Sequence[str], csv: Path, *,
+                normalize=lambda value: value) -> dict[str, dict]:
+    """``{key value: row}`` of a clinical table (from :func:`read_clinical_csv`), duplicates checked.
+
+    Several rows with the same ``normalize(row[key])`` must agree on every column in ``used``
+    (the ones the loader reads: labels, subject, age, sex); otherwise the label of that
+    image or session would depend on row order, so it is a :class:`DataError` naming the
+    file, the lines, the key and the disagreeing columns. Agreeing duplicates are harmless:
+    the first row is kept and one ``UserWarning`` counts them. ``normalize`` maps key
+    spellings to one form and may raise ``ValueError(what is wrong)``, reported with the line.
+    """
+    rows: dict[str, dict] = {}
+    lines: dict[str, int] = {}
+    duplicates = 0
+    for line, row in enumerate(table.to_dict("records"), start=2):  # line 1 is the header
+        try:
+            value = normalize(row[key])
+        except ValueError as e:
+            raise DataError(f"{csv}: line {line}: {key} {row[key]!r} {e}") from None
+        if value not in rows:
+            rows[value], lines[value] = row, line
+            continue
+        differ = [c for c in used if str(rows[value].get(c, "")) != str(row.get(c, ""))]
+        if differ:
+            listed = ", ".join(f"{c} {rows[value].get(c, '')!r} vs {row.get(c, '')!r}" for c in differ)
+            raise DataError(f"{csv}: lines {lines[value]} and {line} both describe {key} {value} but disagree "
+                            f"({listed}); expected one row per {key}")
+        duplicates += 1
+    if duplicates:
+        warnings.warn(f"{csv}: {duplicates} duplicate row(s) (same {key}, same {', '.join(used)}) ignored",
+                      UserWarning, stacklevel=3)
+    return rows
 
 
 def parse_age(text: str) -> float | None:

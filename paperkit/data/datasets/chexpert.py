@@ -33,6 +33,7 @@ import pandas as pd
 
 from paperkit.data.datasets.csv_images import check_image_table, drop_missing_images
 from paperkit.data.io.errors import DataError
+from paperkit.data.io.text import read_csv_table
 from paperkit.data.splits import Split, subject_split
 
 META_COLUMNS = ("Path", "Sex", "Age", "Frontal/Lateral", "AP/PA")
@@ -158,10 +159,7 @@ def load_chexpert(
     if unknown:
         raise ValueError(f"labels: unknown CheXpert label(s) {unknown}; expected some of {list(CHEXPERT_LABELS)}")
     csv_path = find_csv(root, split)
-    try:
-        raw = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    except Exception as e:
-        raise DataError(f"{csv_path}: not a readable CSV ({type(e).__name__}: {e})") from e
+    raw = read_csv_table(csv_path, "a CheXpert label CSV", dtype=str, keep_default_na=False)
     raw.columns = [c.strip() for c in raw.columns]
     for column in (*META_COLUMNS, *labels):
         if column not in raw.columns:

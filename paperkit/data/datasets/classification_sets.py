@@ -35,6 +35,7 @@ import io
 import os
 import pickle
 import tarfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable
@@ -46,6 +47,7 @@ from torch.utils.data import Dataset
 
 from paperkit.data.io.errors import DataError
 
+SPLIT_FOLDERS = ("train", "val", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 HOW_TO_GET = {
@@ -153,6 +155,36 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
     return (arr.reshape(arr.shape[0], arr.shape[1], -1)[..., :3] > 0).any(-1)
 
 
+
+def class_folders(root: Path) -> list[str]:
+    """Sorted names of the (non-hidden) class sub-folders of ``root``."""
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def check_same_classes(classes_of: dict[str, Sequence[str]]) -> None:
+    """Raise :class:`DataError` unless every entry (split name or folder -> class list) has the same classes.
+
+    Label ``k`` means ``classes[k]``; if two splits list different classes, the same label
+    would name different classes in each. The message names the classes each side lacks.
+    """
+    items = list(classes_of.items())
+    first_name, first = items[0][0], set(items[0][1])
+    for name, classes in items[1:]:
+        if set(classes) != first:
+            only_first, only_here = sorted(first - set(classes)), sorted(set(classes) - first)
+            raise DataError(f"{name}: class list differs from {first_name}: only in {first_name}: {only_first}, "
+                            f"only in {name}: {only_here}; expected the same classes in every split "
+                            "(a few-shot split, with disjoint classes, cannot be used for classification)")
+
+
+def check_split_classes(root: Path) -> None:
+    """If ``root`` is a ``train``/``val``/``test`` folder, check its sibling split folders hold the same classes."""
+    if root.name not in SPLIT_FOLDERS:
+        return
+    splits = {root.parent / s: class_folders(root.parent / s) for s in SPLIT_FOLDERS if (root.parent / s).is_dir()}
+    check_same_classes({str(k): v for k, v in sorted(splits.items(), key=lambda kv: kv[0] != root)})
+
+
 class ImageFolderDataset(Dataset):
     """``root/<class>/<image>`` read lazily; with ``mask_root``, also ``(1, H, W)`` foreground masks.
 
@@ -161,29 +193,42 @@ class ImageFolderDataset(Dataset):
     ``mask_root/<class>/<name>.png``; an image without one gets an all-foreground mask
     (nothing to constrain) and ``has_mask[i] = False``. Masks are resized with the image
     (nearest); only give photometric ``transform`` s when masks are used.
+
+    Labels are checked, never guessed: every class must have images (a missing folder would
+    shift the labels after it), and when ``root`` is a split folder (``train``/``val``/``test``)
+    beside other split folders, all of them must hold the same class folders
+    (:func:`check_split_classes`; ``check_splits=False`` skips that).
     """
 
     def __init__(self, root: str | os.PathLike, *, mask_root: str | os.PathLike | None = None,
                  classes: Sequence[str] | None = None, channels: int | None = 3,
                  image_size: int | Sequence[int] | None = None,
                  transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 normalize: tuple[Any, Any] | None = None):
+                 normalize: tuple[Any, Any] | None = None, check_splits: bool = True):
         root = Path(os.path.abspath(os.fspath(root)))
         if not root.is_dir():
             raise DataError(f"{root}: image folder not found; expected {root}/<class>/<image files>")
-        found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        found = class_folders(root)
+        if check_splits:
+            check_split_classes(root)
         classes = list(classes) if classes is not None else found
         unknown = [c for c in found if c not in classes]
         if not classes or unknown:
             raise DataError(f"{root}: class folders {found}; expected one folder per class {classes}")
         self.root, self.classes = root, classes
         self.samples: list[tuple[Path, int]] = []
+        empty = []
         for label, name in enumerate(classes):
             folder = root / name
-            if folder.is_dir():
-                self.samples += [(p, label) for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+            images = ([(p, label) for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+                      if folder.is_dir() else [])
+            empty += [] if images else [name]
+            self.samples += images
         if not self.samples:
             raise DataError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)}) in its class folders")
+        if empty:
+            raise DataError(f"{root}: no images for class(es) {empty}; expected a non-empty folder per class "
+                            f"{classes} (a missing class would shift every later label)")
         self.mask_root = None if mask_root is None else Path(os.path.abspath(os.fspath(mask_root)))
         if self.mask_root is not None and not self.mask_root.is_dir():
             raise DataError(f"{self.mask_root}: mask folder not found; expected {self.mask_root}/<class>/<name>.png "
@@ -279,12 +324,41 @@ def load_mnist(root: str | os.PathLike, split: str = "train", *, fashion: bool =
     return ImageArrayDataset(images, labels.astype(np.int64), classes, source=str(found["images"]), **dataset_kwargs)
 
 
+# The only globals a CIFAR batch may name: what numpy's own pickles of arrays, dtypes and
+# scalars call (numpy 1.x writes numpy.core.*, numpy 2.x numpy._core.*; the original
+# batches are Python 2 pickles), plus _codecs.encode, which Python 3 uses for bytes at
+# protocols 0-2. Nothing else can be called, so a crafted batch cannot run code.
+_PICKLE_GLOBALS = frozenset({
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    *((f"numpy.{core}.multiarray", name) for core in ("core", "_core") for name in ("_reconstruct", "scalar")),
+    *((f"numpy.{core}.numeric", "_frombuffer") for core in ("core", "_core")),
+    ("_codecs", "encode"),
+})
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Unpickles numpy arrays, lists, dicts, strings, bytes and numbers; refuses any other global."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _PICKLE_GLOBALS:
+            raise pickle.UnpicklingError(f"it asks for {module}.{name}")
+        with warnings.catch_warnings():  # numpy 2 warns when numpy.core is imported
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return super().find_class(module, name)
+
+
 def _unpickle(path: Path) -> dict:
+    """A CIFAR batch or meta pickle as a dict with str keys, read with :class:`_RestrictedUnpickler`."""
     try:
         with open(path, "rb") as f:
-            obj = pickle.load(f, encoding="latin1")
+            obj = _RestrictedUnpickler(f, encoding="latin1").load()
+    except pickle.UnpicklingError as err:
+        raise DataError(f"{path}: refused to unpickle ({err}); a CIFAR batch holds only numpy arrays, lists, "
+                        "dicts, strings and numbers. Is it a crafted or foreign pickle?") from err
     except Exception as err:
         raise DataError(f"{path}: not a readable CIFAR pickle ({type(err).__name__}: {err})") from err
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}: holds a {type(obj).__name__}; expected a CIFAR batch (a dict)")
     return {(k.decode() if isinstance(k, bytes) else k): v for k, v in obj.items()}
 
 
@@ -394,7 +468,12 @@ def load_stl10(root: str | os.PathLike, split: str = "train", **dataset_kwargs) 
 
 
 def load_mini_imagenet(root: str | os.PathLike, split: str = "train", **dataset_kwargs) -> ImageFolderDataset:
-    """mini-ImageNet ``split`` as an ImageFolder ``root/<split>/<wnid>/*.jpg``."""
+    """mini-ImageNet ``split`` as an ImageFolder ``root/<split>/<wnid>/*.jpg``.
+
+    Every split folder present must hold the same classes: the few-shot split of Vinyals et
+    al. (64 train, 16 val, 20 test classes, all disjoint) is refused with a :class:`DataError`
+    naming the classes; Model Doctor classifies, so it needs a split of the same 100 classes.
+    """
     root = _need_dir(root, "mini_imagenet")
     if not (root / split).is_dir():
         raise DataError(f"{root / split}: split folder not found; expected {root}/{{train,val,test}}/<wnid>/*.jpg")

@@ -45,6 +45,7 @@ from torch.utils.data import Dataset
 
 from paperkit.data.io.errors import DataError, SubjectLeakError
 from paperkit.data.io.readers import read_image
+from paperkit.data.io.text import read_csv_table
 from paperkit.data.splits import Split, subject_split
 
 ImageTable = pd.DataFrame
@@ -297,10 +298,7 @@ def load_csv_images(
         raise DataError(f"{csv_path}: CSV file not found")
     if not image_root.is_dir():
         raise DataError(f"{image_root}: image_root folder not found (for {csv_path})")
-    try:
-        raw = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    except Exception as e:
-        raise DataError(f"{csv_path}: not a readable CSV ({type(e).__name__}: {e})") from e
+    raw = read_csv_table(csv_path, "a label CSV (one row per image)", dtype=str, keep_default_na=False)
     label_columns = [label_columns] if isinstance(label_columns, str) else list(label_columns)
     wanted = [path_column, patient_column, *label_columns] + ([date_column] if date_column else [])
     for column in wanted:

@@ -35,7 +35,15 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from paperkit.data.brain_mri import BrainScan, Cohort, apply_unreadable_policy, parse_age, parse_sex, read_clinical_csv
+from paperkit.data.brain_mri import (
+    BrainScan,
+    Cohort,
+    apply_unreadable_policy,
+    parse_age,
+    parse_sex,
+    read_clinical_csv,
+    rows_by_key,
+)
 from paperkit.data.io.errors import DataError
 
 __all__ = ["ADNI_CLASSES", "IDA_COLUMNS", "PPMI_CLASSES", "find_ida_images", "load_adni", "load_ida", "load_ppmi"]
@@ -44,6 +52,7 @@ IDA_COLUMNS = ("Image Data ID", "Subject", "Group", "Sex", "Age", "Visit", "Moda
                "Type", "Acq Date", "Format", "Downloaded")
 # The columns a loader cannot work without; the others are kept when present.
 _REQUIRED = ("Image Data ID", "Subject", "Group")
+_USED = ("Subject", "Group", "Sex", "Age", "Visit", "Modality", "Acq Date")
 
 # class name -> IDA Group values; the first class is the control (label 0).
 ADNI_CLASSES: dict[str, tuple[str, ...]] = {"CN": ("CN",), "AD": ("AD",)}
@@ -59,7 +68,7 @@ def _image_id(text: str) -> str:
     text = str(text).strip()
     digits = text[1:] if text[:1] in "Ii" else text
     if not digits.isdigit():
-        raise ValueError(text)
+        raise ValueError("is not an I-number (expected e.g. I13722)")
     return f"I{int(digits)}"
 
 
@@ -200,21 +209,30 @@ def _collection_csvs(root: Path, csv_path) -> list[Path]:
 
 
 def _csv_rows(csvs: Sequence[Path]) -> dict[str, tuple[Path, dict]]:
-    """Image Data ID -> (its CSV, its row), over all CSVs; an id listed for two subjects is an error."""
+    """Image Data ID -> (its CSV, its row), over all CSVs.
+
+    Rows of one image (within a CSV or across CSVs) must agree on the columns the loader
+    uses (:data:`_USED`), else :class:`DataError`; agreeing duplicates are counted in a warning.
+    """
     rows: dict[str, tuple[Path, dict]] = {}
     for csv in csvs:
         table = read_clinical_csv(csv, _REQUIRED, f"IDA collection CSV (columns {', '.join(IDA_COLUMNS)})")
-        for number, row in enumerate(table.to_dict("records"), start=2):
-            try:
-                image_id = _image_id(row["Image Data ID"])
-            except ValueError:
-                raise DataError(f"{csv}: line {number}: Image Data ID {row['Image Data ID']!r} is not an "
-                                "I-number (expected e.g. I13722)") from None
-            if image_id in rows and rows[image_id][1]["Subject"] != row["Subject"]:
-                raise DataError(f"{csv}: line {number}: Image Data ID {image_id} is listed for subjects "
-                                f"{rows[image_id][1]['Subject']!r} and {row['Subject']!r}")
+        for image_id, row in rows_by_key(table, "Image Data ID", _used(table), csv, normalize=_image_id).items():
+            if image_id in rows:
+                first_csv, first = rows[image_id]
+                differ = [c for c in _used(table) if str(first.get(c, "")) != str(row.get(c, ""))]
+                if differ:
+                    raise DataError(f"{csv}: Image Data ID {image_id} disagrees with its row in {first_csv} on "
+                                    + ", ".join(f"{c} {first.get(c, '')!r} vs {row.get(c, '')!r}" for c in differ)
+                                    + "; expected one description per image")
+                continue
             rows[image_id] = (csv, row)
     return rows
+
+
+def _used(table) -> list[str]:
+    """The columns whose values the loader reads (labels, subject, identity): duplicates must agree on them."""
+    return [c for c in _USED if c in table.columns]
 
 
 def _row_of(image_id: str, path: Path, root: Path, rows: Mapping[str, tuple[Path, dict]],

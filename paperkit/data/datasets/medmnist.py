@@ -28,10 +28,50 @@ from torch.utils.data import Dataset
 from paperkit.data.io.errors import DataError
 
 MEDMNIST_SPLITS = ("train", "val", "test")
+# Labels per subset (the medmnist package's INFO): class count of a multi-class subset, or
+# the number of 0/1 columns of a multi-label one (ChestMNIST). Files are <flag>[_<size>].npz.
+MEDMNIST_CLASSES = {
+    "pathmnist": 9, "dermamnist": 7, "octmnist": 4, "pneumoniamnist": 2, "retinamnist": 5,
+    "breastmnist": 2, "bloodmnist": 8, "tissuemnist": 8, "organamnist": 11, "organcmnist": 11,
+    "organsmnist": 11, "organmnist3d": 11, "nodulemnist3d": 2, "adrenalmnist3d": 2,
+    "fracturemnist3d": 3, "vesselmnist3d": 2, "synapsemnist3d": 2,
+}
+MEDMNIST_MULTILABEL = {"chestmnist": 14}
 
 
-def _check_pair(path: Path, split: str, images: np.ndarray, labels: np.ndarray, volumes: bool = False) -> np.ndarray:
-    """Validate one split's arrays (2D images, or 3D volumes with ``volumes=True``); returns labels as ``(N, L)``."""
+def _check_label_values(path: Path, split: str, labels: np.ndarray, n_classes: int | None) -> None:
+    """Refuse label values no class has: NaN, negative, fractional, or >= ``n_classes``.
+
+    One column holds class indices ``0..n_classes-1``; several columns are 0/1 flags.
+    A wrong value would otherwise become a wrong target silently (e.g. -1 read as a class).
+    """
+    if labels.size == 0:
+        return
+    values = labels.astype(np.float64)
+    top = 2 if labels.shape[1] > 1 else n_classes  # None: no known class count
+    bad = ~np.isfinite(values) | (values < 0) | (values != np.round(values))
+    if top is not None:
+        bad |= values >= top
+    if bad.any():
+        row, column = (int(i) for i in np.argwhere(bad)[0])
+        expected = ("0/1 per column (multi-label)" if labels.shape[1] > 1 else
+                    f"a class index 0..{top - 1}" if top is not None else "a non-negative integer class index")
+        raise DataError(f"{path}: {split}_labels[{row}, {column}] is {labels[row, column]!r} "
+                        f"({int(bad.sum())} bad value(s)); expected {expected}")
+
+
+def subset_classes(path: str | os.PathLike) -> int | None:
+    """Class count (or label columns) of a MedMNIST file from its name (``<flag>[_<size>].npz``), else None."""
+    flag = Path(path).name.lower().removesuffix(".npz").rsplit("_", 1)[0]
+    return MEDMNIST_CLASSES.get(flag, MEDMNIST_MULTILABEL.get(flag))
+
+
+def _check_pair(path: Path, split: str, images: np.ndarray, labels: np.ndarray, volumes: bool = False,
+                n_classes: int | None = None) -> np.ndarray:
+    """Validate one split's arrays (2D images, or 3D volumes with ``volumes=True``); returns labels as ``(N, L)``.
+
+    Label values are checked by :func:`_check_label_values` against ``n_classes`` (None: no upper bound).
+    """
     key = f"{split}_images"
     if volumes and images.ndim != 4:
         raise DataError(f"{path}: {key} has shape {images.shape}; expected 3D volumes (N, D, H, W) "
@@ -53,11 +93,13 @@ def _check_pair(path: Path, split: str, images: np.ndarray, labels: np.ndarray, 
                         f"{len(images)} images; expected one label row per image")
     if not np.issubdtype(labels.dtype, np.integer) and not np.issubdtype(labels.dtype, np.floating):
         raise DataError(f"{path}: {split}_labels must be numeric, got {labels.dtype}")
+    _check_label_values(path, split, labels, n_classes)
     return labels
 
 
 def load_medmnist_npz(
-    path: str | os.PathLike, splits: Sequence[str] = MEDMNIST_SPLITS, *, volumes: bool = False
+    path: str | os.PathLike, splits: Sequence[str] = MEDMNIST_SPLITS, *, volumes: bool = False,
+    n_classes: int | None = None,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Read a MedMNIST ``.npz`` into ``{split: (images uint8, labels (N, L))}``.
 
@@ -65,7 +107,10 @@ def load_medmnist_npz(
     or with ``volumes=True`` 3D ``(N, D, H, W)``. Labels of shape ``(N,)`` are returned as
     ``(N, 1)``. A missing key, images of the other dimensionality, a non-uint8 image array
     or a label count that differs from the image count is a ``DataError`` naming the file
-    and key.
+    and key. So is a label value no class has (NaN, negative, fractional, or ``>= n_classes``;
+    ``n_classes`` defaults to the subset's count from the file name, :data:`MEDMNIST_CLASSES`,
+    and multi-label columns must be 0/1), and an archive member that fails to decompress
+    (CRC error, truncated download).
     """
     p = Path(os.path.abspath(os.fspath(path)))
     if not p.is_file():
@@ -81,11 +126,21 @@ def load_medmnist_npz(
         if absent:
             raise DataError(f"{p}: missing key(s) {absent}; expected the MedMNIST keys "
                             f"{{train,val,test}}_{{images,labels}}, found {sorted(keys)}")
+        n_classes = subset_classes(p) if n_classes is None else n_classes
         out = {}
         for s in splits:
-            images, labels = archive[f"{s}_images"], archive[f"{s}_labels"]
-            out[s] = (images, _check_pair(p, s, images, labels, volumes))
+            images, labels = _member(p, archive, f"{s}_images"), _member(p, archive, f"{s}_labels")
+            out[s] = (images, _check_pair(p, s, images, labels, volumes, n_classes))
     return out
+
+
+def _member(path: Path, archive, key: str) -> np.ndarray:
+    """One array of an open ``.npz``; a corrupt member (bad CRC, truncated) is a DataError naming file and key."""
+    try:
+        return archive[key]
+    except Exception as e:  # zipfile/zlib/numpy raise several types for a damaged member
+        raise DataError(f"{path}: array {key!r} is damaged ({type(e).__name__}: {e}); expected an intact "
+                        "MedMNIST .npz -- download it again") from e
 
 
 class MedMNISTDataset(Dataset):

@@ -41,7 +41,15 @@ import os
 import re
 from pathlib import Path
 
-from paperkit.data.brain_mri import BrainScan, Cohort, apply_unreadable_policy, parse_age, parse_sex, read_clinical_csv
+from paperkit.data.brain_mri import (
+    BrainScan,
+    Cohort,
+    apply_unreadable_policy,
+    parse_age,
+    parse_sex,
+    read_clinical_csv,
+    rows_by_key,
+)
 from paperkit.data.io.errors import DataError
 
 __all__ = ["OASIS1_COLUMNS", "OASIS1_IMAGES", "OASIS2_COLUMNS", "OASIS_CLASSES", "load_oasis1", "load_oasis2"]
@@ -80,8 +88,10 @@ def _sessions(root: Path, pattern: re.Pattern, dataset: str, example: str) -> di
                 if not child.is_dir() or child.name.startswith("."):
                     continue
                 if pattern.match(child.name):
-                    if child.name in found:
-                        raise DataError(f"{child}: session {child.name} also found at {found[child.name]}")
+                    same = next((f for s, f in found.items() if s.upper() == child.name.upper()), None)
+                    if same is not None:
+                        raise DataError(f"{child}: session {child.name} also found at {same}; expected each "
+                                        "session folder once (spellings that differ only in case are one session)")
                     found[child.name] = child
                 else:
                     below.append(child)
@@ -102,8 +112,18 @@ def _table_path(root: Path, csv_path, name: str) -> Path:
                     f"download {name} from oasis-brains.org or pass csv_path=")
 
 
-def _cdr(text: str) -> float | None:
-    return parse_age(text)  # same rule: a finite number or None
+CDR_VALUES = (0.0, 0.5, 1.0, 2.0, 3.0)  # the Clinical Dementia Rating scale
+_MISSING = ("", "na", "n/a", "nan")
+
+
+def _cdr(text: str, where: str) -> float | None:
+    """CDR of a table cell: one of :data:`CDR_VALUES`, ``None`` when blank; anything else is a DataError."""
+    if str(text).strip().lower() in _MISSING:
+        return None
+    value = parse_age(text)
+    if value not in CDR_VALUES:
+        raise DataError(f"{where}: CDR {text!r}; expected one of 0, 0.5, 1, 2, 3 or blank (not rated)")
+    return value
 
 
 def load_oasis1(root: str | os.PathLike, *, csv_path: str | os.PathLike | None = None,
@@ -124,18 +144,18 @@ def load_oasis1(root: str | os.PathLike, *, csv_path: str | os.PathLike | None =
     sessions = _sessions(root, _OASIS1_SESSION, "OASIS-1", "disc1/OAS1_0001_MR1")
     csv = _table_path(root, csv_path, OASIS1_CSV)
     table = read_clinical_csv(csv, OASIS1_COLUMNS, f"OASIS-1 table ({OASIS1_CSV})")
-    rows = {row["ID"]: row for row in table.to_dict("records")}
+    rows = rows_by_key(table, "ID", ("CDR", "Age", "M/F"), csv, normalize=str.upper)
 
     records, excluded = [], []
     for session, folder in sessions.items():
-        row = rows.get(session)
+        row = rows.get(session.upper())
         if row is None:
             raise DataError(f"{folder}: session {session} has no row in {csv}; expected its ID in the table")
-        subject, visit = _OASIS1_SESSION.match(session).groups()
+        subject, visit = _OASIS1_SESSION.match(session.upper()).groups()
         if int(visit) > 1 and not include_rescans:
             excluded.append((session, "re-scan session"))
             continue
-        cdr = _cdr(row["CDR"])
+        cdr = _cdr(row["CDR"], f"{csv}: ID {session}")
         if cdr is None:
             excluded.append((session, "missing CDR"))
             continue
@@ -148,7 +168,8 @@ def load_oasis1(root: str | os.PathLike, *, csv_path: str | os.PathLike | None =
         records.append(BrainScan(subject=subject, session=session, scan_id=session, path=matches[0], label=label,
                                  label_name=OASIS_CLASSES[label], age=parse_age(row["Age"]),
                                  sex=parse_sex(row["M/F"]), clinical=dict(row)))
-    excluded += [(sid, "no session folder") for sid in sorted(set(rows) - set(sessions))]
+    excluded += [(row["ID"], "no session folder") for sid, row in sorted(rows.items())
+                 if sid not in {s.upper() for s in sessions}]
     records.sort(key=lambda r: r.session)
     cohort = Cohort(records, dataset="oasis1", class_names=OASIS_CLASSES, view=view, source=csv, excluded=excluded)
     return apply_unreadable_policy(cohort, on_unreadable, cache)
@@ -192,17 +213,18 @@ def load_oasis2(root: str | os.PathLike, *, csv_path: str | os.PathLike | None =
     sessions = _sessions(root, _OASIS2_SESSION, "OASIS-2", "OAS2_RAW_PART1/OAS2_0001_MR1")
     csv = _table_path(root, csv_path, OASIS2_CSV)
     table = read_clinical_csv(csv, OASIS2_COLUMNS, f"OASIS-2 table ({OASIS2_CSV})")
-    rows = {row["MRI ID"]: row for row in table.to_dict("records")}
+    rows = rows_by_key(table, "MRI ID", ("Subject ID", "Group", "CDR", "Age", "M/F"), csv, normalize=str.upper)
 
     records, excluded = [], []
     for session, folder in sessions.items():
-        row = rows.get(session)
+        row = rows.get(session.upper())
         if row is None:
             raise DataError(f"{folder}: session {session} has no row in {csv}; expected its MRI ID in the table")
         if row["Subject ID"] != _OASIS2_SESSION.match(session).group(1):
             raise DataError(f"{csv}: MRI ID {session} belongs to Subject ID {row['Subject ID']!r}; expected "
                             f"{_OASIS2_SESSION.match(session).group(1)!r}")
-        label = _oasis2_label(row["Group"], _cdr(row["CDR"]), converted, f"{csv}: MRI ID {session}")
+        where = f"{csv}: MRI ID {session}"
+        label = _oasis2_label(row["Group"], _cdr(row["CDR"], where), converted, where)
         if isinstance(label, str):
             excluded.append((session, label))
             continue
@@ -214,7 +236,8 @@ def load_oasis2(root: str | os.PathLike, *, csv_path: str | os.PathLike | None =
             records.append(BrainScan(subject=row["Subject ID"], session=session, scan_id=f"{session}/mpr-{number}",
                                      path=path, label=label, label_name=OASIS_CLASSES[label],
                                      age=parse_age(row["Age"]), sex=parse_sex(row["M/F"]), clinical=dict(row)))
-    excluded += [(sid, "no session folder") for sid in sorted(set(rows) - set(sessions))]
+    excluded += [(row["MRI ID"], "no session folder") for sid, row in sorted(rows.items())
+                 if sid not in {s.upper() for s in sessions}]
     records.sort(key=lambda r: (r.subject, r.session, r.scan_id))
     cohort = Cohort(records, dataset="oasis2", class_names=OASIS_CLASSES, view=view, source=csv, excluded=excluded)
     return apply_unreadable_policy(cohort, on_unreadable, cache)

@@ -283,6 +283,9 @@ def _read_dicom_header(path: Path):
 
     Files without the DICOM preamble are retried with ``force=True`` and kept only if
     they clearly hold an image (Rows and PixelData), so stray text files are skipped.
+    A Part-10 file (with the preamble) whose header declares an image but that lacks
+    Rows or PixelData -- pydicom stops quietly at the end of a truncated file -- is a
+    :class:`DataError` naming it, so a cut-short slice is never skipped in silence.
     """
     import pydicom
     from pydicom.errors import InvalidDicomError
@@ -303,8 +306,27 @@ def _read_dicom_header(path: Path):
             f"{path}: not a readable DICOM file (pydicom: {type(e).__name__}: {e})"
         ) from e
     if "Rows" not in ds or "PixelData" not in ds:
+        kind = _declared_image(ds)
+        if kind:
+            missing = " and ".join(t for t in ("Rows", "PixelData") if t not in ds)
+            raise DataError(f"{path}: a DICOM file of {kind} without {missing} ({path.stat().st_size} bytes); "
+                            "expected a complete file -- truncated by an interrupted download or copy?")
         return None  # e.g. DICOMDIR or a structured report
     return ds
+
+
+def _declared_image(ds) -> str | None:
+    """What image a Part-10 header says its file holds (e.g. ``"MR Image Storage"``), else None.
+
+    A header cut short before its MediaStorageSOPClassUID (type 1, so always present in a
+    complete file) counts as an image of unknown kind.
+    """
+    meta = getattr(ds, "file_meta", None)
+    uid = meta.get("MediaStorageSOPClassUID") if meta is not None else None
+    if uid is None:
+        return "unknown kind (its header ends early)"
+    name = getattr(uid, "name", "") or str(uid)
+    return name if "Image Storage" in name else None
 
 
 def _floats(value: Any) -> list[float]:
@@ -393,7 +415,14 @@ def read_dicom_series(folder: str | os.PathLike, *, series_uid: str | None = Non
     headers, skipped = _series_headers(folder)
     series_uid, slices = _choose_series(folder, headers, series_uid)
     _check_series(folder, slices)
-    ordered, gap, affine, ordering = _order_slices(folder, slices)
+    try:
+        ordered, gap, affine, ordering = _order_slices(folder, slices)
+    except DataError as e:
+        if not skipped:
+            raise
+        # A hole in the series next to files that were skipped: say which, they may be the damaged slices.
+        raise DataError(f"{e}; files skipped as not DICOM images: {', '.join(skipped[:5])}"
+                        f"{' ...' if len(skipped) > 5 else ''}") from e
     array = _stack_planes(ordered)
     row_mm, col_mm = _floats(ordered[0][1].PixelSpacing)
     meta = {

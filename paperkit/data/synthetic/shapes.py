@@ -23,24 +23,24 @@ Written as an ImageFolder with a parallel mask folder and a CSV, and read back t
     <root>/shapes.csv                           split, path, mask_path, label, class, texture, spurious
     <root>/synthetic_shapes.json                the generator's parameters
 
-Deterministic by ``seed``; built in a temporary folder and renamed into place; reused when
-the parameters match.
+Deterministic by ``seed``; built in a temporary folder and renamed into place
+(:func:`paperkit.atomic.build_folder`, as every generator); reused when the parameters match,
+also when a concurrent process finished the same build first.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from paperkit.atomic import write_text
+from paperkit.atomic import build_folder, write_text
 from paperkit.data.io.errors import DataError
+from paperkit.data.io.text import read_csv_table
 from paperkit.paths import cache_dir
 
 GENERATOR_VERSION = "synthetic-shapes-v1"
@@ -165,17 +165,13 @@ def make_synthetic_shapes(out_dir: str | os.PathLike | None = None, *, n_train: 
         root = cache_dir("synthetic", "model_doctor") / key
     else:
         root = Path(os.path.abspath(os.fspath(out_dir)))
-    if root.exists():
-        found = _read_manifest(root)
-        if found == params:
-            return root
-        if not overwrite:
-            raise DataError(f"{root}: exists but was not made with these parameters (its {MANIFEST}: {found}; "
-                            f"wanted {params}); pass overwrite=True or use another out_dir")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=root.parent))
-    try:
-        os.chmod(tmp, 0o755)
+    if _read_manifest(root) == params:
+        return root
+    if root.exists() and not overwrite:
+        raise DataError(f"{root}: exists but was not made with these parameters (its {MANIFEST}: "
+                        f"{_read_manifest(root)}; wanted {params}); pass overwrite=True or use another out_dir")
+
+    def build(tmp: Path) -> dict:
         rows = []
         seqs = np.random.SeedSequence([int(seed), 20220222]).spawn(2)
         for split, n, seq, p_class in (("train", n_train, seqs[0], spurious), ("test", n_test, seqs[1], test_spurious)):
@@ -183,13 +179,11 @@ def make_synthetic_shapes(out_dir: str | os.PathLike | None = None, *, n_train: 
                                  mask_fraction if split == "train" else 1.0)
         write_text(tmp / TABLE, pd.DataFrame(rows).to_csv(index=False, lineterminator="\n"))
         write_text(tmp / MANIFEST, json.dumps(params, indent=2, sort_keys=True) + "\n")
-        if root.exists():
-            shutil.rmtree(root)
-        os.rename(tmp, root)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return root
+        return {}
+
+    # Built in a temporary sibling and renamed into place; a concurrent build of the same
+    # parameters reuses the finished folder instead of deleting it (paperkit.atomic.build_folder).
+    return build_folder(root.parent, root.name, params, build)
 
 
 def _write_split(tmp: Path, split: str, n: int, seq: np.random.SeedSequence, classes: list[str], size: int,
@@ -223,7 +217,7 @@ def shapes_table(root: str | os.PathLike) -> pd.DataFrame:
     path = Path(root) / TABLE
     if not path.is_file():
         raise DataError(f"{path}: not found; expected a folder made by make_synthetic_shapes")
-    table = pd.read_csv(path, keep_default_na=False)
+    table = read_csv_table(path, "the shapes table written by make_synthetic_shapes", keep_default_na=False)
     need = ["split", "path", "mask_path", "label", "class", "texture", "spurious"]
     missing = [c for c in need if c not in table.columns]
     if missing:

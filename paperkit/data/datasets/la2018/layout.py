@@ -49,6 +49,7 @@ from pathlib import Path
 from paperkit.data.datasets.la2018.case import H5_FILE, IMAGE_FILE, MASK_FILE, LACase
 from paperkit.data.datasets.la2018.scores import SCORES_FILE, read_scores
 from paperkit.data.io.errors import DataError
+from paperkit.data.io.text import read_utf8
 
 __all__ = ["LAYOUTS", "detect_layout", "find_cases", "load_la2018", "read_case_lists"]
 
@@ -92,7 +93,7 @@ def _h5_case_dirs(root: Path) -> list[Path]:
 
 
 def _read_list(path: Path) -> list[str]:
-    ids = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    ids = [line.strip() for line in read_utf8(path, "a list of case ids, one per line").splitlines()]
     ids = [i for i in ids if i and not i.startswith("#")]
     duplicates = sorted(i for i, n in Counter(ids).items() if n > 1)
     if duplicates:

@@ -6,6 +6,7 @@ The CSV's columns and the binarisation are documented in :mod:`paperkit.data.dat
 from __future__ import annotations
 
 import csv
+import io
 import os
 from pathlib import Path
 from typing import Mapping
@@ -13,6 +14,7 @@ from typing import Mapping
 import numpy as np
 
 from paperkit.data.io.errors import DataError
+from paperkit.data.io.text import read_utf8
 
 __all__ = ["ATTRIBUTE_COLUMNS", "DIAGNOSTIC_THRESHOLD", "QA_COLUMN", "SCORE_COLUMNS", "SCORES_FILE", "binarise",
            "read_scores", "write_scores"]
@@ -41,7 +43,7 @@ def read_scores(path: str | os.PathLike) -> dict[str, dict]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: scores CSV not found")
-    with open(path, newline="", encoding="utf-8-sig") as f:
+    with io.StringIO(read_utf8(path, f"a scores CSV ({', '.join(SCORE_COLUMNS)})"), newline="") as f:
         reader = csv.DictReader(f)
         columns = [c.strip() for c in (reader.fieldnames or [])]
         missing = [c for c in SCORE_COLUMNS if c not in columns]

@@ -63,12 +63,14 @@ Patient ids are the original ids in canonical, zero-padded form (``SC-HF-I-01``)
 from __future__ import annotations
 
 import csv
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from paperkit.data.datasets.sunnybrook.contours import contours_below
 from paperkit.data.io.errors import DataError
+from paperkit.data.io.text import read_utf8
 
 __all__ = ["CHALLENGE_SAX_SERIES", "LAYOUTS", "canonical_patient_id", "collect_patients", "detect_layout"]
 
@@ -164,9 +166,31 @@ def collect_patients(root: Path, layout: str, kind: str) -> list[PatientFiles]:
     return collect(root, kind)
 
 
+def _patient_key(name: str) -> str:
+    """What makes two folder names the same patient: the canonical id, ignoring case."""
+    return canonical_patient_id(name).upper()
+
+
+def _one_folder_per_patient(folders) -> dict[str, Path]:
+    """``{patient key: folder}``; two folders that are one patient under two spellings are a DataError.
+
+    ``SC-HF-I-1`` and ``SC-HF-I-01`` (or names that differ only in case) would otherwise both be
+    read, or one silently shadow the other.
+    """
+    by_key: dict[str, Path] = {}
+    for folder in sorted(folders):
+        key = _patient_key(folder.name)
+        if key in by_key:
+            raise DataError(f"{folder}: same patient as {by_key[key]} ({canonical_patient_id(folder.name)} "
+                            "spelled two ways); expected one folder per patient -- merge or remove one")
+        by_key[key] = folder
+    return by_key
+
+
 def _read_id_table(path: Path, key: str, value: str) -> dict[str, str]:
     """Two columns of a CSV table (``key`` -> ``value``); DataError naming the file if absent."""
-    with open(path, newline="", encoding="utf-8-sig") as f:
+    text = read_utf8(path, f"a CSV table with columns {key!r} and {value!r}")
+    with io.StringIO(text, newline="") as f:
         reader = csv.DictReader(f)
         columns = [c.strip() for c in (reader.fieldnames or [])]
         if key not in columns or value not in columns:
@@ -186,17 +210,20 @@ def _collect_repackaged(root: Path, kind: str) -> list[PatientFiles]:
             raise DataError(f"{root}: expected the repackaged layout's {folder.name}/ folder, not found")
     link = root / "link.csv"
     original_of = _read_id_table(link, "patient_id", "original_id") if link.is_file() else {}
-    # canonical id of a contour folder -> image folder
+    # patient key of a contour folder -> image folder (named like it, or linked to it by link.csv)
     by_id: dict[str, Path] = {}
-    for folder in (p for p in image_root.iterdir() if p.is_dir()):
-        by_id[canonical_patient_id(folder.name)] = folder  # contour folder named like the image folder
-        by_id[canonical_patient_id(original_of.get(folder.name, folder.name))] = folder
+    for key, folder in _one_folder_per_patient(p for p in image_root.iterdir() if p.is_dir()).items():
+        for name in {key, _patient_key(original_of.get(folder.name, folder.name))}:
+            if by_id.get(name, folder) != folder:
+                raise DataError(f"{folder}: same patient as {by_id[name]} (via {link}); expected one image "
+                                "folder per patient")
+            by_id[name] = folder
     patients = []
-    for folder in sorted(p for p in contour_root.iterdir() if p.is_dir()):
+    for key, folder in _one_folder_per_patient(p for p in contour_root.iterdir() if p.is_dir()).items():
         contours = contours_below(folder, kind)
         if not contours:
             continue
-        image_dir = by_id.get(canonical_patient_id(folder.name))
+        image_dir = by_id.get(key)
         if image_dir is None:
             how = f"listed in {link}" if original_of else f"named {folder.name} (no link.csv)"
             raise DataError(f"{folder}: no image folder for these contours; expected a folder in "
@@ -237,7 +264,7 @@ def _collect_challenge(root: Path, kind: str) -> list[PatientFiles]:
     images: dict[str, Path] = {}
     for parent in _find_dirs(root, _CHALLENGE_IMAGE_DIRS):
         for folder in _patient_dirs(parent):
-            pid = canonical_patient_id(folder.name)
+            pid = _patient_key(folder.name)
             if (folder / "DICOM").is_dir():  # DICOMPart<k>/<Set>DataDICOM/<id>/DICOM/
                 folder = folder / "DICOM"
             if pid in images and images[pid] != folder:
@@ -251,7 +278,7 @@ def _collect_challenge(root: Path, kind: str) -> list[PatientFiles]:
             contours = contours_below(folder, kind)
             if not contours:
                 continue
-            pid = canonical_patient_id(folder.name)
+            pid = _patient_key(folder.name)
             if pid in seen:
                 raise DataError(f"{folder}: patient {pid} also has contours in {seen[pid]}; expected one folder")
             seen[pid] = folder
@@ -279,18 +306,22 @@ def _collect_cap(root: Path, kind: str) -> list[PatientFiles]:
         raise DataError(f"{root}: expected scd_patientdata.csv (PatientID,OriginalID) next to SCD_ManualContours/ "
                         "(save the .xlsx the Cardiac Atlas Project ships as CSV)")
     original_of = _read_id_table(table, "PatientID", "OriginalID")
-    scd_of = {canonical_patient_id(orig): scd for scd, orig in original_of.items()}
+    scd_of: dict[str, str] = {}
+    for scd, orig in original_of.items():
+        if scd_of.setdefault(_patient_key(orig), scd) != scd:
+            raise DataError(f"{table}: OriginalID {orig} ({canonical_patient_id(orig)}) is given to both "
+                            f"{scd_of[_patient_key(orig)]} and {scd}; expected one PatientID per patient")
     image_roots = [p for p in sorted(root.iterdir()) if p.is_dir()
                    and (p.name == "SCD_DeidentifiedImages" or p.name.upper().startswith("SCD_IMAGES"))]
     if not image_roots:
         raise DataError(f"{root}: expected SCD_DeidentifiedImages/ (or SCD_IMAGES_0k/) image folders")
     patients = []
-    for folder in sorted(p for p in contour_root.iterdir() if p.is_dir()):
+    for key, folder in _one_folder_per_patient(p for p in contour_root.iterdir() if p.is_dir()).items():
         contours = contours_below(folder, kind)
         if not contours:
             continue
         pid = canonical_patient_id(folder.name)
-        scd = scd_of.get(pid)
+        scd = scd_of.get(key)
         if scd is None:
             raise DataError(f"{folder}: patient {pid} is not in {table}; expected an OriginalID row for it")
         image_dir = next((r / scd for r in image_roots if (r / scd).is_dir()), None)

@@ -186,6 +186,28 @@ def _choose(candidates: list[_ImageFile], patient: PatientFiles) -> list[_ImageF
     return candidates
 
 
+def _contour_mask(contour_path: Path, points: np.ndarray, image_path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """The filled contour, refusing one that leaves the image or fills no pixel.
+
+    Pixel ``(row, column)`` covers ``[row - 0.5, row + 0.5]``, so every ``(x, y)`` point must lie in
+    ``[-0.5, columns - 0.5] x [-0.5, rows - 0.5]``; a point outside means the contour belongs to
+    another image (or another image size), and clipping it would silently change the mask.
+    """
+    rows, columns = shape
+    outside = ((points[:, 0] < -0.5) | (points[:, 0] > columns - 0.5)
+               | (points[:, 1] < -0.5) | (points[:, 1] > rows - 0.5))
+    if outside.any():
+        x, y = points[int(np.argmax(outside))]
+        raise DataError(f"{contour_path}: {int(outside.sum())} of {len(points)} points lie outside its image "
+                        f"{image_path} ({rows}x{columns}), e.g. x={x:g} y={y:g}; expected x in [-0.5, "
+                        f"{columns - 0.5:g}] and y in [-0.5, {rows - 0.5:g}] (is it paired with the right image?)")
+    mask = polygon_to_mask(points, shape)
+    if not mask.any():
+        raise DataError(f"{contour_path}: the contour ({len(points)} points) encloses no pixel centre of "
+                        f"{image_path}; expected a non-empty region (a degenerate or collapsed contour?)")
+    return mask
+
+
 def _pair_patient(patient: PatientFiles, kind: str) -> list[SunnybrookSample]:
     index, skipped = _instance_index(patient.image_dir)
     samples = []
@@ -218,12 +240,13 @@ def _pair_patient(patient: PatientFiles, kind: str) -> list[SunnybrookSample]:
         if volume.array.ndim != 2:
             raise DataError(f"{chosen.path}: expected a 2D grayscale image, got shape {volume.array.shape}")
         points = read_contour(contour_path)
+        mask = _contour_mask(contour_path, points, chosen.path, volume.array.shape)
         spacing = tuple(float(s) for s in volume.spacing[:2])
         samples.append(SunnybrookSample(
             patient=patient.patient, source_id=patient.source_id, instance_number=number,
             image_path=chosen.path, contour_path=contour_path, contour_kind=kind,
             spacing=(spacing[0], spacing[1]), image=volume.array,
-            mask=polygon_to_mask(points, volume.array.shape), contour=points,
+            mask=mask, contour=points,
             release_set=patient.release_set,
         ))
     return samples

@@ -191,7 +191,7 @@ def space_constraint(predictions: pd.DataFrame, *, size: int, small_images: int,
         return Verdict(None, "no classifier with base and +space predictions in this run", criterion)
     clutter = ", background cue in training" if synthetic else ", real backgrounds"
     scope = (f"small images only ({size} px): the first half is tested" if small
-             else f"larger images ({size} px){clutter}: the second half is tested")
+             else f"larger images ({size} px{clutter}): the second half is tested")
     verdict = _claim(results, criterion)
     return Verdict(verdict.holds, f"{scope}; {verdict.evidence}", criterion, verdict.effect, verdict.low,
                    verdict.high, verdict.n)

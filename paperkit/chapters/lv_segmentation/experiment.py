@@ -48,7 +48,7 @@ from paperkit.runs import Run, TrainedModel, reuse_or_train
 from paperkit.runtime import resolve_device
 from paperkit.train import Batches, Evaluation, fit
 
-__all__ = ["pixel_loss", "make_optimizer", "train_segmenter", "predict_probabilities",
+__all__ = ["pixel_loss", "make_optimizer", "train_segmenter", "predict_probabilities", "all_background_accuracy",
            "mask_contour", "evaluate_segmentation", "challenge_summary", "GOOD_CONTOUR_MM"]
 
 CHAPTER = "lv_segmentation"
@@ -88,6 +88,15 @@ def _validation_metrics(model: nn.Module, data: SegmentationSlices, device: torc
             dices.append(dice(p, truth))
             accuracies.append(pixel_accuracy(p, truth))
     return {"val_dice": float(np.mean(dices)), "val_pixel_accuracy": float(np.mean(accuracies))}
+
+
+def all_background_accuracy(data: SegmentationSlices) -> float:
+    """The pixel accuracy of answering "background" everywhere, as :func:`train_segmenter`'s history
+    measures a checkpoint's (mean over ``data``'s images at the network's resolution)."""
+    if len(data) == 0:
+        raise ValueError("all_background_accuracy: the dataset has no image")
+    truths = [data[i][1][0].numpy().astype(bool) for i in range(len(data))]
+    return float(np.mean([pixel_accuracy(np.zeros_like(t), t) for t in truths]))
 
 
 def train_segmenter(name: str, train: SegmentationSlices, val: SegmentationSlices, *, data_key: Mapping[str, Any],

@@ -22,8 +22,8 @@ SPEC = ChapterSpec(
         "paper": {**_COMMON, "models": MODELS, "epochs": 50, "image_size": 256, "width": 1.0, "optimizer": "sgd",
                   "lr": 0.02, "batch_size": 1, "crop_fraction": 1.0},
     },
-    # Real Sunnybrook in the classroom: the public 3-patient sample has 38 training images, so 100 epochs cost
-    # about as much as 30 on the synthetic set; the crop is fitted to the training masks (covering_crop_fraction).
+    # Real Sunnybrook in the classroom: the public sample holds a few patients, far fewer training images than
+    # the synthetic set, so it affords more epochs; the crop is fitted to the training masks (covering_crop_fraction).
     dataset_settings={"sunnybrook": {"classroom": {"epochs": 100, "crop_fraction": "auto"}}},
 )
 CLAIMS = [

@@ -8,7 +8,9 @@ The ``model_doctor`` chapter drives these:
   (:func:`paperkit.explain.treat`): ``constraint`` is ``"channel"``, ``"space"``, ``"all"`` or
   ``"none"`` -- the last is the control, the same fine-tuning without any constraint, so a
   gain that comes from the extra epochs alone is not credited to the method;
-* :func:`evaluate_accuracy` is the accuracy both report.
+* :func:`evaluate_accuracy` is the accuracy both report; each run also stores its per-image test
+  predictions (``test_predictions.npz``: item, label, predicted class, class probabilities), so two
+  runs can be compared image by image (:func:`load_predictions`, :func:`prediction_table`).
 
 Every run is keyed by its configuration (the base run's key is part of a treatment's), so a
 finished run is loaded instead of retrained. Helpers for the space-wise constraint's masks:
@@ -27,12 +29,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from paperkit.atomic import torch_save
+from paperkit.atomic import torch_save, write_npz
 from paperkit.chapters.model_doctor.spec import REAL
 from paperkit.explain.hooks import select_conv_layers
 from paperkit.explain.model_doctor import DoctorConfig, aggregate_correlation, treat
@@ -44,6 +48,7 @@ from paperkit.train import Batches, fit, predict
 
 CHAPTER = "model_doctor"
 CONSTRAINTS = ("none", "channel", "space", "all")
+PREDICTIONS = "test_predictions.npz"
 
 
 # --------------------------------------------------------------------------- a classroom-sized classifier
@@ -132,15 +137,60 @@ def low_confidence_indices(model: nn.Module, dataset: Dataset, num_classes: int,
 # --------------------------------------------------------------------------- runs
 
 
-def evaluate_accuracy(model: nn.Module, dataset: Dataset, *, batch_size: int = 64,
-                      device: str | torch.device = "auto") -> dict:
-    """Test accuracy and per-class accuracy of ``model`` on ``dataset`` (eval mode)."""
-    logits, targets = predict(model, dataset, batch_size=batch_size, device=device, amp="off")
-    pred, targets = logits.argmax(1).numpy(), targets.long().view(-1).numpy()
-    classes = int(max(logits.shape[1], targets.max() + 1))
+def predict_items(model: nn.Module, dataset: Dataset, *, batch_size: int = 64,
+                     device: str | torch.device = "auto") -> dict[str, np.ndarray]:
+    """Per-image predictions of ``model`` (eval mode) on ``dataset``, in its order: ``item`` (the
+    position in ``dataset``), ``label``, ``predicted`` (arg-max class) and ``prob`` (softmax, items x classes)."""
+    logits, targets = predict(model, _labels_only(dataset), batch_size=batch_size, device=device, amp="off")
+    prob = logits.float().softmax(1).numpy()
+    return {"item": np.arange(len(prob)), "label": targets.long().view(-1).numpy(), "predicted": prob.argmax(1),
+            "prob": prob.astype(np.float32)}
+
+
+def _accuracy_metrics(predictions: Mapping[str, np.ndarray]) -> dict:
+    pred, targets = predictions["predicted"], predictions["label"]
+    classes = int(max(predictions["prob"].shape[1], targets.max() + 1))
     per_class = [float((pred[targets == c] == c).mean()) if (targets == c).any() else None
                  for c in range(classes)]  # None: no test image of the class (run records hold finite numbers)
     return {"accuracy": float((pred == targets).mean()), "per_class": per_class, "n_test": int(len(targets))}
+
+
+def evaluate_accuracy(model: nn.Module, dataset: Dataset, *, batch_size: int = 64,
+                      device: str | torch.device = "auto") -> dict:
+    """Test accuracy and per-class accuracy of ``model`` on ``dataset`` (eval mode)."""
+    return _accuracy_metrics(predict_items(model, dataset, batch_size=batch_size, device=device))
+
+
+def _store_predictions(trained: TrainedModel, test: Dataset, device) -> TrainedModel:
+    """Write the run's per-image test predictions when its record lacks them (records made before they were
+    stored): the reused weights predict the same images, so the stored metrics and the run key stay as they are."""
+    path = trained.run.path(PREDICTIONS)
+    if not path.exists():
+        write_npz(path, **predict_items(trained.model, test, device=device))
+        trained.model.eval()
+    return trained
+
+
+def load_predictions(trained: TrainedModel) -> dict[str, np.ndarray]:
+    """The per-image test predictions stored with a :func:`train_base` / :func:`treat_base` run."""
+    path = trained.run.path(PREDICTIONS)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no stored test predictions; run train_base/treat_base on this record")
+    with np.load(path) as stored:
+        return {k: stored[k] for k in stored.files}
+
+
+def prediction_table(runs: Mapping[tuple[str, str], TrainedModel]) -> pd.DataFrame:
+    """One row per (model, condition, test image) from ``{(model, condition): run}``: columns ``model``,
+    ``condition`` (e.g. ``base``, ``none``, ``channel``), ``item``, ``label`` and ``predicted`` -- the table
+    the chapter's claims compare conditions on, image by image."""
+    frames = []
+    for (model, condition), trained in runs.items():
+        p = load_predictions(trained)
+        frames.append(pd.DataFrame({"model": model, "condition": condition, "item": p["item"], "label": p["label"],
+                                    "predicted": p["predicted"]}))
+    columns = ["model", "condition", "item", "label", "predicted"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
 def _sgd(model: nn.Module, lr: float) -> torch.optim.Optimizer:
@@ -171,14 +221,18 @@ def train_base(name: str, train: Dataset, test: Dataset, *, data_key: Mapping[st
                      desc=f"{name} base")
         seconds = time.perf_counter() - t0
         model.eval()
-        metrics = {**evaluate_accuracy(model, test, batch_size=max(batch_size, 64), device=dev),
+        predictions = predict_items(model, test, batch_size=max(batch_size, 64), device=dev)
+        write_npz(run.path(PREDICTIONS), **predictions)
+        metrics = {**_accuracy_metrics(predictions),
                    "train_accuracy": evaluate_accuracy(model, _labels_only(train), batch_size=64,
                                                        device=dev)["accuracy"],
                    "params_m": count_parameters(model, trainable_only=True) / 1e6, "seconds": seconds,
                    "n_train": len(train)}
         return metrics, result.history
 
-    return reuse_or_train(CHAPTER, config, model, train_and_test, name=name, out_dir=out_dir, force=force, device=dev)
+    trained = reuse_or_train(CHAPTER, config, model, train_and_test, name=name, out_dir=out_dir, force=force,
+                             device=dev)
+    return _store_predictions(trained, test, dev)
 
 
 class _LabelsOnly(Dataset):
@@ -269,13 +323,15 @@ def treat_base(base: TrainedModel, train: Dataset, test: Dataset, *, constraint:
             kept = float(torch.cat([m.flatten() for m in treated.masks.values()]).mean())
         seconds = time.perf_counter() - t0
         model.eval()
-        metrics = {**evaluate_accuracy(model, test, batch_size=64, device=dev), "seconds": seconds,
-                   "channels_kept": kept}
+        predictions = predict_items(model, test, batch_size=64, device=dev)
+        write_npz(run.path(PREDICTIONS), **predictions)
+        metrics = {**_accuracy_metrics(predictions), "seconds": seconds, "channels_kept": kept}
         metrics["gain"] = 100 * (metrics["accuracy"] - base.metrics["accuracy"])
         return metrics, history
 
-    return reuse_or_train(CHAPTER, run_config, model, treat_and_test, name=base.name, out_dir=out_dir, force=force,
-                          device=dev)
+    trained = reuse_or_train(CHAPTER, run_config, model, treat_and_test, name=base.name, out_dir=out_dir,
+                             force=force, device=dev)
+    return _store_predictions(trained, test, dev)
 
 
 def _subset(correlation, names: Sequence[str]):
@@ -317,8 +373,9 @@ def diagnose(base: TrainedModel, train: Dataset, num_classes: int, *, layers: Se
 
 
 __all__ = ["CONSTRAINTS", "AnnotatedSubset", "InkMasks", "build_classifier",
-           "constraint_config", "diagnose", "evaluate_accuracy", "has_masks", "low_confidence_indices",
-           "resolve_layers", "train_base", "treat_base"]
+           "constraint_config", "diagnose", "evaluate_accuracy", "has_masks", "load_predictions",
+           "low_confidence_indices", "predict_items", "prediction_table", "resolve_layers", "train_base",
+           "treat_base"]
 
 
 def load_data(S) -> dict:

@@ -18,7 +18,9 @@ from paperkit.chapters.model_doctor.experiment import (
     diagnose,
     evaluate_accuracy,
     has_masks,
+    load_predictions,
     low_confidence_indices,
+    prediction_table,
     train_base,
     treat_base,
 )
@@ -135,6 +137,18 @@ def test_base_and_treatment_runs_are_recorded_and_reused(tmp_path):
     assert treat_base(base, train, test, constraint="space", **tkw).reused
     partial = treat_base(base, train, test, constraint="space", annotated_per_class=2, **tkw)
     assert partial.run.key != runs["space"].run.key
+    # every run stores its per-image test predictions; the metrics are computed from them
+    stored = load_predictions(runs["channel"])
+    assert stored["item"].tolist() == list(range(len(test))) and stored["prob"].shape == (len(test), 3)
+    assert float((stored["predicted"] == stored["label"]).mean()) == runs["channel"].metrics["accuracy"]
+    table = prediction_table({("small_cnn", "base"): base, ("small_cnn", "channel"): runs["channel"]})
+    assert len(table) == 2 * len(test) and set(table.condition) == {"base", "channel"}
+    # a record made before predictions were stored gets them on reuse; its key and metrics stay
+    (base.run.dir / "test_predictions.npz").unlink()
+    again = train_base("small_cnn", train, test, **kw)
+    assert again.reused and again.run.key == base.run.key and again.metrics == base.metrics
+    assert float((load_predictions(again)["predicted"] == load_predictions(again)["label"]).mean()) == \
+        base.metrics["accuracy"]
     with pytest.raises(ValueError, match="needs foreground masks"):
         treat_base(base, Squares(masks=False), test, constraint="space", **tkw)
     with pytest.raises(ValueError, match="layers"):

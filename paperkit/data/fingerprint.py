@@ -7,9 +7,11 @@ same data copied to another folder or machine (a GPU sweep's records copied back
 What is hashed, per file under the root (relative path, never the absolute one):
 
 * its size;
-* its content, for files up to :data:`FULL_HASH_BYTES` (label tables, CSVs, contour lists);
-* for larger files (volumes, images), the first and last :data:`EDGE_BYTES` -- cheap, and a
-  replaced scan differs there (headers, and the end of the pixel data) in practice.
+* its whole content, for label-like files (:data:`TEXT_SUFFIXES`: tables, lists, contours) and
+  any file up to :data:`FULL_HASH_BYTES`;
+* for other files (volumes, DICOM slices, images), the first and last :data:`EDGE_BYTES` -- the
+  header and the end of the pixel data, where a replaced scan differs in practice. A data set of
+  100,000 DICOM slices is thus read as about 800 MB, not its full size, at each run's start.
 
 Modification times are left out on purpose: a copy gets new ones, and the design lets records
 travel with their data.
@@ -21,14 +23,15 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-FULL_HASH_BYTES = 1 << 20
-EDGE_BYTES = 1 << 16
+FULL_HASH_BYTES = 1 << 16
+EDGE_BYTES = 1 << 12
+TEXT_SUFFIXES = {".csv", ".tsv", ".txt", ".json", ".list", ".xlsx", ".xls"}
 
 
 def _file_digest(path: Path, size: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        if size <= FULL_HASH_BYTES:
+        if size <= 2 * EDGE_BYTES or size <= FULL_HASH_BYTES or path.suffix.lower() in TEXT_SUFFIXES:
             digest.update(handle.read())
         else:
             digest.update(handle.read(EDGE_BYTES))

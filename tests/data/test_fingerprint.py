@@ -11,6 +11,7 @@ def _folder(root):
     (root / "scans").mkdir(parents=True)
     (root / "labels.csv").write_text("subject,label\nS1,0\nS2,1\n")
     (root / "scans" / "S1.nii").write_bytes(bytes(range(256)) * 8192)  # 2 MB: edges only
+    (root / "big_labels.csv").write_text("id,label\n" + "".join(f"{i},{i % 2}\n" for i in range(20000)))
     (root / "scans" / "S2.nii").write_bytes(b"\x01" * 1000)
     return root
 
@@ -21,11 +22,11 @@ def test_a_copy_elsewhere_keeps_the_fingerprint(tmp_path):
     shutil.copytree(a, b)
     os.utime(b / "labels.csv", (0, 0))  # new times, same content
     assert fingerprint(a) == fingerprint(b)
-    assert fingerprint(a)["files"] == 3
+    assert fingerprint(a)["files"] == 4
 
 
 @pytest.mark.parametrize("change", ["edit label", "replace small scan", "replace large scan's end", "add file",
-                                    "rename file"])
+                                    "rename file", "edit the middle of a large table"])
 def test_changed_data_changes_the_fingerprint(tmp_path, change):
     root = _folder(tmp_path / "d")
     before = fingerprint(root)
@@ -39,8 +40,11 @@ def test_changed_data_changes_the_fingerprint(tmp_path, change):
         (root / "scans" / "S1.nii").write_bytes(bytes(data))
     elif change == "add file":
         (root / "scans" / "S3.nii").write_bytes(b"\x03")
-    else:
+    elif change == "rename file":
         (root / "scans" / "S2.nii").rename(root / "scans" / "S9.nii")
+    else:  # a table is hashed whole, however large
+        text = (root / "big_labels.csv").read_text().replace("10000,0", "10000,1")
+        (root / "big_labels.csv").write_text(text)
     assert fingerprint(root) != before
 
 

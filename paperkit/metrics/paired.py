@@ -260,7 +260,11 @@ def _values(metric: Metric, y: np.ndarray, s: np.ndarray, idx: np.ndarray) -> tu
         dropped |= ~usable
         for c in range(s.shape[2]):
             per[usable, col, c] = _auprc_rows(yj[usable], s[idx[usable], j, c])
-    return np.nanmean(per.mean(axis=2), axis=1), dropped
+    means = per.mean(axis=2)
+    usable = ~np.isnan(means).all(axis=1)
+    out = np.full(len(idx), np.nan)
+    out[usable] = np.nanmean(means[usable], axis=1)
+    return out, dropped
 
 
 def _draws(y: np.ndarray, n_boot: int, rng: np.random.Generator, chunk: int):
@@ -312,9 +316,15 @@ def paired_bootstrap(y_true, score_a, score_b, *, metric: Metric = "accuracy", a
         vb, _ = _values(metric, y, score_b, idx)
         diffs.append(va - vb)
         dropped += int(lost.sum())
+    diffs = np.concatenate(diffs)
+    undefined = int(np.isnan(diffs).sum())  # multi-label draws in which no label kept both classes
+    if undefined == n_boot:
+        raise ValueError("paired_bootstrap: no draw kept a label with both classes; the test set is too small")
     tail = (1 - level) / 2 * 100
-    low, high = np.percentile(np.concatenate(diffs), [tail, 100 - tail])
+    low, high = np.percentile(diffs[~np.isnan(diffs)], [tail, 100 - tail])
     note = (f"{dropped} of {n_boot} draws left out a label that had no positive (or no negative) in the draw"
             if dropped else "")
+    if undefined:
+        note += f", {undefined} of them every label (those draws were left out of the interval)"
     return Difference(name, a, b, float(effect), float(low), float(high), len(y), n_boot, level, float(resolution),
                       note)

@@ -138,3 +138,9 @@ def test_a_callable_metric_needs_its_resolution():
         paired_bootstrap(y, np.ones(20), np.zeros(20), metric=mean_score)
     d = paired_bootstrap(y, np.ones(20), np.zeros(20), metric=mean_score, resolution=0.05, n_boot=100)
     assert d.metric == "mean_score" and d.effect == d.low == 1.0 and d.margin() == 0.05
+
+
+def test_draws_in_which_no_label_is_defined_are_left_out_and_counted():
+    y = np.r_[1, np.zeros(11, int)][:, None]  # one positive in 12: about a third of the draws miss it
+    d = paired_bootstrap(y, -np.arange(12.0)[:, None], np.arange(12.0)[:, None], metric="mean_auprc", n_boot=300)
+    assert np.isfinite(d.low) and np.isfinite(d.high) and "every label" in d.note

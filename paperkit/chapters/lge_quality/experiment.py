@@ -372,7 +372,7 @@ def store_test_scans(result: TrainedModel, scans: pd.DataFrame) -> Path:
     """
     if "true" not in scans:
         raise ValueError("store_test_scans: the scans have no 'true' column (labelled test slices are needed)")
-    return write_npz(result.run.path("test_scans.npz"), case_id=scans["case_id"].astype(str).to_numpy(),
+    return write_npz(result.run.path("test_scans.npz"), case_id=np.asarray(scans["case_id"].astype(str), dtype=str),
                      true=scans["true"].to_numpy(int), predicted=scans["predicted"].to_numpy(int),
                      mean_probability=scans["mean_probability"].to_numpy(float))
 

@@ -1,55 +1,164 @@
-"""The lge_quality claims ledger's verdicts: pure functions of the result tables, unit-tested."""
+"""The lge_quality claims ledger's verdicts: pure functions of per-scan result tables, unit-tested.
+
+Every comparison between two QA methods is judged on their per-scan test predictions with a paired,
+class-stratified bootstrap over the test scans (:func:`paperkit.metrics.paired.paired_bootstrap`):
+a claim holds only when the 95% interval of each difference it needs clears the margin, which is
+never finer than what one test scan can change (:func:`paperkit.ledger.compare`). Several runs of a
+method on the same scans are pooled, not counted as more scans: a draw takes every run's prediction
+of each drawn scan. With a dozen test scans one scan moves F1 or specificity by a fifth or more, so
+"not testable here" is the honest verdict of a small run.
+"""
 from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from paperkit.ledger import Verdict, compare
+from paperkit.metrics.paired import Difference, paired_bootstrap
 
 # The three QA strategies in the order claim 1 ranks them, best first.
 RANKED = ("supcon_qa", "multitask_qa", "qa_resnet34")
+SMOKE = "the smoke profile trains for one epoch: its models support no claim; run the classroom profile"
+SCAN_COLUMNS = ("method", "case_id", "true", "predicted")
 
 
-def contrastive_beats_multitask(means, methods, runs: int, *, smoke: bool) -> tuple[bool | None, str]:
-    """Claim 1 (contrastive > multi-task > QA in F1 and specificity) from the mean over runs: ``(holds, evidence)``.
+def pooled_predictions(scans: pd.DataFrame, method: str, by: str = "run") -> tuple[pd.Series, pd.DataFrame]:
+    """``(true label per scan, predicted label per scan x run)`` of ``method``, scans sorted by id.
 
-    ``means`` is indexed by method with columns ``f1 mean`` and ``specificity mean``
-    (:func:`~paperkit.chapters.lge_quality.experiment.summarise_runs`); ``methods`` are the QA methods
-    of this run. Holds when both orderings are strict; not testable without all three methods or in smoke.
+    ``scans`` has one row per (method, ``by``, scan) with columns ``method``, ``by``, ``case_id``,
+    ``true`` and ``predicted``; the columns of the second frame are the values of ``by``.
     """
-    if smoke or len(methods) < 3:
-        return None, "needs all three QA methods trained beyond the smoke profile"
-    f1 = [means.loc[m, "f1 mean"] for m in RANKED]
-    sp = [means.loc[m, "specificity mean"] for m in RANKED]
-    return bool(f1[0] > f1[1] > f1[2] and sp[0] > sp[1] > sp[2]), (
-        f"mean over {runs} run(s), contrastive / multi-task / QA: F1 {f1[0]:.2f} / {f1[1]:.2f} / {f1[2]:.2f}, "
-        f"specificity {sp[0]:.2f} / {sp[1]:.2f} / {sp[2]:.2f} (criterion: both orderings strict)")
+    missing = [c for c in (*SCAN_COLUMNS, by) if c not in scans]
+    if missing:
+        raise ValueError(f"the scan table lacks columns {missing}; expected {[*SCAN_COLUMNS, by]}")
+    rows = scans[scans["method"] == method]
+    truth = rows.groupby("case_id")["true"].first().sort_index()
+    return truth, rows.pivot(index="case_id", columns=by, values="predicted").loc[truth.index]
 
 
-def multitask_attends_atrium(attention, *, smoke: bool) -> tuple[bool | None, str]:
-    """Claim 2 (the multi-task model looks at the atrium) from the attention table: ``(holds, evidence)``.
+def compare_methods(scans: pd.DataFrame, better: str, worse: str, metric: str, *, by: str = "run",
+                    n_boot: int = 2000, seed: int = 0) -> Difference:
+    """Paired bootstrap over the test scans of ``metric(better) - metric(worse)``, runs pooled.
 
-    ``attention`` is :func:`~paperkit.chapters.lge_quality.figures.attention_table` (rows ``QA`` and
-    ``Multi-Task QA``), or None when this run lacks one of the two models. Holds when Multi-Task QA's
-    HiResCAM mass inside the atrium exceeds both QA's and the atrium's share of the image.
+    Both methods must have predicted the same scans in the same runs (``by`` values).
     """
-    if smoke or attention is None:
-        return None, "needs qa_resnet34 and multitask_qa trained beyond the smoke profile"
-    a = attention.set_index("model")
-    mt, qa, chance = (a.loc["Multi-Task QA", "HiResCAM atrium share (layer3)"],
-                      a.loc["QA", "HiResCAM atrium share (layer3)"], a.loc["QA", "atrium area share (chance)"])
-    return bool(mt > qa and mt > chance), (
-        f"HiResCAM (layer3) mass inside the atrium (+2 px): Multi-Task QA {mt:.2f}, QA {qa:.2f}, "
-        f"area share {chance:.2f} (criterion: Multi-Task above both)")
+    y_a, a = pooled_predictions(scans, better, by)
+    y_b, b = pooled_predictions(scans, worse, by)
+    if list(y_a.index) != list(y_b.index) or not np.array_equal(y_a, y_b) or list(a.columns) != list(b.columns):
+        raise ValueError(f"{better} and {worse} were not tested on the same scans and runs ({by}); "
+                         "a paired comparison needs both on the same items")
+    if a.isna().any().any() or b.isna().any().any():
+        raise ValueError(f"a run of {better} or {worse} lacks a prediction for some test scan")
+    return paired_bootstrap(y_a.to_numpy(int), a.to_numpy(int), b.to_numpy(int), metric=metric, a=better, b=worse,
+                            n_boot=n_boot, seed=seed)
 
 
-def contrastive_with_few_labels(curve, n_train: int, methods, *, smoke: bool) -> tuple[bool | None, str]:
-    """Claim 3 (contrastive beats multi-task with few labels) from the label curve: ``(holds, evidence)``.
+def all_of(differences: Sequence[Difference], criterion: str) -> Verdict:
+    """One verdict from several "a beats b" differences: supported when every one is, not supported when
+    any one's interval clears its margin the wrong way, not testable otherwise.
 
-    ``curve`` has columns ``labelled scans``, ``method``, ``f1``, ``specificity``; ``n_train`` is the full
-    training set's size. At the smallest subset, holds when contrastive minus multi-task is positive in
-    both metrics; not testable without both methods, without a subset smaller than the full set, or in smoke.
+    The row's effect and interval are those of the difference that decides: the first refuted one, else
+    the first undecided one, else the one whose interval is closest to its margin.
     """
-    smallest = curve["labelled scans"].min()
-    if smoke or not {"supcon_qa", "multitask_qa"} <= set(methods) or smallest == n_train:
-        return None, "needs supcon_qa and multitask_qa on a label subset beyond the smoke profile"
-    low = curve[curve["labelled scans"] == smallest].set_index("method")
-    d_f1 = low.loc["supcon_qa", "f1"] - low.loc["multitask_qa", "f1"]
-    d_sp = low.loc["supcon_qa", "specificity"] - low.loc["multitask_qa", "specificity"]
-    return bool(d_f1 > 0 and d_sp > 0), (f"with {smallest} labelled scans (run 1): contrastive minus multi-task F1 "
-                                         f"{d_f1:+.2f}, specificity {d_sp:+.2f} (criterion: both > 0)")
+    verdicts = [compare(d) for d in differences]
+    holds = [v.holds for v in verdicts]
+    if False in holds:
+        decide, result = holds.index(False), False
+    elif None in holds:
+        decide, result = holds.index(None), None
+    else:
+        decide = int(np.argmin([d.low - d.margin() for d in differences]))
+        result = True
+    d = differences[decide]
+    evidence = "; ".join(f"{d.describe()} (margin ±{d.margin():.3f})" for d in differences)
+    return Verdict(result, evidence, criterion, d.effect, d.low, d.high, d.n)
+
+
+def _both_classes(truth: pd.Series) -> bool:
+    return truth.nunique() == 2
+
+
+def contrastive_beats_multitask(scans: pd.DataFrame, *, smoke: bool, n_boot: int = 2000) -> Verdict:
+    """Claim 1 (contrastive > multi-task > QA in F1 and specificity) on the Table 2 runs' test scans.
+
+    ``scans``: one row per (method, run, test scan) with ``method``, ``run``, ``case_id``, ``true``,
+    ``predicted`` (each run's :func:`~paperkit.chapters.lge_quality.experiment.scan_predictions`). Four
+    paired comparisons over the scans, every run pooled: contrastive vs multi-task and multi-task vs
+    QA, in F1 and in specificity; all four must clear their margins (:func:`all_of`). Not testable in
+    smoke, without all three methods, or without both labels among the test scans.
+    """
+    if smoke:
+        return Verdict(None, SMOKE)
+    present = set(scans["method"]) if "method" in scans else set()
+    if not set(RANKED) <= present:
+        return Verdict(None, f"needs all three QA methods (this run: {sorted(present) or 'none'})")
+    truth, runs = pooled_predictions(scans, RANKED[0])
+    if not _both_classes(truth):
+        return Verdict(None, f"the {len(truth)} test scans hold one label only; F1 and specificity need both")
+    diffs = [compare_methods(scans, better, worse, metric, n_boot=n_boot)
+             for metric in ("f1", "specificity") for better, worse in zip(RANKED, RANKED[1:])]
+    return all_of(diffs, f"paired bootstrap over the {len(truth)} test scans, {runs.shape[1]} run(s) pooled: "
+                         "contrastive − multi-task and multi-task − QA, in F1 and in specificity; each 95% "
+                         "interval must lie above its margin (one scan's worth at least)")
+
+
+def multitask_attends_atrium(shares: pd.DataFrame | None, *, smoke: bool, n_boot: int = 2000) -> Verdict:
+    """Claim 2 (the multi-task model looks at the atrium, more than QA and more than chance).
+
+    ``shares``: one row per explained test slice with atrium, columns ``case_id``, ``true`` (the scan's
+    QA label), ``QA`` and ``Multi-Task QA`` (the HiResCAM mass inside the grown atrium,
+    :func:`~paperkit.chapters.lge_quality.figures.atrium_shares`) and ``area share`` (chance), or None when
+    this run lacks one of the two models. Slices are averaged per scan; two paired bootstraps over the
+    scans (Multi-Task − QA, Multi-Task − area share) must both clear a margin of one scan's worth of a
+    share (``1/scans``).
+    """
+    if smoke:
+        return Verdict(None, SMOKE)
+    if shares is None or shares.empty:
+        return Verdict(None, "needs qa_resnet34 and multitask_qa, and explained test slices with atrium")
+    per_scan = shares.groupby("case_id").agg({"true": "first", "QA": "mean", "Multi-Task QA": "mean",
+                                              "area share": "mean"})
+    n = len(per_scan)
+    if n < 2:
+        return Verdict(None, f"{n} test scan(s) explained; a bootstrap over scans needs more")
+
+    def mean_share(_, share):
+        return float(np.mean(share))
+
+    y, mt = per_scan["true"].to_numpy(int), per_scan["Multi-Task QA"].to_numpy()
+    diffs = [paired_bootstrap(y, mt, per_scan[other].to_numpy(), metric=mean_share, a="Multi-Task QA", b=other,
+                              n_boot=n_boot, resolution=1.0 / n) for other in ("QA", "area share")]
+    return all_of(diffs, f"paired bootstrap over {n} test scans of the mean HiResCAM (layer3) mass inside the "
+                         "atrium (+2 px): Multi-Task QA above QA and above the atrium's area share, each 95% "
+                         "interval above a margin of one scan's worth (1/scans)")
+
+
+def contrastive_with_few_labels(curve_scans: pd.DataFrame, n_train: int, *, smoke: bool,
+                                n_boot: int = 2000) -> Verdict:
+    """Claim 3 (contrastive beats multi-task with few labels) on the label-subset runs' test scans.
+
+    ``curve_scans``: one row per (labelled scans, method, test scan) with ``labelled scans``,
+    ``method``, ``case_id``, ``true``, ``predicted``; ``n_train`` is the full training set's size. The
+    subsets smaller than it (run 1 each) are pooled like runs of one condition: contrastive − multi-task
+    in F1 and in specificity must both clear their margins. Not testable in smoke, without both
+    methods, without a subset smaller than the full set, or without both labels among the test scans.
+    """
+    if smoke:
+        return Verdict(None, SMOKE)
+    few = curve_scans[curve_scans["labelled scans"] < n_train] if "labelled scans" in curve_scans else curve_scans[:0]
+    if few.empty:
+        return Verdict(None, f"no label subset smaller than the {n_train} training scans in this run")
+    if not {"supcon_qa", "multitask_qa"} <= set(few["method"]):
+        return Verdict(None, "needs supcon_qa and multitask_qa trained on the label subsets")
+    sizes = sorted(set(few["labelled scans"]))
+    truth, _ = pooled_predictions(few, "supcon_qa", by="labelled scans")
+    if not _both_classes(truth):
+        return Verdict(None, f"the {len(truth)} test scans hold one label only; F1 and specificity need both")
+    diffs = [compare_methods(few, "supcon_qa", "multitask_qa", metric, by="labelled scans", n_boot=n_boot)
+             for metric in ("f1", "specificity")]
+    return all_of(diffs, f"paired bootstrap over the {len(truth)} test scans, the subsets of "
+                         f"{', '.join(map(str, sizes))} labelled scans (run 1 each) pooled: contrastive − "
+                         "multi-task in F1 and in specificity, each 95% interval above its margin "
+                         "(one scan's worth at least)")

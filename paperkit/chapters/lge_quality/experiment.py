@@ -40,6 +40,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from paperkit import models
+from paperkit.atomic import write_npz
 from paperkit.data.datasets.la2018 import LACase, LGESlices
 from paperkit.data.splits import Split
 from paperkit.losses import dice_loss, make_lars, multi_label_supcon_loss, multitask_loss, qa_loss
@@ -52,7 +53,7 @@ from paperkit.train import Batches, Evaluation, Steps, fit
 __all__ = ["CHAPTER", "METHODS", "TwoViews", "train_stage1", "stage1_report", "thin_slices",
            "train_qa", "pretrain_supcon", "predict_slices", "scan_predictions", "scan_metrics", "summarise_runs",
            "label_subset", "selected_slices", "train_method", "load_data", "scan_mode", "slices_with_atrium",
-           "split_qa"]
+           "split_qa", "store_test_scans", "load_test_scans"]
 
 CHAPTER = "lge_quality"
 METHODS = {"qa_resnet34": "QA", "multitask_qa": "Multi-Task QA", "supcon_qa": "QA & Contrastive"}
@@ -361,6 +362,29 @@ def scan_metrics(scans: pd.DataFrame) -> dict[str, float]:
         raise ValueError("scan_metrics: the scans have no 'true' column (labelled slices are needed)")
     m = confusion_metrics(scans["true"].to_numpy(), scans["predicted"].to_numpy(), positive=1)
     return {k: float(m[k]) for k in (*SCAN_METRICS, "accuracy")} | {k: int(m[k]) for k in ("tp", "fp", "tn", "fn")}
+
+
+def store_test_scans(result: TrainedModel, scans: pd.DataFrame) -> Path:
+    """Write a QA run's per-scan test predictions into its run record as ``test_scans.npz`` (atomically).
+
+    ``scans`` is :func:`scan_predictions`' table with ``true``; the claims compare methods on these
+    rows (:mod:`paperkit.chapters.lge_quality.claims`). The run's key and metrics are untouched.
+    """
+    if "true" not in scans:
+        raise ValueError("store_test_scans: the scans have no 'true' column (labelled test slices are needed)")
+    return write_npz(result.run.path("test_scans.npz"), case_id=np.asarray(scans["case_id"].astype(str), dtype=str),
+                     true=scans["true"].to_numpy(int), predicted=scans["predicted"].to_numpy(int),
+                     mean_probability=scans["mean_probability"].to_numpy(float))
+
+
+def load_test_scans(result: TrainedModel) -> pd.DataFrame:
+    """The per-scan test predictions :func:`store_test_scans` wrote into ``result``'s run record."""
+    path = result.run.path("test_scans.npz")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no per-scan test predictions in this run record; "
+                                "run the chapter's notebook (it stores them with store_test_scans)")
+    with np.load(path, allow_pickle=False) as f:
+        return pd.DataFrame({k: f[k] for k in ("case_id", "true", "predicted", "mean_probability")})
 
 
 def summarise_runs(results: pd.DataFrame, by: str = "method",

@@ -43,6 +43,22 @@ def map_correlation(a, b) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
+def atrium_shares(maps: np.ndarray, masks: np.ndarray) -> pd.DataFrame:
+    """Per slice with atrium: the map's mass inside the atrium mask grown by 2 pixels, and the grown mask's area share.
+
+    ``maps`` are (N, H, W) non-negative CAMs, ``masks`` the (N, H, W) atrium masks; slices without
+    atrium are left out. Columns ``slice`` (the index into ``maps``), ``atrium share``, ``area share``.
+    """
+    rows = []
+    for i, (cam, mask) in enumerate(zip(maps, masks)):
+        if not mask.any():
+            continue
+        grown = ndimage.binary_dilation(mask, iterations=2)
+        rows.append({"slice": i, "atrium share": float((cam * grown).sum() / max(cam.sum(), 1e-8)),
+                     "area share": float(grown.mean())})
+    return pd.DataFrame(rows, columns=["slice", "atrium share", "area share"])
+
+
 def attention_table(models: Mapping[str, torch.nn.Module], names: Mapping[str, str], images: torch.Tensor,
                     masks: np.ndarray, *, device) -> tuple[pd.DataFrame, dict, dict]:
     """Where each QA network's HiResCAM falls, with its agreement with Grad-CAM: ``(table, maps, predictions)``.
@@ -61,7 +77,7 @@ def attention_table(models: Mapping[str, torch.nn.Module], names: Mapping[str, s
         grad3, _ = cam_maps(model, images, device=device, kind=GradCAM)
         hires4, _ = cam_maps(model, images[:8], device=device, layer="layer4")  # a few suffice to show they agree
         grad4, _ = cam_maps(model, images[:8], device=device, layer="layer4", kind=GradCAM)
-        share = [(c * g).sum() / max(c.sum(), 1e-8) for c, g in zip(maps[method], grown) if g.any()]
+        share = atrium_shares(maps[method], masks)["atrium share"]
         rows.append({"model": names[method], "HiResCAM atrium share (layer3)": float(np.mean(share)),
                      "atrium area share (chance)": float(grown[grown.any(axis=(1, 2))].mean()),
                      "corr(HiResCAM, Grad-CAM) layer3": map_correlation(maps[method], grad3),

@@ -20,10 +20,8 @@ DATASETS = {
     "la2018": "real LA 2018 LGE volumes with your own quality-scores CSV",
 }
 # Shared by the profiles: the synthetic cohort's difficulty, stage-1 threshold t, SupCon temperature.
-# Classroom SupCon batch 16, not 64: 120 steps instead of 30 in 10 epochs. Measured over 3 runs on
-# the default cohort, with the earlier stage 1 trained on atrium slices only: at 64 QA & Contrastive
-# called every test scan diagnostic (specificity 0, final loss 19.1); at 16 its scan F1 was 0.87
-# and specificity 0.75, for 3 s more per run.
+# Classroom SupCon batch 16 rather than a larger one: in its few epochs a small batch makes many more
+# optimiser steps, without which the frozen encoder stays near its random start.
 _COMMON = {"difficulty": 0.5, "threshold": 0.5, "temperature": 0.07, "lr": 1e-3, "scores_csv": None,
            "copies": 2, "n_test": 20}
 SPEC = ChapterSpec(

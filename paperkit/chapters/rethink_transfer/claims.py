@@ -1,101 +1,149 @@
-"""The rethink_transfer claims ledger's verdicts: pure functions of the result tables, unit-tested."""
+"""The rethink_transfer claims ledger's verdicts: pure functions of the results, unit-tested.
+
+Claims 2 and 3 compare models on the same test images: each is judged on the stored per-image test
+predictions (``test_predictions.npz`` of every fine-tuning run) with a paired bootstrap of the mean
+AUPRC over labels (:func:`paperkit.metrics.paired.paired_bootstrap`, ``metric="mean_auprc"``). A
+verdict needs the 95% interval beyond a margin never finer than what one test image can move the
+mean AUPRC (:func:`paperkit.ledger.compare`). Claim 1 is a simulation, judged on the share of its
+draws with an exact binomial interval, so that it too cannot rest on fewer draws than it needs.
+"""
 from __future__ import annotations
 
-# A lead in mean AUPRC smaller than this is read as a tie: one classroom run per model moves by a
-# few hundredths between seeds, so a smaller lead would be a verdict on noise.
-TIE_MARGIN = 0.01
+from typing import Mapping, Sequence
 
+import numpy as np
+import pandas as pd
+from scipy.stats import binomtest
 
-def truncated_best(ranking, margin: float = TIE_MARGIN) -> tuple[bool | None, str]:
-    """Claim 3's verdict from TL models' mean AUPRC: ``(holds, evidence)``.
-
-    ``ranking`` has one row per model with columns ``model``, ``kind`` ("truncated", "deep",
-    "shallow") and ``AUPRC``. Holds if the best truncated model leads every other kind by at
-    least ``margin``; fails if another kind leads the best truncated one by at least
-    ``margin``; otherwise (a tie within ``margin``, or no truncated or no other model) None.
-    """
-    missing = {"model", "kind", "AUPRC"} - set(ranking.columns)
-    if missing:
-        raise ValueError(f"truncated_best: ranking lacks columns {sorted(missing)}; expected model, kind, AUPRC")
-    truncated = ranking[ranking["kind"] == "truncated"].sort_values("AUPRC", ascending=False)
-    others = ranking[ranking["kind"] != "truncated"].sort_values("AUPRC", ascending=False)
-    if truncated.empty or others.empty:
-        return None, f"no truncated-vs-full comparison in this run (models: {', '.join(ranking['model'])})"
-    t, o = truncated.iloc[0], others.iloc[0]
-    lead = float(t["AUPRC"] - o["AUPRC"])
-    evidence = (f"best truncated TL model {t['model']} {t['AUPRC']:.3f} vs best other {o['model']} ({o['kind']}) "
-                f"{o['AUPRC']:.3f} mean AUPRC (criterion: a lead of at least {margin} either way; less is a tie)")
-    if abs(lead) < margin:
-        return None, evidence + ": a tie at this run's size"
-    return lead > 0, evidence
-
-
-def transfer_at_least_matches(rich: float, poor: float, margin: float = TIE_MARGIN) -> bool | None:
-    """Claim 2's verdict from the mean TL-RI AUPRC gaps with all (``rich``) and little (``poor``) data.
-
-    Fails if TL trails RI by more than ``margin`` with all the data, or if its edge shrinks by at
-    least ``margin`` with little data; holds if the edge grows by at least ``margin``; otherwise
-    (the edges within ``margin`` of each other) None, a tie.
-    """
-    if rich < -margin or rich - poor >= margin:
-        return False
-    if poor - rich >= margin:
-        return True
-    return None
-
+from paperkit.ledger import Verdict, compare, judge_interval
+from paperkit.metrics.paired import mean_auprc, paired_bootstrap
 
 SMOKE_TOO_SMALL = "the smoke profile is too small to test this claim; run the classroom profile"
+# "TL at least matches RI" within a margin of m says little once m is large: on a test set where one image
+# moves the mean AUPRC by more than this, the "matches" part is not testable (a choice of this chapter).
+MAX_MATCH_MARGIN = 0.1
+RUN_COLUMNS = ("fraction", "model", "init", "repeat", "y_score")
 
 
-def auprc_separates(study, share_needed: float = 0.95) -> tuple[bool | None, str]:
-    """Claim 1's verdict from the Fig. 2 construction: ``(holds, evidence)``.
+def auprc_separates(study, share_needed: float = 0.95) -> Verdict:
+    """Claim 1's verdict from the Fig. 2 construction.
 
     ``study`` is :func:`paperkit.chapters.rethink_transfer.figures.imbalance_study`'s table (one row per
     draw and classifier, columns ``draw``, ``classifier``, ``AUROC``, ``AUPRC``) with classifiers ``A``
-    and ``B``. Holds when, in at least ``share_needed`` of the paired draws, A's lead in AUPRC exceeds
-    ten times its lead in AUROC; None when the study lacks A or B.
+    and ``B``. In each paired draw, "AUPRC separates" when A's lead in AUPRC exceeds ten times its lead
+    in AUROC. Holds when the exact (Clopper-Pearson) 95% interval of the share of such draws lies at or
+    above ``share_needed``; fails when it lies below; otherwise (too few draws to tell) None.
     """
     missing = {"draw", "classifier", "AUROC", "AUPRC"} - set(study.columns)
     if missing:
         raise ValueError(f"auprc_separates: study lacks columns {sorted(missing)}; "
                          "expected draw, classifier, AUROC, AUPRC")
     if not {"A", "B"} <= set(study["classifier"]):
-        return None, f"needs draws of classifiers A and B (this study has {sorted(set(study['classifier']))})"
+        return Verdict(None, f"needs draws of classifiers A and B (this study has {sorted(set(study['classifier']))})")
     med = study.groupby("classifier")[["AUROC", "AUPRC"]].median()
-    auroc_gap = med.loc["A", "AUROC"] - med.loc["B", "AUROC"]
-    auprc_gap = med.loc["A", "AUPRC"] - med.loc["B", "AUPRC"]
     paired = study.pivot(index="draw", columns="classifier", values=["AUROC", "AUPRC"])
-    share = float(((paired["AUPRC"]["A"] - paired["AUPRC"]["B"])
-                   > 10 * (paired["AUROC"]["A"] - paired["AUROC"]["B"])).mean())
-    return share >= share_needed, (
-        f"median gap A-B: AUROC {auroc_gap:.3f} vs AUPRC {auprc_gap:.3f}; the AUPRC gap exceeds 10x the AUROC gap "
-        f"in {100 * share:.1f}% of {len(paired)} paired draws (criterion: at least {share_needed:.0%})")
+    separates = ((paired["AUPRC"]["A"] - paired["AUPRC"]["B"]) > 10 * (paired["AUROC"]["A"] - paired["AUROC"]["B"]))
+    k, n = int(separates.sum()), len(separates)
+    interval = binomtest(k, n).proportion_ci(0.95, method="exact")
+    holds = judge_interval(interval.low, interval.high, supported_above=share_needed, refuted_below=share_needed)
+    evidence = (f"median gap A-B: AUROC {med.loc['A', 'AUROC'] - med.loc['B', 'AUROC']:.3f} vs AUPRC "
+                f"{med.loc['A', 'AUPRC'] - med.loc['B', 'AUPRC']:.3f}; the AUPRC gap exceeds 10x the AUROC gap in "
+                f"{k} of {n} paired draws ({k / n:.1%}, 95% interval {interval.low:.1%} to {interval.high:.1%})")
+    criterion = (f"the exact 95% interval of the share of draws in which A's AUPRC lead exceeds 10x its AUROC lead "
+                 f"lies at or above {share_needed:.0%} (below it: not supported; straddling: too few draws)")
+    return Verdict(holds, evidence, criterion, k / n, float(interval.low), float(interval.high), n)
 
 
-def transfer_claim(results, fractions, *, smoke: bool) -> tuple[bool | None, str]:
-    """Claim 2's verdict from every fine-tuning run: ``(holds, evidence)``.
+def stacked_scores(runs: pd.DataFrame, **where) -> np.ndarray:
+    """The ``y_score`` arrays of the runs matching ``where`` (e.g. ``init="TL"``), stacked as (n, labels, runs).
 
-    ``results`` has one row per run with columns ``fraction``, ``model``, ``init`` ("RI"/"TL") and
-    ``AUPRC``; ``fractions`` are the training-set fractions of the profile. The mean TL-RI AUPRC gap
-    over models with the largest and the smallest fraction decides, as in
-    :func:`transfer_at_least_matches`. Not testable in the smoke profile or with one fraction only.
+    ``runs`` has one row per fine-tuning run with columns ``fraction``, ``model``, ``init``, ``repeat``
+    and ``y_score`` (the run's (n, labels) test scores); rows are taken in (model, repeat) order.
+    """
+    missing = [c for c in RUN_COLUMNS if c not in runs]
+    if missing:
+        raise ValueError(f"the runs table lacks columns {missing}; expected {list(RUN_COLUMNS)}")
+    rows = runs
+    for column, value in where.items():
+        rows = rows[rows[column] == value]
+    if rows.empty:
+        raise ValueError(f"no run with {where}")
+    return np.stack([np.asarray(s, float) for s in rows.sort_values(["model", "repeat"])["y_score"]], axis=-1)
+
+
+def transfer_claim(y_true, runs: pd.DataFrame, fractions: Sequence[float], *, smoke: bool,
+                   n_boot: int = 2000) -> Verdict:
+    """Claim 2's verdict: TL at least matches RI with all the data, and beats it with little.
+
+    ``y_true`` is the test set's (n, labels) targets, shared by every run; ``runs`` as in
+    :func:`stacked_scores`, ``fractions`` the profile's training-set fractions. Every model (and
+    repeat) is pooled: the mean AUPRC over labels and models of the TL runs vs the RI runs, paired on
+    the test images. With the largest fraction, TL must be no worse than RI by more than the margin
+    (``compare(claim="matches")``); with the smallest, TL must beat RI by more than the margin. Either
+    part clearing its margin the wrong way refutes the claim; an interval straddling it leaves the
+    claim not testable, as do a test set so small that one image moves the mean AUPRC by more than
+    :data:`MAX_MATCH_MARGIN`, a profile with a single fraction, and the smoke profile.
     """
     if smoke:  # a few images for one epoch show that the code runs, not what it finds
-        return None, SMOKE_TOO_SMALL
-    gap = results.groupby(["fraction", "model", "init"])["AUPRC"].mean().unstack("init")
-    gap = (gap["TL"] - gap["RI"]).groupby("fraction").mean()
-    rich, poor = gap.loc[max(fractions)], gap.loc[min(fractions)]
+        return Verdict(None, SMOKE_TOO_SMALL)
+    rich, poor = max(fractions), min(fractions)
+    d_rich = paired_bootstrap(y_true, stacked_scores(runs, init="TL", fraction=rich),
+                              stacked_scores(runs, init="RI", fraction=rich), metric="mean_auprc",
+                              a=f"TL ({rich:.0%})", b=f"RI ({rich:.0%})", n_boot=n_boot)
+    v_rich = compare(d_rich, claim="matches")
+    if v_rich.holds and d_rich.margin() > MAX_MATCH_MARGIN:  # a match within so wide a margin says nothing
+        v_rich = Verdict(None, v_rich.evidence)
+    criterion = ("mean AUPRC over labels and models, paired bootstrap over the test images: with all the data "
+                 "the TL − RI interval lies above −margin, and with the smallest subset above +margin (the margin "
+                 f"at least one test image's worth; a match needs that margin at most {MAX_MATCH_MARGIN})")
     if len(fractions) < 2:
-        return None, (f"only one training-set size in this profile (TL-RI AUPRC gap {rich:+.3f}); "
-                      "the data-poor part needs fractions=[1.0, 0.1]")
-    return transfer_at_least_matches(rich, poor), (
-        f"mean TL-RI AUPRC gap over models: {rich:+.3f} with {max(fractions):.0%} of the data, "
-        f"{poor:+.3f} with {min(fractions):.0%} (criterion: the first at least -{TIE_MARGIN}, and the "
-        f"second larger by at least {TIE_MARGIN}; closer than that is a tie)")
+        holds = False if v_rich.holds is False else None
+        return Verdict(holds, f"{v_rich.evidence}; only one training-set size in this profile, the data-poor part "
+                              "needs fractions=[1.0, 0.1]", criterion, d_rich.effect, d_rich.low, d_rich.high, d_rich.n)
+    d_poor = paired_bootstrap(y_true, stacked_scores(runs, init="TL", fraction=poor),
+                              stacked_scores(runs, init="RI", fraction=poor), metric="mean_auprc",
+                              a=f"TL ({poor:.0%})", b=f"RI ({poor:.0%})", n_boot=n_boot)
+    v_poor = compare(d_poor, claim="beats")
+    parts = [(v_rich, d_rich), (v_poor, d_poor)]
+    holds = [v.holds for v, _ in parts]
+    decide = holds.index(False) if False in holds else holds.index(None) if None in holds else 1
+    holds = False if False in holds else None if None in holds else True
+    d = parts[decide][1]
+    evidence = "; ".join(f"{d.describe()} (margin ±{d.margin():.3f})" for _, d in parts)
+    return Verdict(holds, evidence, criterion, d.effect, d.low, d.high, d.n)
 
 
-def truncated_claim(ranking, *, smoke: bool) -> tuple[bool | None, str]:
-    """Claim 3's verdict: :func:`truncated_best` on the TL ranking, not testable in the smoke profile."""
+def truncated_best(y_true, scores: Mapping[str, np.ndarray], kinds: Mapping[str, str], *,
+                   n_boot: int = 2000) -> Verdict:
+    """Claim 3's verdict: the best truncated TL model beats the best other TL model in mean AUPRC.
+
+    ``scores`` maps each TL model to its (n, labels) or (n, labels, repeats) test scores on the full
+    training set, ``kinds`` a model to "truncated", "deep" or "shallow". The best of each group is the
+    one with the higher mean AUPRC on the whole test set; the two are then compared by a paired
+    bootstrap over the test images: holds when the interval lies above the margin (at least one test
+    image's worth), fails when it lies below minus the margin, otherwise None; None as well without a
+    truncated or without another model.
+    """
+    unknown = set(scores) - set(kinds)
+    if unknown:
+        raise ValueError(f"truncated_best: no kind for models {sorted(unknown)}")
+    truncated = [m for m in scores if kinds[m] == "truncated"]
+    others = [m for m in scores if kinds[m] != "truncated"]
+    if not truncated or not others:
+        return Verdict(None, f"no truncated-vs-full comparison in this run (models: {', '.join(scores) or 'none'})")
+    best_t = max(truncated, key=lambda m: mean_auprc(y_true, scores[m]))
+    best_o = max(others, key=lambda m: mean_auprc(y_true, scores[m]))
+    d = paired_bootstrap(y_true, scores[best_t], scores[best_o], metric="mean_auprc", a=best_t,
+                         b=f"{best_o} ({kinds[best_o]})", n_boot=n_boot)
+    v = compare(d, claim="beats")
+    return Verdict(v.holds, f"{v.evidence} (margin ±{d.margin():.3f})",
+                   "the best truncated TL model vs the best other TL model (each picked by mean AUPRC on the test "
+                   "set): " + v.criterion, v.effect, v.low, v.high, v.n)
+
+
+def truncated_claim(y_true, scores: Mapping[str, np.ndarray], kinds: Mapping[str, str], *, smoke: bool,
+                    n_boot: int = 2000) -> Verdict:
+    """Claim 3's verdict: :func:`truncated_best`, not testable in the smoke profile."""
     if smoke:
-        return None, SMOKE_TOO_SMALL
-    return truncated_best(ranking)
+        return Verdict(None, SMOKE_TOO_SMALL)
+    return truncated_best(y_true, scores, kinds, n_boot=n_boot)

@@ -192,6 +192,19 @@ def finetune(name: str, init: str, *, train: Dataset, val: Dataset, test: Datase
                           device=device)
 
 
+def test_predictions(trained: TrainedModel) -> tuple[np.ndarray, np.ndarray]:
+    """``(y_true, y_score)`` of a :func:`finetune` run's test set, read from its ``test_predictions.npz``.
+
+    The claims compare models on these per-image predictions (:mod:`paperkit.chapters.rethink_transfer.claims`).
+    """
+    path = trained.run.path("test_predictions.npz")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: this fine-tuning record has no test predictions; retrain it "
+                                "(finetune(..., force=True)) to write them")
+    with np.load(path, allow_pickle=False) as f:
+        return f["y_true"], f["y_score"]
+
+
 def _columns(value) -> list[str]:
     """A list of column names from ``"a,b"`` or ``["a", "b"]``."""
     names = [c.strip() for c in value.split(",")] if isinstance(value, str) else list(value)

@@ -90,6 +90,34 @@ def imbalance_vs_paper(tables, labels, dataset: str):
     return paper.reset_index(drop=True), measured
 
 
+def rarity_comparison(paper: pd.DataFrame, measured: pd.DataFrame) -> str:
+    """One sentence comparing this run's negatives-per-positive ratios with the paper's, row by row.
+
+    ``paper`` and ``measured`` are :func:`imbalance_vs_paper`'s two tables (``setting``, ``value``).
+    Says how many times rarer (or less rare) the paper's positives are than this run's, over the
+    settings both have; settings without a positive in this run are named.
+    """
+    both = paper[["setting", "value"]].merge(measured[["setting", "value"]], on="setting", suffixes=(" paper", " run"))
+    missing = both.loc[both["value run"].isna(), "setting"].tolist()
+    both = both.dropna(subset=["value run"])
+    if both.empty:
+        return "No compared setting has a positive in this run, so no ratio can be compared."
+    factor = both["value paper"] / both["value run"]
+    lo, hi = factor.min(), factor.max()
+    if lo > 1:
+        verdict = f"the paper's positives are {lo:.1f} to {hi:.1f} times rarer than this run's"
+    elif hi < 1:
+        verdict = f"this run's positives are {1 / hi:.1f} to {1 / lo:.1f} times rarer than the paper's"
+    else:
+        verdict = f"this run's positives are rarer than the paper's for some settings and less rare for others " \
+                  f"(the paper's ratio is {lo:.2f} to {hi:.2f} times this run's)"
+    text = (f"This run: 1:{both['value run'].min():.1f} to 1:{both['value run'].max():.1f} negatives per positive; "
+            f"the paper: 1:{both['value paper'].min():g} to 1:{both['value paper'].max():g}. So {verdict}.")
+    if missing:
+        text += f" No positive in this run for: {', '.join(missing)}."
+    return text
+
+
 def representative_draw(study: pd.DataFrame, name: str, *, seed: int = 0, n_pos: int = 10, n_neg: int = 990,
                         classifiers: Mapping[str, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Labels and scores of the draw of classifier ``name`` whose AUPRC is the median of ``study``.

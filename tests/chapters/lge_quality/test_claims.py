@@ -1,62 +1,121 @@
-"""The lge_quality ledger's verdict functions on made result tables: supported, not supported, not testable."""
+"""The lge_quality ledger's verdict functions on made per-scan tables: supported, not supported, not testable."""
+import numpy as np
 import pandas as pd
 import pytest
 
 from paperkit.chapters.lge_quality import claims
 
-METHODS = ["qa_resnet34", "multitask_qa", "supcon_qa"]
+N_BOOT = 300  # enough for these clear-cut tables, and quick
 
 
-def means(f1, specificity):
-    """Mean scan metrics of (contrastive, multi-task, QA)."""
-    return pd.DataFrame({"f1 mean": f1, "specificity mean": specificity}, index=list(claims.RANKED))
+def truth(n_pos, n_neg):
+    return np.r_[np.ones(n_pos, int), np.zeros(n_neg, int)]
 
 
-@pytest.mark.parametrize("table, methods, smoke, verdict", [
-    (means([0.76, 0.73, 0.71], [0.48, 0.44, 0.38]), METHODS, False, True),    # the paper's Table 2
-    (means([0.76, 0.73, 0.71], [0.40, 0.44, 0.38]), METHODS, False, False),   # specificity out of order
-    (means([0.73, 0.73, 0.71], [0.48, 0.44, 0.38]), METHODS, False, False),   # a tie is not strict
-    (means([0.76, 0.73, 0.71], [0.48, 0.44, 0.38]), METHODS[:2], False, None),
-    (means([0.76, 0.73, 0.71], [0.48, 0.44, 0.38]), METHODS, True, None),
-])
-def test_contrastive_beats_multitask(table, methods, smoke, verdict):
-    holds, text = claims.contrastive_beats_multitask(table, methods, 5, smoke=smoke)
-    assert holds is verdict and text
+def wrong(y, n_pos_wrong, n_neg_wrong):
+    """``y`` with its first ``n_pos_wrong`` positives and first ``n_neg_wrong`` negatives predicted wrongly."""
+    p = y.copy()
+    p[np.flatnonzero(y == 1)[:n_pos_wrong]] = 0
+    p[np.flatnonzero(y == 0)[:n_neg_wrong]] = 1
+    return p
 
 
-def attention(mt, qa, chance):
-    return pd.DataFrame([{"model": "QA", "HiResCAM atrium share (layer3)": qa, "atrium area share (chance)": chance},
-                         {"model": "Multi-Task QA", "HiResCAM atrium share (layer3)": mt,
-                          "atrium area share (chance)": chance}])
+def scans(y, by="run", **predictions):
+    """A scan table: ``predictions[method]`` is one prediction vector per run (or per label subset)."""
+    rows = []
+    for method, runs in predictions.items():
+        for key, pred in runs.items():
+            rows += [{"method": method, by: key, "case_id": f"c{i:03d}", "true": t, "predicted": p}
+                     for i, (t, p) in enumerate(zip(y, pred))]
+    return pd.DataFrame(rows)
+
+
+Y40, Y12 = truth(20, 20), truth(6, 6)
+
+
+def three(y, supcon, multitask, qa, runs=1):
+    return scans(y, supcon_qa={r: supcon for r in range(runs)}, multitask_qa={r: multitask for r in range(runs)},
+                 qa_resnet34={r: qa for r in range(runs)})
 
 
 @pytest.mark.parametrize("table, smoke, verdict", [
-    (attention(0.40, 0.20, 0.10), False, True),
-    (attention(0.15, 0.20, 0.10), False, False),   # QA looks at the atrium more
-    (attention(0.08, 0.05, 0.10), False, False),   # below the atrium's share of the image
+    # clear steps on 40 scans, three runs pooled: every interval clears its margin
+    (three(Y40, Y40, wrong(Y40, 6, 6), wrong(Y40, 14, 14), runs=3), False, True),
+    # multi-task is clearly best: contrastive − multi-task lies below minus the margin
+    (three(Y40, wrong(Y40, 14, 14), Y40, wrong(Y40, 16, 16), runs=3), False, False),
+    # one scan apart on 12 scans, in every comparison: one scan cannot decide
+    (three(Y12, Y12, wrong(Y12, 1, 0), wrong(Y12, 1, 1)), False, None),
+    # untrained networks calling every scan diagnostic: no difference at all
+    (three(Y12, np.ones(12, int), np.ones(12, int), np.ones(12, int)), False, None),
+    # the test scans hold one label only
+    (three(np.ones(12, int), np.ones(12, int), np.ones(12, int), np.ones(12, int)), False, None),
+    (three(Y40, Y40, wrong(Y40, 6, 6), wrong(Y40, 14, 14), runs=3), True, None),        # smoke
+    (three(Y40, Y40, wrong(Y40, 6, 6), wrong(Y40, 14, 14)).query("method != 'qa_resnet34'"), False, None),
+])
+def test_contrastive_beats_multitask(table, smoke, verdict):
+    v = claims.contrastive_beats_multitask(table, smoke=smoke, n_boot=N_BOOT)
+    assert v.holds is verdict and v.evidence
+    if verdict is not None:
+        assert v.n == 40 and v.low <= v.effect <= v.high and "run(s) pooled" in v.criterion
+
+
+def test_a_single_run_better_by_one_scan_on_twelve_is_not_enough():
+    """The old criterion (strict ordering of the means) called this supported."""
+    v = claims.contrastive_beats_multitask(three(Y12, Y12, wrong(Y12, 1, 1), wrong(Y12, 2, 2)), smoke=False,
+                                           n_boot=N_BOOT)
+    assert v.holds is None and "n=12" in v.evidence
+
+
+def test_methods_tested_on_different_scans_are_refused():
+    table = three(Y12, Y12, Y12, Y12)
+    table.loc[table.method == "qa_resnet34", "case_id"] += "x"
+    with pytest.raises(ValueError, match="same scans"):
+        claims.contrastive_beats_multitask(table, smoke=False, n_boot=N_BOOT)
+
+
+def shares(mt, qa, area, n_scans=20, slices=3, noise=0.02, seed=0):
+    """Per-slice atrium shares of ``n_scans`` scans around the given means."""
+    rng = np.random.default_rng(seed)
+    n = n_scans * slices
+    return pd.DataFrame({"case_id": np.repeat([f"c{i}" for i in range(n_scans)], slices),
+                         "true": np.repeat(np.arange(n_scans) % 2, slices),
+                         "Multi-Task QA": mt + rng.normal(0, noise, n), "QA": qa + rng.normal(0, noise, n),
+                         "area share": np.full(n, area)})
+
+
+@pytest.mark.parametrize("table, smoke, verdict", [
+    (shares(0.40, 0.20, 0.10), False, True),
+    (shares(0.05, 0.20, 0.10), False, False),                   # QA looks at the atrium far more
+    (shares(0.05, 0.03, 0.20), False, False),                   # below the atrium's share of the image
+    (shares(0.22, 0.20, 0.10), False, None),                    # ahead of QA by less than one scan's worth (1/20)
+    (shares(0.40, 0.20, 0.10, n_scans=6, noise=0.5), False, None),  # too noisy for 6 scans to tell
+    (shares(0.40, 0.20, 0.10, n_scans=1), False, None),         # one scan
     (None, False, None),
-    (attention(0.40, 0.20, 0.10), True, None),
+    (shares(0.40, 0.20, 0.10), True, None),
 ])
 def test_multitask_attends_atrium(table, smoke, verdict):
-    holds, text = claims.multitask_attends_atrium(table, smoke=smoke)
-    assert holds is verdict and text
+    v = claims.multitask_attends_atrium(table, smoke=smoke, n_boot=N_BOOT)
+    assert v.holds is verdict and v.evidence
 
 
-def curve(*rows):
-    return pd.DataFrame(rows, columns=["labelled scans", "method", "f1", "specificity"])
+def curve(y, supcon, multitask, sizes=(8, 16)):
+    table = scans(y, by="labelled scans", supcon_qa={s: supcon for s in sizes},
+                  multitask_qa={s: multitask for s in sizes})
+    full = scans(y, by="labelled scans", supcon_qa={40: y}, multitask_qa={40: y})
+    return pd.concat([table, full])
 
 
-FULL = [(40, "supcon_qa", 0.7, 0.5), (40, "multitask_qa", 0.7, 0.5)]
-
-
-@pytest.mark.parametrize("table, methods, smoke, verdict", [
-    (curve(*FULL, (8, "supcon_qa", 0.6, 0.4), (8, "multitask_qa", 0.5, 0.3)), METHODS, False, True),
-    (curve(*FULL, (8, "supcon_qa", 0.6, 0.2), (8, "multitask_qa", 0.5, 0.3)), METHODS, False, False),
-    (curve(*FULL, (8, "supcon_qa", 0.5, 0.4), (8, "multitask_qa", 0.5, 0.3)), METHODS, False, False),  # F1 tied
-    (curve(*FULL), METHODS, False, None),                                                             # no subset
-    (curve(*FULL, (8, "supcon_qa", 0.6, 0.4), (8, "multitask_qa", 0.5, 0.3)), METHODS[:2], False, None),
-    (curve(*FULL, (8, "supcon_qa", 0.6, 0.4), (8, "multitask_qa", 0.5, 0.3)), METHODS, True, None),
+@pytest.mark.parametrize("table, methods_kept, smoke, verdict", [
+    (curve(Y40, Y40, wrong(Y40, 8, 8)), None, False, True),
+    (curve(Y40, wrong(Y40, 8, 8), Y40), None, False, False),
+    (curve(Y40, Y40, wrong(Y40, 8, 0)), None, False, None),     # specificity equal: not both metrics
+    (curve(Y12, Y12, wrong(Y12, 1, 0), sizes=(8,)), None, False, None),   # one scan on 12: not resolved
+    (curve(Y40, Y40, wrong(Y40, 8, 8), sizes=()), None, False, None),     # no subset below the full set
+    (curve(Y40, Y40, wrong(Y40, 8, 8)), ["supcon_qa"], False, None),
+    (curve(Y40, Y40, wrong(Y40, 8, 8)), None, True, None),
 ])
-def test_contrastive_with_few_labels(table, methods, smoke, verdict):
-    holds, text = claims.contrastive_with_few_labels(table, 40, methods, smoke=smoke)
-    assert holds is verdict and text
+def test_contrastive_with_few_labels(table, methods_kept, smoke, verdict):
+    if methods_kept:
+        table = table[table.method.isin(methods_kept)]
+    v = claims.contrastive_with_few_labels(table, 40, smoke=smoke, n_boot=N_BOOT)
+    assert v.holds is verdict and v.evidence

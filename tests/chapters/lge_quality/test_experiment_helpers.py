@@ -39,3 +39,18 @@ def test_train_method_passes_the_settings_and_pretrains_supcon_first(monkeypatch
     assert qa["patience"] == 1 and qa["seed"] == 5 and qa["data_key"] == {"k": 1}
     if pretrained:
         assert calls[0][1]["epochs"] == 3 and calls[0][1]["batch_size"] == 8 and calls[0][1]["temperature"] == 0.07
+
+
+def test_test_scans_round_trip_through_the_run_record(tmp_path):
+    import pandas as pd
+
+    run = SimpleNamespace(run=SimpleNamespace(path=lambda name: tmp_path / name))
+    scans = pd.DataFrame({"case_id": ["c1", "c2"], "predicted": [1, 0], "n_slices": [3, 2],
+                          "mean_probability": [0.7, 0.2], "true": [1, 1]})
+    experiment.store_test_scans(run, scans)
+    back = experiment.load_test_scans(run)  # read without pickle: the ids are stored as strings
+    assert back["case_id"].tolist() == ["c1", "c2"] and back["predicted"].tolist() == [1, 0]
+    with pytest.raises(ValueError, match="'true'"):
+        experiment.store_test_scans(run, scans.drop(columns="true"))
+    with pytest.raises(FileNotFoundError, match="no per-scan test predictions"):
+        experiment.load_test_scans(SimpleNamespace(run=SimpleNamespace(path=lambda name: tmp_path / "x" / name)))

@@ -1,5 +1,6 @@
 """The rethink_transfer figure helpers: the median-AUPRC draw is re-created exactly."""
 import numpy as np
+import pandas as pd
 import pytest
 
 from paperkit.chapters.rethink_transfer import figures
@@ -22,3 +23,16 @@ def test_representative_draw_names_an_unknown_classifier():
     study = figures.imbalance_study(2)
     with pytest.raises(ValueError, match="'C'"):
         figures.representative_draw(study, "C")
+
+
+def _ratios(**values):
+    return pd.DataFrame({"setting": list(values), "metric": "negatives per positive", "value": list(values.values())})
+
+
+def test_rarity_comparison_says_which_side_is_rarer_and_by_how_much():
+    paper = _ratios(Fracture=24.8, **{"Pleural Other": 75.9})
+    text = figures.rarity_comparison(paper, _ratios(Fracture=6.2, **{"Pleural Other": 7.59}))
+    assert "the paper's positives are 4.0 to 10.0 times rarer than this run's" in text
+    text = figures.rarity_comparison(paper, _ratios(Fracture=49.6, **{"Pleural Other": float("nan")}))
+    assert "this run's positives are 2.0 to 2.0 times rarer" in text and "No positive in this run for: Pleural" in text
+    assert "some settings" in figures.rarity_comparison(paper, _ratios(Fracture=49.6, **{"Pleural Other": 7.59}))

@@ -42,6 +42,7 @@ from torch.utils.data import Dataset
 from paperkit import models
 from paperkit.atomic import write_npz
 from paperkit.data.datasets.la2018 import LACase, LGESlices
+from paperkit.data.fingerprint import fingerprint
 from paperkit.data.splits import Split
 from paperkit.losses import dice_loss, make_lars, multi_label_supcon_loss, multitask_loss, qa_loss
 from paperkit.metrics.classification import confusion_metrics
@@ -447,7 +448,7 @@ def load_data(S) -> dict:
         from paperkit.data.synthetic.lge import make_degraded_la2018
 
         root = make_degraded_la2018(S.data_dir, copies=S.copies, seed=S.seed, difficulty=S.difficulty)
-        data_key = {"dataset": S.dataset, "source": str(S.data_dir), "copies": S.copies,
+        data_key = {"dataset": S.dataset, "source": fingerprint(S.data_dir), "copies": S.copies,
                     "difficulty": S.difficulty, "seed": S.seed}
         cases = load_la2018(root)
     else:
@@ -459,7 +460,7 @@ def load_data(S) -> dict:
                             "(1-5; see paperkit.data.datasets.la2018) and pass -p scores_csv <path>, or use "
                             "dataset='la2018-degraded' for synthetic labels on the real volumes")
         cases = load_la2018(root, scores=scores)
-        data_key = {"dataset": "la2018", "root": str(root), "scores": str(scores)}
+        data_key = {"dataset": "la2018", "data": fingerprint(root), "scores": fingerprint(scores)}
     split = split_qa(cases, n_test=S.n_test, seed=S.seed)
     return {"root": root, "cases": cases, "split": split, "data_key": data_key}
 

@@ -40,6 +40,7 @@ from torch import nn
 from paperkit import models
 from paperkit.chapters.lv_segmentation.spec import SPLITS
 from paperkit.data.datasets.sunnybrook import SegmentationSlices
+from paperkit.data.fingerprint import fingerprint
 from paperkit.explain.layer_stats import GradientNorms
 from paperkit.metrics.contours import perpendicular_distance, symmetric_nearest_distance
 from paperkit.metrics.segmentation import dice, hausdorff_distance, pixel_accuracy
@@ -286,7 +287,7 @@ def load_data(S, progress: bool = True) -> dict:
                     "size": S.synthetic_size, "difficulty": S.difficulty, "seed": S.seed}
     else:
         root = S.data_dir
-        data_key = {"dataset": S.dataset, "root": str(root)}
+        data_key = {"dataset": S.dataset, "data": fingerprint(root)}
     samples = load_sunnybrook(root, contour="i")
     if not samples:
         raise DataError(f"{root}: no image with an i-contour found (expected the Sunnybrook layout)")

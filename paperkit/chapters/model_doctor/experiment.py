@@ -38,6 +38,7 @@ from torch.utils.data import Dataset
 
 from paperkit.atomic import torch_save, write_npz
 from paperkit.chapters.model_doctor.spec import REAL
+from paperkit.data.fingerprint import fingerprint
 from paperkit.explain.hooks import select_conv_layers
 from paperkit.explain.model_doctor import DoctorConfig, aggregate_correlation, treat
 from paperkit.models import count_parameters
@@ -423,7 +424,7 @@ def load_data(S) -> dict:
         train, test = parts["train"], parts["test"]
         channels = 3
         masks = "coarse masks from <root>/masks/train" if train.mask_root is not None else None
-        data_key = {"dataset": "imagefolder", "root": str(S.data_dir), "size": size}
+        data_key = {"dataset": "imagefolder", "data": fingerprint(S.data_dir), "size": size}
     else:
         loader, paper_column, channels, native = REAL[S.dataset]
         size = S.image_size or native
@@ -437,7 +438,7 @@ def load_data(S) -> dict:
         if channels == 1:
             train, test = InkMasks(train), InkMasks(test)
             masks = "ink masks (pixels above 0.3), derived"
-        data_key = {"dataset": S.dataset, "root": str(S.data_dir), "size": size, "split": split}
+        data_key = {"dataset": S.dataset, "data": fingerprint(S.data_dir), "size": size, "split": split}
     train = _limit(train, S.train_limit, S.seed)
     test = _limit(test, S.test_limit, S.seed + 1)
     data_key = {**data_key, "train_limit": S.train_limit, "test_limit": S.test_limit}

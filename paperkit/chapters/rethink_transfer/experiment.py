@@ -29,6 +29,7 @@ from paperkit import models
 from paperkit.atomic import write_npz
 from paperkit.batchnorm import recalibrate_batchnorm
 from paperkit.chapters.rethink_transfer.spec import DATASET_LABELS, MEDMNIST_POSITIVE
+from paperkit.data.fingerprint import fingerprint
 from paperkit.data.synthetic.source import CLASSES, make_source_task
 from paperkit.metrics import auprc_ap, auprc_trapezoid, auroc
 from paperkit.models import count_parameters
@@ -131,6 +132,15 @@ def label_metrics(y_true: np.ndarray, y_score: np.ndarray, labels: Sequence[str]
     return out
 
 
+def _source_id(weights: str | Path) -> str | dict:
+    """What a TL run's key records of its initial weights: ``"imagenet"``, or a weights file's name and
+    content fingerprint -- never its absolute path, so the same run keeps its key under another out_dir."""
+    if str(weights) == "imagenet":
+        return "imagenet"
+    path = Path(weights)
+    return {"file": path.name, **fingerprint(path)}
+
+
 def finetune(name: str, init: str, *, train: Dataset, val: Dataset, test: Dataset, labels: Sequence[str],
              data_key: dict, epochs: int, batch_size: int = 32, lr: float = 1e-4, repeat: int = 0,
              source: SourceWeights | None = None, device: str | torch.device = "auto", out_dir: str | Path = "runs",
@@ -155,7 +165,7 @@ def finetune(name: str, init: str, *, train: Dataset, val: Dataset, test: Datase
         raise ValueError("init='tl' needs source= (see pretrained_weights)")
     config = {"stage": "finetune", "model": name, "init": init, "repeat": repeat, "epochs": epochs,
               "batch_size": batch_size, "lr": lr, "min_lr": min_lr, "seed": seed, "labels": list(labels),
-              "data": data_key, "source": str(source.weights) if init == "tl" else None,
+              "data": data_key, "source": _source_id(source.weights) if init == "tl" else None,
               **({"recalibrate_bn": True} if recalibrate_bn else {})}
     run_seed = seed * 1000 + repeat
     torch.manual_seed(run_seed)
@@ -349,7 +359,7 @@ def _chexpert_source(S) -> _Source:
     else:
         root = S.data_dir
         labels = list(S.labels or PAPER_LABELS)
-        data_key = {"dataset": S.dataset, "root": str(root), "max_images": S.max_images}
+        data_key = {"dataset": S.dataset, "data": fingerprint(root), "max_images": S.max_images}
     table = load_chexpert(root, "train", labels=labels, frontal_only=True)
     return _Source(root, labels, dict(split_patients(table, seed=S.seed)), data_key)
 
@@ -363,7 +373,7 @@ def _csv_source(S) -> _Source:
     labels = _columns(S.csv_label_columns)
     table = load_csv_images(root / S.csv_file, root, path_column=S.csv_path_column, label_columns=labels,
                             patient_column=S.csv_patient_column, date_column=S.csv_date_column or None)
-    data_key = {"dataset": "csv", "root": str(root), "csv": S.csv_file, "labels": labels,
+    data_key = {"dataset": "csv", "data": fingerprint(root), "csv": S.csv_file, "labels": labels,
                 "date": S.csv_date_column, "cutoff": str(S.cutoff_date), "max_images": S.max_images}
     if not S.csv_date_column:
         return _Source(root, labels, dict(split_patients(table, seed=S.seed)), data_key,
@@ -380,7 +390,8 @@ def _medmnist_source(S) -> _Source:
     root = S.data_dir
     npz = root / (S.medmnist_subset if S.medmnist_subset.endswith(".npz") else f"{S.medmnist_subset}.npz")
     splits, labels, images = _medmnist_tables(npz)
-    data_key = {"dataset": "medmnist", "file": str(npz), "size": S.image_size, "max_images": S.max_images}
+    data_key = {"dataset": "medmnist", "file": npz.name, "data": fingerprint(npz), "size": S.image_size,
+                "max_images": S.max_images}
     return _Source(root, labels, splits, data_key, images=images,
                    note="the official MedMNIST train/val/test split (no patient ids are published)")
 

@@ -57,3 +57,23 @@ def test_tl_and_ri_runs_are_recorded_and_reused(tmp_path, monkeypatch):
     assert again.reused and again.metrics == ri.metrics and again.run.key == ri.run.key
     with pytest.raises(ValueError, match="init='xx'"):
         transfer.finetune("cbr_tiny", "xx", **kw)
+
+
+def test_a_fine_tune_key_names_its_source_weights_by_content_not_path(tmp_path):
+    """Issue #18: the key held the source weights' absolute path, so two out_dirs gave two keys for one run."""
+    import shutil
+
+    import torch
+
+    from paperkit.chapters.rethink_transfer.experiment import _source_id
+
+    a = tmp_path / "runs_a" / "rethink_transfer" / "k1" / "weights.pt"
+    a.parent.mkdir(parents=True)
+    torch.save({"w": torch.arange(5.0)}, a)
+    b = tmp_path / "elsewhere" / "weights.pt"
+    b.parent.mkdir()
+    shutil.copy(a, b)
+    assert _source_id(a) == _source_id(b) and str(tmp_path) not in str(_source_id(a))
+    torch.save({"w": torch.arange(5.0) + 1}, b)
+    assert _source_id(a) != _source_id(b)
+    assert _source_id("imagenet") == "imagenet"

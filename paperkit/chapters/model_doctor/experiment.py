@@ -392,7 +392,7 @@ def load_data(S) -> dict:
     """
     from paperkit.chapters.model_doctor.experiment import InkMasks
     from paperkit.data.datasets.classification_sets import ImageFolderDataset, load_classification_set, load_digits_set
-    from paperkit.data.io.errors import DataError
+    from paperkit.data.io.errors import MissingSplitError
 
     split = "the set's own train/test split"
     paper_column, masks, root = None, None, S.data_dir
@@ -432,7 +432,7 @@ def load_data(S) -> dict:
         test = load_classification_set(loader, S.data_dir, "test", **kwargs)
         try:
             train = load_classification_set(loader, S.data_dir, "train", **kwargs)
-        except DataError:
+        except MissingSplitError:  # absent, not unreadable: an unreadable training file stops the run
             train, test = _split_test_only(test, 0.3, S.seed)
             split = "only the official test set is present: seeded stratified 70/30 split of it"
         if channels == 1:

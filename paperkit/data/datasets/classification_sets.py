@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from paperkit.data.io.errors import DataError
+from paperkit.data.io.errors import DataError, MissingSplitError
 
 SPLIT_FOLDERS = ("train", "val", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -281,8 +281,8 @@ def _find(root: Path, names: Sequence[str], subdirs: Sequence[str], what: str, n
             p = root / sub / n if sub else root / n
             if p.is_file():
                 return p
-    raise DataError(f"{root}: {what} not found (looked for {list(names)} in {[s or '.' for s in subdirs]}). "
-                    f"Get it with {HOW_TO_GET[name]}")
+    raise MissingSplitError(f"{root}: {what} not found (looked for {list(names)} in {[s or '.' for s in subdirs]}). "
+                            f"Get it with {HOW_TO_GET[name]}")
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:

@@ -13,3 +13,9 @@ class DataError(ValueError):
 
 class SubjectLeakError(DataError):
     """The same subject appears in more than one split (train/val/test leakage)."""
+
+
+class MissingSplitError(DataError):
+    """A data set's folder holds no files for the requested split (e.g. only the test set was downloaded).
+
+    Distinct from a file that is there but unreadable, which must never be worked around."""

@@ -38,9 +38,9 @@ def main():
     infer = time_side_by_side({n: inference_step(build(n, device), x) for n in ("tsm_r18", "r3d_18")},
                               warmup=WARMUP, rounds=ROUNDS, device=device)
     for name in train.names:
-        print(f"  {name} training step : {train.median(name) * 1000:.0f} ms")
+        print(f"  {name:<8} training step : {train.median(name) * 1000:.0f} ms")
     for name in infer.names:
-        print(f"  {name} inference     : {infer.median(name) * 1000 / BATCH:.1f} ms per sample")
+        print(f"  {name:<8} inference     : {infer.median(name) * 1000 / BATCH:.1f} ms per sample")
     shift, speed = train.ratio("tsm_r18", "tsn_r18"), infer.ratio("tsm_r18", "r3d_18")
     print(f"  training step {shift.describe()} (target <= 1.05; paper 20 s / 19 s = 1.053) -> "
           f"{'OK' if shift.value <= 1.05 else 'ABOVE TARGET'}")

@@ -203,7 +203,7 @@ def clip_batch(dataset: Dataset, size: int) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def time_models(names, clips: torch.Tensor, labels: torch.Tensor, *, step: str, num_classes: int,
-                device: str | torch.device = "auto", lr: float = 1e-3, warmup: int = 2, rounds: int = 9,
+                device: str | torch.device = "auto", lr: float = 1e-3, warmup: int = 2, rounds: int = 15,
                 seed: int = 0) -> SideBySide | None:
     """Time fresh models ``names`` side by side on one batch (:func:`paperkit.timing.time_side_by_side`).
 

@@ -33,6 +33,7 @@ from torch.utils.data import Dataset
 from paperkit.atomic import write_npz
 from paperkit.augment import CROP_SCALE, BatchMix, VolumeTransform, mix_epochs, soft_cross_entropy
 from paperkit.batchnorm import recalibrate_batchnorm
+from paperkit.chapters.video4mri.claims import ItemPredictions
 from paperkit.chapters.video4mri.spec import MODELS
 from paperkit.metrics.classification import bootstrap_accuracy
 from paperkit.models import count_parameters
@@ -40,10 +41,11 @@ from paperkit.models.video import create_video_model
 from paperkit.runs import Run, TrainedModel, reuse_or_train
 from paperkit.runtime import resolve_device
 from paperkit.schedules import warmup_cosine
-from paperkit.timing import inference_ms_per_sample
+from paperkit.timing import SideBySide, inference_ms_per_sample, inference_step, time_side_by_side, training_step
 from paperkit.train import Batches, fit, predict, steps_per_epoch
 
-__all__ = ["AUGMENTATIONS", "PAPER_AUGMENTATION_ROWS", "train_video_classifier", "evaluate_predictions"]
+__all__ = ["AUGMENTATIONS", "PAPER_AUGMENTATION_ROWS", "train_video_classifier", "evaluate_predictions",
+           "load_predictions", "time_models"]
 
 CHAPTER = "video4mri"
 # Table 3's rows: (rotation on?, batch mixing mode). Crop (unless crop_scale=None) and brightness are always on.
@@ -107,7 +109,8 @@ def train_video_classifier(name: str, train: Dataset, test: Dataset, *, data_key
     run with the same key is reused (``force=True`` retrains). ``augmentation`` is a key of
     :data:`AUGMENTATIONS`. The record's metrics are the :func:`evaluate_predictions` numbers plus
     ``params_m``, ``seconds_per_epoch``, ``inference_ms``, ``epochs_run``, ``n_train`` and ``n_test``;
-    the test set's class probabilities are stored in the run as ``test_predictions.npz``.
+    the test set's labels, class probabilities and item ids (:func:`item_ids`) are stored in the run as
+    ``test_predictions.npz``, what the ledger's paired comparisons read (:func:`load_predictions`).
     ``recalibrate_bn=True`` recomputes the BatchNorm statistics on the (unaugmented) training clips
     before testing (:func:`paperkit.batchnorm.recalibrate_batchnorm`); the paper does not, and
     only the short CPU profiles need it. ``crop_scale`` is the area range of the random resized
@@ -155,7 +158,8 @@ def train_video_classifier(name: str, train: Dataset, test: Dataset, *, data_key
             recalibrate_batchnorm(model, train, batch_size=max(8, batch_size), device=dev)
         logits, target = predict(model, test, batch_size=max(1, batch_size), device=dev)
         probabilities = torch.softmax(logits.float(), dim=1).numpy()
-        write_npz(run.path("test_predictions.npz"), y_true=target.numpy(), probabilities=probabilities)
+        write_npz(run.path("test_predictions.npz"), y_true=target.numpy(), probabilities=probabilities,
+                  item_ids=item_ids(test))
         example = torch.stack([test[i][0] for i in range(min(2, len(test)))])
         seconds = [r["seconds"] for r in result.history] or [train_seconds]
         metrics = {**evaluate_predictions(target.numpy(), probabilities, n_boot=n_boot, boot_fraction=boot_fraction,
@@ -167,6 +171,59 @@ def train_video_classifier(name: str, train: Dataset, test: Dataset, *, data_key
         return metrics, result.history
 
     return reuse_or_train(CHAPTER, config, model, train_and_test, name=name, out_dir=out_dir, force=force, device=dev)
+
+
+def item_ids(test: Dataset) -> np.ndarray:
+    """Ids of the test items in the order the model sees them: scan ids for brain MRI (``MRIFrames``),
+    ``"#<position>"`` in the test set otherwise (MedMNIST's volumes carry no id)."""
+    scans = getattr(test, "scans", None)
+    if scans is not None:
+        return np.array([str(getattr(s, "scan_id", s.path)) for s in scans])
+    return np.array([f"#{i}" for i in range(len(test))])
+
+
+def load_predictions(trained: TrainedModel) -> ItemPredictions:
+    """The per-item test predictions a run stored (``test_predictions.npz``); ids are None in records written
+    before they were stored. Raises ``FileNotFoundError`` naming the file when the run has none."""
+    path = trained.run.path("test_predictions.npz")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: run {trained.run.key} ({trained.name}) stored no test predictions; "
+                                "retrain it with force=True")
+    with np.load(path, allow_pickle=False) as stored:
+        return ItemPredictions(stored["y_true"].astype(int), stored["probabilities"].astype(float),
+                               stored["item_ids"] if "item_ids" in stored.files else None)
+
+
+def clip_batch(dataset: Dataset, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``size`` clips of ``dataset`` and their labels, as one batch (for timing at the run's shapes)."""
+    items = [dataset[i] for i in range(min(size, len(dataset)))]
+    if not items:
+        raise ValueError("clip_batch: the dataset is empty")
+    return torch.stack([x for x, _ in items]), torch.as_tensor([int(y) for _, y in items])
+
+
+def time_models(names, clips: torch.Tensor, labels: torch.Tensor, *, step: str, num_classes: int,
+                device: str | torch.device = "auto", lr: float = 1e-3, warmup: int = 2, rounds: int = 15,
+                seed: int = 0) -> SideBySide | None:
+    """Time fresh models ``names`` side by side on one batch (:func:`paperkit.timing.time_side_by_side`).
+
+    ``step="training"`` times a forward + cross-entropy + backward + Adam step, ``"inference"`` an
+    eval-mode forward. Every model starts from the same seed; the weights do not change the time of
+    a step. Returns None when ``names`` is empty.
+    """
+    if step not in ("training", "inference"):
+        raise ValueError(f"step={step!r}: expected 'training' or 'inference'")
+    if not names:
+        return None
+    dev = resolve_device(device)
+    x, y = clips.to(dev), labels.to(dev)
+    steps = {}
+    for name in names:
+        torch.manual_seed(seed)
+        model = create_video_model(name, num_classes=num_classes, in_channels=1).to(dev)
+        steps[name] = training_step(model, x, y, lr=lr) if step == "training" else inference_step(model, x)
+    return time_side_by_side(steps, warmup=warmup, rounds=rounds, device=dev,
+                             what=f"{step} step on clips {tuple(x.shape)}, {dev.type}, median of {rounds} rounds")
 
 
 def learning_rate(S, name: str) -> float:
@@ -267,8 +324,9 @@ def _stratified(x, y, limit: int | None, seed: int):
     return x[keep], y[keep]
 
 
-def train_model(S, data: Mapping[str, Any], name: str, segments: int, augmentation: str, tag: str = "") -> dict:
-    """Train (or reuse) ``name`` with K = ``segments`` and one Table 3 augmentation; return its metrics.
+def train_model(S, data: Mapping[str, Any], name: str, segments: int, augmentation: str,
+                tag: str = "") -> TrainedModel:
+    """Train (or reuse) ``name`` with K = ``segments`` and one Table 3 augmentation; return the trained model.
 
     ``data`` is :func:`load_data`'s result and ``S`` the chapter settings; the run goes through
     :func:`train_video_classifier` (a run record, reused when it exists).
@@ -280,4 +338,4 @@ def train_model(S, data: Mapping[str, Any], name: str, segments: int, augmentati
         warmup_epochs=S.warmup_epochs, augmentation=augmentation, n_boot=S.n_boot, boot_fraction=S.boot_fraction,
         recalibrate_bn=S.recalibrate_bn, crop_scale=S.crop_scale, seed=S.seed, device=S.device, out_dir=S.out_dir,
         tag=tag)
-    return trained.metrics
+    return trained

@@ -14,15 +14,14 @@ _COMMON = {"view": None, "batch_size": 4, "lr": 5e-5, "warmup_epochs": 5, "augme
            "medmnist_limit": None, "medmnist_test_limit": None, "medmnist_segments": 16, "medmnist_epochs": 100,
            "augmentation_model": "tsm_r50", "recalibrate_bn": False, "crop_scale": [0.5, 1.0], "model_lr": {}}
 # model_lr: learning rates of single models, overriding lr ({} = the paper's one lr for every model).
-# The classroom profile gives the 3D ResNets 1e-4: at 1e-3, in 66 steps, R3D-18's outputs collapse to
-# one constant (every synthetic test volume p(AD) 0.55, accuracy 0.50), while at 1e-4 it learns (0.67,
-# AUROC 0.79); the video models learn less at 1e-4 (TSM-R18 0.56 vs 0.72). On AdrenalMNIST3D both rates
-# give R3D-18 AUROC 0.72-0.74. Measured with seed 0.
+# The classroom profile gives the 3D ResNets a smaller rate than the video models: in a run of a few
+# dozen steps at the common rate a 3D ResNet can collapse to one constant output, and the video models
+# learn less at the smaller one. Whether each model learnt is computed in every run (claims.unlearnt_note);
+# the notebook's exercise 6 trains every model at one rate.
 # crop_scale: area range of the training random resized crop (None = no crop). The classroom
-# profile turns it off: at 32 px a frame is 6 mm per pixel, the synthetic atrophy moves the
-# ventricle walls by a few mm, and a zoom of up to 1.4x hides that in a 66-step run. Measured
-# on the default cohort (seed 0 and 1): TSN/TSM-R18 accuracy 0.50-0.56 with the crop (AUROC
-# 0.79-0.82, outputs barely apart) and 0.72-0.83 without it (AUROC 0.85-0.93).
+# profile turns it off: its small frames put several millimetres in one pixel, about as much as the
+# synthetic atrophy moves the ventricle walls, and a crop's zoom hides that in a short run
+# (the notebook's exercise 5 puts it back).
 SPEC = ChapterSpec(
     name="video4mri",
     title="Video networks vs 3D CNNs for brain MRI",

@@ -8,7 +8,10 @@ import torch
 from paperkit.chapters.video4mri.experiment import (
     AUGMENTATIONS,
     PAPER_AUGMENTATION_ROWS,
+    clip_batch,
     evaluate_predictions,
+    load_predictions,
+    time_models,
     train_video_classifier,
 )
 from paperkit.data.datasets.medmnist3d import MedMNIST3DFrames
@@ -50,8 +53,9 @@ def test_train_records_metrics_and_reuses_the_run(tmp_path, name):
     first = train_video_classifier(name, train, test, **kwargs)
     assert not first.reused and first.metrics["epochs_run"] == 2 and first.metrics["n_test"] == 6
     assert 0 <= first.metrics["accuracy"] <= 1 and first.metrics["params_m"] > 1 and first.metrics["inference_ms"] > 0
-    stored = np.load(first.run.path("test_predictions.npz"))
-    assert stored["probabilities"].shape == (6, 2) and len(stored["y_true"]) == 6
+    stored = load_predictions(first)
+    assert stored.probabilities.shape == (6, 2) and stored.y_true.tolist() == ty.tolist()
+    assert stored.ids.tolist() == [f"#{i}" for i in range(6)]  # MedMNIST items carry positions as ids
     again = train_video_classifier(name, train, test, **kwargs)
     assert again.reused and again.metrics["accuracy"] == first.metrics["accuracy"]
     for a, b in zip(first.model.state_dict().values(), again.model.state_dict().values()):
@@ -91,3 +95,29 @@ def test_crop_scale_reaches_the_volume_transform_and_keys_its_own_run(tmp_path, 
     assert train_video_classifier("tsn_r18", train, test, crop_scale=list(vt.CROP_SCALE), **kwargs).reused
     assert not train_video_classifier("tsn_r18", train, test, crop_scale=None, **kwargs).reused
     assert built == [vt.CROP_SCALE, None]  # no crop: a new run, and the transform was told so
+
+
+def test_load_predictions_reads_records_without_ids_and_names_a_missing_file(tmp_path):
+    from types import SimpleNamespace
+
+    from paperkit.atomic import write_npz
+    from paperkit.runs import Run
+
+    run = Run("video4mri", "abc", tmp_path / "abc", {})
+    run.dir.mkdir()
+    trained = SimpleNamespace(run=run, name="tsm_r18")
+    with pytest.raises(FileNotFoundError, match="stored no test predictions"):
+        load_predictions(trained)
+    write_npz(run.path("test_predictions.npz"), y_true=np.array([0, 1]), probabilities=np.eye(2))
+    assert load_predictions(trained).ids is None  # a record written before ids were stored
+
+
+def test_models_are_timed_side_by_side_on_one_batch():
+    clips, labels = clip_batch(MedMNIST3DFrames(*volumes(3, 0), segments=4), 2)
+    assert clips.shape == (2, 1, 4, 16, 16) and labels.tolist() == [0, 1]
+    timed = time_models(["tsn_r18", "tsm_r18"], clips, labels, step="training", num_classes=2, device="cpu",
+                        warmup=1, rounds=2)
+    assert timed.names == ["tsn_r18", "tsm_r18"] and timed.rounds == 2 and "training step" in timed.what
+    assert time_models([], clips, labels, step="inference", num_classes=2) is None
+    with pytest.raises(ValueError, match="step='forward'"):
+        time_models(["tsn_r18"], clips, labels, step="forward", num_classes=2)

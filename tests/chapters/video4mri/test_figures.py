@@ -19,6 +19,6 @@ def test_train_model_passes_the_chapter_settings(monkeypatch):
     S = SimpleNamespace(epochs=2, batch_size=4, warmup_epochs=1, n_boot=10, boot_fraction=0.4, recalibrate_bn=True,
                         crop_scale=None, seed=3, device="cpu", out_dir="runs", lr=1e-3, model_lr={})
     data = {"frames": lambda k: ("train", "test"), "data_key": {"dataset": "x"}, "class_names": ["a", "b"]}
-    assert experiment.train_model(S, data, "tsm_r18", 8, "basic", tag="K=8") == {"ok": 1}
+    assert experiment.train_model(S, data, "tsm_r18", 8, "basic", tag="K=8").metrics == {"ok": 1}
     assert seen["data_key"] == {"dataset": "x", "segments": 8} and seen["num_classes"] == 2 and seen["tag"] == "K=8"
     assert seen["augmentation"] == "basic" and seen["seed"] == 3 and seen["name"] == "tsm_r18"

@@ -35,6 +35,7 @@ from paperkit.augment import CROP_SCALE, BatchMix, VolumeTransform, mix_epochs, 
 from paperkit.batchnorm import recalibrate_batchnorm
 from paperkit.chapters.video4mri.claims import ItemPredictions
 from paperkit.chapters.video4mri.spec import MODELS
+from paperkit.data.fingerprint import fingerprint
 from paperkit.metrics.classification import bootstrap_accuracy
 from paperkit.models import count_parameters
 from paperkit.models.video import create_video_model
@@ -266,7 +267,7 @@ def load_data(S) -> dict:
     else:
         root = S.data_dir
         cohort = load_brain_mri(S.dataset, root)
-        data_key = {"dataset": S.dataset, "root": str(root)}
+        data_key = {"dataset": S.dataset, "data": fingerprint(root)}
     if S.view:
         cohort.view = S.view
     parts = split_cohort(cohort, (0.7, 0.3), seed=S.seed)
@@ -307,7 +308,7 @@ def load_medmnist(folder, flag: str, size: int, *, axis: int = 0, limit: int | N
 
     data_key = {"dataset": "medmnist3d", "flag": flag, "size": size, "axis": axis, "limit": limit,
                 "test_limit": test_limit,
-                "frame_size": frame_size, "seed": seed, "file": path.name}
+                "frame_size": frame_size, "seed": seed, "file": path.name, "data": fingerprint(path)}
     counts = {name: np.bincount(y, minlength=classes).tolist() for name, (_, y) in splits.items()}
     return {"cohort": None, "parts": {"train": train_y, "test": test_y}, "counts": counts,
             "used_train": len(train_y), "class_names": [str(c) for c in range(classes)],

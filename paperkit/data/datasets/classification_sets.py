@@ -36,6 +36,7 @@ import os
 import pickle
 import tarfile
 import warnings
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable
@@ -292,7 +293,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     if path.suffix == ".gz":
         try:
             raw = gzip.decompress(raw)
-        except OSError as err:
+        except EOFError as err:  # the download or copy was cut short
+            raise DataError(f"{path}: the gzip stream ends early (truncated file?); download it again") from err
+        except (OSError, zlib.error) as err:
             raise DataError(f"{path}: not a gzip file ({err})") from err
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise DataError(f"{path}: not an idx file of unsigned bytes (magic {raw[:4].hex()}; expected 000008xx)")

@@ -176,3 +176,37 @@ def test_chapter_spec_models_are_registered():
     for prof in ("smoke", "classroom", "paper"):
         S = spec.SPEC.resolve(dataset="synthetic", profile=prof, data_dir=None)
         assert S.models and all(m in spec.MODELS for m in S.models)
+
+
+def _mnist_folder(root, with_train: str):
+    """An MNIST folder in torchvision's layout with a test set, and a train set that is absent, sound or cut short."""
+    import gzip
+
+    from tests.data.datasets.test_classification_sets import idx_bytes
+    from tests.fixtures.files import write_bytes
+
+    raw = root / "MNIST" / "raw"
+    rng = np.random.default_rng(0)
+    images, labels = rng.integers(0, 256, (40, 28, 28), dtype=np.uint8), np.arange(40, dtype=np.uint8) % 10
+    for prefix in ("t10k",) + (("train",) if with_train != "absent" else ()):
+        for kind, arr in (("images-idx3-ubyte", images), ("labels-idx1-ubyte", labels)):
+            data = gzip.compress(idx_bytes(arr))
+            if prefix == "train" and with_train == "truncated" and kind.startswith("images"):
+                data = data[: len(data) // 2]
+            write_bytes(raw / f"{prefix}-{kind}.gz", data)
+    return root
+
+
+@pytest.mark.parametrize("with_train", ["absent", "truncated"])
+def test_an_unreadable_training_file_stops_the_run_and_only_an_absent_one_splits_the_test_set(tmp_path, with_train):
+    """Issue #18: a truncated training file used to be read as 'only the test set is present' and split silently."""
+    from paperkit.data.io.errors import DataError
+
+    root = _mnist_folder(tmp_path / "mnist", with_train)
+    S = spec.SPEC.resolve(dataset="mnist", data_dir=str(root), profile="smoke", device="cpu")
+    if with_train == "absent":
+        data = chapter_experiment.load_data(S)
+        assert "only the official test set is present" in data["split"]
+    else:
+        with pytest.raises(DataError, match=r"train-images-idx3-ubyte\.gz"):
+            chapter_experiment.load_data(S)

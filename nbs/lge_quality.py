@@ -44,15 +44,8 @@
 # | The limited-label motivation: performance vs number of labelled scans | **built** (not a figure of the paper) |
 # | ImageNet initialisation | used when torchvision's ResNet-34 checkpoint is cached and the width is 1; otherwise random, and said so |
 #
-# **Time per profile** (this chapter's parameters select one):
-
-# %%
-from IPython.display import Markdown, display
-
-from paperkit import chapters
-
-chapter = chapters.get("lge_quality")
-display(Markdown(chapter.SPEC.header()))
+# **Time per profile**: shown under the parameters, from the book's own record of the last execution of
+# each profile on the machine that ran it (nothing typed).
 
 # %% [markdown]
 # ## Parameters
@@ -88,11 +81,12 @@ from functools import partial
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from IPython.display import Markdown, display
 from plotly.subplots import make_subplots
 
 from paperkit import models as registry
 from paperkit import plots, reference
-from paperkit.chapters.contract import start
+from paperkit.chapters.contract import finish, start
 from paperkit.chapters.lge_quality import claims, experiment, figures
 from paperkit.data.datasets.la2018 import ATTRIBUTE_COLUMNS, QA_COLUMN, LGESlices, cases_table
 from paperkit.ledger import Ledger
@@ -501,4 +495,4 @@ display(Markdown(
 # 4. Run `dataset="la2018-degraded"` with `PAPERKIT_DATA` set: the same defects on real anatomy.
 
 # %%
-print(f"Chapter finished in {clock} (profile {S.profile}, dataset {S.dataset}).")
+print(finish(S, clock))

@@ -39,15 +39,8 @@
 # | Fig. 7: why pixel accuracy misleads | **built** |
 # | Sunnybrook with the challenge's own patient lists; synthetic cine phantoms read through the same loader | **built** |
 #
-# **Time per profile** (this chapter's parameters select one):
-
-# %%
-from IPython.display import Markdown, display
-
-from paperkit import chapters
-
-chapter = chapters.get("lv_segmentation")
-display(Markdown(chapter.SPEC.header()))
+# **Time per profile**: shown under the parameters, from the book's own record of the last execution of
+# each profile on the machine that ran it (nothing typed).
 
 # %% [markdown]
 # ## Parameters
@@ -83,7 +76,7 @@ from scipy import ndimage
 
 from paperkit import models as registry
 from paperkit import plots, reference
-from paperkit.chapters.contract import start
+from paperkit.chapters.contract import finish, start
 from paperkit.chapters.lv_segmentation import claims, experiment
 from paperkit.chapters.lv_segmentation.experiment import (
     GOOD_CONTOUR_MM,
@@ -437,4 +430,4 @@ for key, value in {"paper_lr": paper_p["lr"], "paper_decay": paper_p["decay_rate
 #    looks excellent while Dice has collapsed.
 
 # %%
-print(f"Chapter finished in {clock} (profile {S.profile}, dataset {S.dataset}).")
+print(finish(S, clock))

@@ -44,15 +44,8 @@
 # spurious background cue, with exact masks: it is built so the space-wise constraint has something to fix.
 # No number on this page is a reproduction of the paper's real-data numbers unless the table says so.
 #
-# **Time per profile** (this chapter's parameters select one):
-
-# %%
-from IPython.display import Markdown, display
-
-from paperkit import chapters
-
-chapter = chapters.get("model_doctor")
-display(Markdown(chapter.SPEC.header()))
+# **Time per profile**: shown under the parameters, from the book's own record of the last execution of
+# each profile on the machine that ran it (nothing typed).
 
 # %% [markdown]
 # ## Parameters
@@ -93,7 +86,7 @@ from myst_nb import glue
 from plotly.subplots import make_subplots
 
 from paperkit import plots, reference
-from paperkit.chapters.contract import start
+from paperkit.chapters.contract import finish, start
 from paperkit.chapters.model_doctor import claims, experiment, figures
 from paperkit.chapters.model_doctor.experiment import diagnose, has_masks, train_base, treat_base
 from paperkit.chapters.model_doctor.figures import as_rgb8, cam_overlay
@@ -594,4 +587,4 @@ ledger.show()
 # 4. Run `dataset="digits"`: on 28-px images, does the space-wise constraint still help?
 
 # %%
-print(f"Chapter finished in {clock} (profile {S.profile}, dataset {S.dataset}).")
+print(finish(S, clock))

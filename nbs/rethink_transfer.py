@@ -41,15 +41,8 @@
 # | Datasets (§2.3): CheXpert (U-Zeros, 13 labels), private COVID-19 set with a prospective date split, plus MedMNIST | **built**: `dataset="chexpert"`, `"csv"` (your CSV + images, split at `cutoff_date`), `"medmnist"` (e.g. PneumoniaMNIST, official split) |
 # | Text facts of §§2-4 (split sizes, imbalance ratios, truncation percentages, subset sizes) | in `paperkit/reference/rethink_transfer.csv`; the imbalance ratios are shown beside this run's |
 #
-# **Time per profile** (this chapter's parameters select one):
-
-# %%
-from IPython.display import HTML, Markdown, display
-
-from paperkit import chapters
-
-chapter = chapters.get("rethink_transfer")
-display(Markdown(chapter.SPEC.header()))
+# **Time per profile**: shown under the parameters, from the book's own record of the last execution of
+# each profile on the machine that ran it (nothing typed).
 
 # %% [markdown]
 # ## Parameters
@@ -94,12 +87,13 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 import torch
+from IPython.display import HTML, Markdown, display
 from plotly.subplots import make_subplots
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from paperkit import models as registry
 from paperkit import plots, reference
-from paperkit.chapters.contract import start
+from paperkit.chapters.contract import finish, start
 from paperkit.chapters.rethink_transfer import claims, experiment, figures
 from paperkit.data.datasets.csv_images import imbalance_table
 from paperkit.data.subsample import stratified_subsample
@@ -500,4 +494,4 @@ display(Markdown(
 #    Pneumonia is the *majority* class there (see the data table); how do AUROC and AUPRC compare now, and why?
 
 # %%
-print(f"Chapter finished in {clock} (profile {S.profile}, dataset {S.dataset}).")
+print(finish(S, clock))

@@ -37,16 +37,8 @@
 # | Fig. 1 accuracy vs parameters; Fig. 2 the K ablation; Table 3 the augmentation ablation | **built**; classroom on TSM-Res18 instead of TSM/TSN-Res50 |
 # | On real 3D scans: all seven models on AdrenalMNIST3D (MedMNIST) | **built**, runs when the data is present |
 #
-# **Time per profile** (this chapter's parameters select one):
-
-# %%
-from IPython.display import Markdown, display
-from myst_nb import glue
-
-from paperkit import chapters
-
-chapter = chapters.get("video4mri")
-display(Markdown(chapter.SPEC.header()))
+# **Time per profile**: shown under the parameters, from the book's own record of the last execution of
+# each profile on the machine that ran it (nothing typed).
 
 # %% [markdown]
 # ## Parameters
@@ -79,10 +71,12 @@ import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
+from IPython.display import Markdown, display
+from myst_nb import glue
 from plotly.subplots import make_subplots
 
 from paperkit import plots, reference
-from paperkit.chapters.contract import start
+from paperkit.chapters.contract import finish, start
 from paperkit.chapters.video4mri import claims, experiment
 from paperkit.chapters.video4mri.experiment import PAPER_AUGMENTATION_ROWS, train_video_classifier
 from paperkit.chapters.video4mri.figures import interval
@@ -467,4 +461,4 @@ ledger.show()
 #    every model fair to the 3D networks, and is a rate chosen per model fair to the video ones?
 
 # %%
-print(f"Chapter finished in {clock} (profile {S.profile}, dataset {S.dataset}).")
+print(finish(S, clock))

@@ -53,7 +53,7 @@
 # Every chapter takes the same parameters; papermill overrides them with `-p name value`. This
 # chapter's own: `runs` (repetitions of every QA method; the paper's Table 2 has 5), `image_size`
 # (slices are resized to it; the paper uses 128), `width` (channel multiplier of the ResNet-34;
-# 1.0 is the paper's network), `max_slices` (at most this many of a scan's selected slices, evenly
+# 1 is the paper's network), `max_slices` (at most this many of a scan's selected slices, evenly
 # spaced; `None` keeps all), `label_counts` (training-set sizes, in scans, of the limited-label
 # curve) and `scores_csv` (your scores for `dataset="la2018"`). `None` keeps the profile's value.
 

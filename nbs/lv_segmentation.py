@@ -48,7 +48,7 @@
 # Every chapter takes the same parameters; papermill overrides them with `-p name value`. This
 # chapter's own: `split` (`"official"`: the challenge's patient lists, Sunnybrook's default;
 # `"random"`: a seeded patient split, synthetic's default), `image_size` (network input side),
-# `width` (channel multiplier of every model; 1.0 = the published sizes) and `optimizer`
+# `width` (channel multiplier of every model; 1 = the published sizes) and `optimizer`
 # (`"sgd"` = the paper's lr 0.02 with decay 0.73 every 10,000 steps; `"adam"`). `None` keeps the profile's value.
 
 # %% tags=["parameters"]

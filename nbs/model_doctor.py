@@ -168,7 +168,9 @@ for key, value in {"min_confidence": paper_cfg.min_confidence, "paper_draws": pa
                    "official_per_class": official_cfg.per_class, "official_threshold": official_cfg.threshold,
                    "official_lambda": official_cfg.lambda_channel, "noise": S.noise,
                    "class_draws": class_p["draws"], "class_per_class": class_p["per_class"],
-                   "class_epochs": class_p["epochs"], "class_treat_epochs": class_p["treat_epochs"]}.items():
+                   "class_epochs": class_p["epochs"], "class_treat_epochs": class_p["treat_epochs"],
+                   "sgd_momentum": experiment.SGD_SETTINGS["momentum"],
+                   "sgd_weight_decay": experiment.SGD_SETTINGS["weight_decay"]}.items():
     glue(key, value, display=False)
 size = data["image_size"]
 expand_px = S.expand if S.expand is not None else round(30 * size / 224)
@@ -198,7 +200,8 @@ plots.show_table(arch, f"Classifiers of this run ({num_classes} classes, {size} 
 # %% [markdown]
 # ## Experiments
 #
-# For each classifier: train from scratch (SGD, momentum 0.9, weight decay 5e-4, one cosine cycle), diagnose,
+# For each classifier: train from scratch (SGD, momentum {glue:text}`sgd_momentum`, weight decay
+# {glue:text}`sgd_weight_decay`, one cosine cycle; the paper does not state these), diagnose,
 # then fine-tune copies with each constraint and, as a control, with no constraint at all (same optimiser,
 # epochs and data): a gain the control also shows comes from the extra epochs, not from Model Doctor. Every
 # step is a run record under `out_dir/model_doctor/`, reused when it exists.

@@ -194,8 +194,12 @@ def prediction_table(runs: Mapping[tuple[str, str], TrainedModel]) -> pd.DataFra
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
+# CHOICE: the paper names no optimiser settings for its base classifiers; these are the usual SGD ones.
+SGD_SETTINGS = {"momentum": 0.9, "weight_decay": 5e-4}
+
+
 def _sgd(model: nn.Module, lr: float) -> torch.optim.Optimizer:
-    return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
+    return torch.optim.SGD(model.parameters(), lr=lr, **SGD_SETTINGS)
 
 
 def train_base(name: str, train: Dataset, test: Dataset, *, data_key: Mapping[str, Any], num_classes: int,
@@ -343,7 +347,7 @@ def _subset(correlation, names: Sequence[str]):
 
 
 def _sgd_params(params, lr: float) -> torch.optim.Optimizer:
-    return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=5e-4)
+    return torch.optim.SGD(params, lr=lr, **SGD_SETTINGS)
 
 
 def diagnose(base: TrainedModel, train: Dataset, num_classes: int, *, layers: Sequence[str] | str | int = 3,

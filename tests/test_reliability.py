@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from paperkit import atomic, runs
-from paperkit.chapters.contract import ChapterSpec, refuse_undeclared_parameters
+from paperkit.chapters.contract import ChapterSpec, parameter_cell_names, refuse_undeclared_parameters
 from paperkit.lock import LockedError, folder_lock
 from paperkit.train import Batches, fit
 
@@ -61,8 +61,9 @@ def _synthetic_with_data_dir(tmp_path):
 
 
 def _undeclared_parameter(tmp_path):
-    namespace = {"dataset": "synthetic", "datset": "adni", "np": os, "display": print}
-    refuse_undeclared_parameters(namespace, {"dataset": "synthetic", "data_dir": None})
+    cells = ['dataset = "synthetic"\ndata_dir = None  # real data', '# Parameters\ndatset = "adni"\n',
+             "import os\nfrom paperkit.chapters.video4mri.experiment import PAPER_AUGMENTATION_ROWS\nstart()"]
+    refuse_undeclared_parameters(parameter_cell_names(cells), {"dataset": "synthetic", "data_dir": None})
 
 
 @pytest.mark.parametrize("case, error, message", [
@@ -111,6 +112,9 @@ def test_files_follow_the_users_umask(tmp_path):
     assert stat.S_IMODE(folder.stat().st_mode) == 0o775
 
 
-def test_namespaces_without_strays_pass():
-    refuse_undeclared_parameters(None, {"dataset": 1})  # not in a notebook: nothing to check
-    refuse_undeclared_parameters({"dataset": "x", "In": [], "_": 1, "np": os, "Markdown": type}, {"dataset": 1})
+def test_only_the_literal_assignment_cells_count_as_parameters():
+    refuse_undeclared_parameters(parameter_cell_names(None), {"dataset": 1})  # not in a notebook
+    cells = ['dataset = "x"\nmodels = ["a", "b"]\nepochs = None', "LIMIT = 3\nimport numpy as np",
+             "%matplotlib inline", "chapter = chapters.get('x')", "K = len(models)"]
+    assert parameter_cell_names(cells) == {"dataset", "models", "epochs"}
+    refuse_undeclared_parameters(parameter_cell_names(cells), {"dataset": 1, "models": 2, "epochs": 3})

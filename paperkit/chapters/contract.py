@@ -178,7 +178,7 @@ def start(name: str, **parameters: Any) -> tuple[Any, Settings, Stopwatch]:
     from paperkit import chapters, plots
 
     module = chapters.get(name)
-    refuse_undeclared_parameters(_notebook_namespace(), parameters)
+    refuse_undeclared_parameters(parameter_cell_names(_notebook_history()), parameters)
     plots.setup()
     clock = Stopwatch()
     settings = module.SPEC.resolve(**parameters)
@@ -190,34 +190,51 @@ def start(name: str, **parameters: Any) -> tuple[Any, Settings, Stopwatch]:
     return module, settings, clock
 
 
-_IPYTHON_NAMES = {"In", "Out", "exit", "quit", "get_ipython"}
-
-
-def _notebook_namespace() -> dict | None:
-    """The notebook's global namespace when :func:`start` runs in an IPython kernel, else None."""
+def _notebook_history() -> list[str] | None:
+    """The sources of the cells the IPython kernel ran so far (``In``), or None outside a kernel."""
     try:
         from IPython import get_ipython
     except ImportError:
         return None
     shell = get_ipython()
-    return shell.user_ns if shell is not None else None
+    return list(shell.user_ns.get("In", [])) if shell is not None else None
 
 
-def refuse_undeclared_parameters(namespace: Mapping[str, Any] | None, declared: Mapping[str, Any]) -> None:
-    """Stop when the notebook holds a value that no declared parameter took, e.g. papermill's ``-p datset adni``.
+def parameter_cell_names(history: Sequence[str] | None) -> set[str]:
+    """Names set by the cells that only assign literals: the parameters cell and papermill's injected one."""
+    import ast
+
+    names: set[str] = set()
+    for source in history or []:
+        try:
+            body = ast.parse(source).body
+        except SyntaxError:  # IPython magics and the like are not parameter cells
+            continue
+        if body and all(isinstance(node, ast.Assign) and _is_literal(node.value) for node in body):
+            names |= {t.id for node in body for t in node.targets if isinstance(t, ast.Name)}
+    return names
+
+
+def _is_literal(node) -> bool:
+    import ast
+
+    try:
+        ast.literal_eval(node)
+    except ValueError:
+        return False
+    return True
+
+
+def refuse_undeclared_parameters(assigned: set[str] | None, declared: Mapping[str, Any]) -> None:
+    """Stop when a parameter cell set a name that no declared parameter took, e.g. papermill's ``-p datset adni``.
 
     papermill only warns about a parameter the notebook does not declare and injects it anyway,
-    so a typo would run on the defaults and exit 0. ``namespace`` is the notebook's globals at the
-    call of :func:`start` (imports, modules, functions and IPython's own names aside, everything in
-    it was set by the parameters cell or papermill); ``declared`` are the parameters passed on.
+    so a typo would run on the defaults and exit 0. ``assigned`` are the names the notebook's
+    parameter cells set (:func:`parameter_cell_names`); ``declared`` the parameters passed on.
     """
-    if not namespace:
-        return
     import difflib
-    from types import ModuleType
 
-    stray = sorted(k for k, v in namespace.items() if not k.startswith("_") and k not in declared
-                   and k not in _IPYTHON_NAMES and not isinstance(v, (ModuleType, type)) and not callable(v))
+    stray = sorted(set(assigned or ()) - set(declared))
     if stray:
         hints = [f"{k!r}" + (f" (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, declared, 1)) else "")
                  for k in stray]

@@ -142,11 +142,19 @@ class Ledger:
         """The ledger as a DataFrame (columns: claim, paper_evidence, our_evidence, verdict, data)."""
         return pd.DataFrame([asdict(r) for r in self.rows], columns=list(Claim.__dataclass_fields__))
 
+    def table(self) -> pd.DataFrame:
+        """The rows as a reader sees them: claim, paper evidence, criterion, effect [95% interval], n,
+        this run's evidence, verdict and data."""
+        frame = self.frame()
+        table = overview_rows(frame).drop(columns="since the previous build")
+        table.insert(1, "paper_evidence", frame["paper_evidence"].values)
+        return table
+
     def show(self) -> None:
         """Display the ledger as a table in a notebook."""
         from IPython.display import HTML, display
 
-        display(HTML(ledger_html(self.frame(), f"Claims ledger — {self.chapter} (this run: {self.data})")))
+        display(HTML(ledger_html(self.table(), f"Claims ledger — {self.chapter} (this run: {self.data})")))
 
     def save(self, out_dir: str | Path, **context) -> Path:
         """Write ``out_dir/<chapter>/claims.json`` (with e.g. ``profile=``, ``dataset=`` as context).

@@ -40,13 +40,42 @@ def temporal_shift(x: torch.Tensor, num_segments: int, shift_div: int = 8) -> to
     if shift_div < 2:
         raise ValueError(f"shift_div={shift_div}: expected 2 or more (1/shift_div of the channels go each way)")
     nt, c, h, w = x.shape
-    clips = x.view(nt // num_segments, num_segments, c, h, w)
-    fold = c // shift_div
-    out = torch.zeros_like(clips)
-    out[:, :-1, :fold] = clips[:, 1:, :fold]                  # back: t <- t + 1
-    out[:, 1:, fold:2 * fold] = clips[:, :-1, fold:2 * fold]  # forward: t <- t - 1
-    out[:, :, 2 * fold:] = clips[:, :, 2 * fold:]             # unshifted
-    return out.view(nt, c, h, w)
+    clips = x.reshape(nt // num_segments, num_segments, c, h, w)
+    return _Shift.apply(clips, c // shift_div).view(nt, c, h, w)
+
+
+def _shifted(clips: torch.Tensor, fold: int, back: slice, forward: slice) -> torch.Tensor:
+    """``clips`` (B, T, C, H, W) with channels ``back`` moved one frame back in time (t <- t + 1) and
+    ``forward`` one frame forward (t <- t - 1), vacated frames zero, the other channels copied.
+
+    One pass over the tensor: it is written into ``empty_like`` and only the two vacated frame
+    slices are zeroed, instead of zero-filling the whole output first.
+    """
+    out = torch.empty_like(clips)
+    out[:, :-1, back] = clips[:, 1:, back]
+    out[:, -1, back] = 0
+    out[:, 1:, forward] = clips[:, :-1, forward]
+    out[:, 0, forward] = 0
+    out[:, :, 2 * fold:] = clips[:, :, 2 * fold:]
+    return out
+
+
+class _Shift(torch.autograd.Function):
+    """The shift with its adjoint as the backward: the opposite shift of the incoming gradient.
+
+    Autograd's own backward of the sliced copies allocates a zero tensor per slice and sums them;
+    the opposite shift is one pass and gives the same gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, clips: torch.Tensor, fold: int) -> torch.Tensor:
+        ctx.fold = fold
+        return _shifted(clips, fold, back=slice(0, fold), forward=slice(fold, 2 * fold))
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        fold = ctx.fold  # what moved back in time returns forward, and the other way round
+        return _shifted(grad.contiguous(), fold, back=slice(fold, 2 * fold), forward=slice(0, fold)), None
 
 
 class TemporalShift(nn.Module):

@@ -216,6 +216,20 @@ def apply_weights(model: nn.Module, weights: str | os.PathLike | None, *, arch: 
     return model
 
 
+def weights_identity(weights: str | os.PathLike | None) -> str | dict | None:
+    """What a run key records of a model's initial weights: None, ``"imagenet"``, or a weights file's
+    name and content fingerprint -- never its absolute path, so a run keeps its key when the file (or
+    the run's out_dir) lies elsewhere, and changes it when the weights change."""
+    if not weights:
+        return None
+    if str(weights) == "imagenet":
+        return "imagenet"
+    from paperkit.data.fingerprint import fingerprint
+
+    path = Path(weights)
+    return {"file": path.name, **fingerprint(path)}
+
+
 def check_builder_args(arch: str, num_classes: int, in_channels: int) -> None:
     """Fail early, naming the argument, on a class or channel count that is not a positive int."""
     for name, value in (("num_classes", num_classes), ("in_channels", in_channels)):

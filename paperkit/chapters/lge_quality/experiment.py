@@ -47,6 +47,7 @@ from paperkit.data.splits import Split
 from paperkit.losses import dice_loss, make_lars, multi_label_supcon_loss, multitask_loss, qa_loss
 from paperkit.metrics.classification import confusion_metrics
 from paperkit.models import count_parameters
+from paperkit.models.pretrained import weights_identity
 from paperkit.runs import Run, TrainedModel, reuse_or_train
 from paperkit.runtime import resolve_device
 from paperkit.train import Batches, Evaluation, Steps, fit
@@ -210,7 +211,7 @@ def train_qa(method: str, train: LGESlices, val: LGESlices, *, data_key: Mapping
         raise ValueError(f"train_qa({method!r}): the slices have no quality labels (load the cases with scores)")
     dev = resolve_device(device)
     run_seed = seed * 100 + run_index
-    config = {"stage": "qa", "method": method, "width": width, "weights": str(weights) if weights else None,
+    config = {"stage": "qa", "method": method, "width": width, "weights": weights_identity(weights),
               "epochs": epochs, "batch_size": batch_size, "lr": lr, "patience": patience, "run": run_index,
               "seed": seed, "encoder": encoder.run.key if encoder is not None else None, "data": dict(data_key)}
     torch.manual_seed(run_seed)
@@ -280,7 +281,8 @@ def pretrain_supcon(train: LGESlices, *, data_key: Mapping[str, Any], epochs: in
     dev = resolve_device(device)
     run_seed = seed * 100 + run_index
     config = {"stage": "supcon_pretrain", "model": "supcon_resnet34", "width": width,
-              "weights": str(weights) if weights else None, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+              "weights": weights_identity(weights), "epochs": epochs, "batch_size": batch_size,
+              "lr": lr,
               "temperature": temperature, "run": run_index, "seed": seed, "data": dict(data_key)}
     torch.manual_seed(run_seed)
     model = models.create("supcon_resnet34", width=width, weights=weights)

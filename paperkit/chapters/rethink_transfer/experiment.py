@@ -33,7 +33,7 @@ from paperkit.data.fingerprint import fingerprint
 from paperkit.data.synthetic.source import CLASSES, make_source_task
 from paperkit.metrics import auprc_ap, auprc_trapezoid, auroc
 from paperkit.models import count_parameters
-from paperkit.models.pretrained import imagenet_parent
+from paperkit.models.pretrained import imagenet_parent, weights_identity
 from paperkit.runs import Run, TrainedModel, reuse_or_train
 from paperkit.train import Batches, Evaluation, fit, predict
 
@@ -132,15 +132,6 @@ def label_metrics(y_true: np.ndarray, y_score: np.ndarray, labels: Sequence[str]
     return out
 
 
-def _source_id(weights: str | Path) -> str | dict:
-    """What a TL run's key records of its initial weights: ``"imagenet"``, or a weights file's name and
-    content fingerprint -- never its absolute path, so the same run keeps its key under another out_dir."""
-    if str(weights) == "imagenet":
-        return "imagenet"
-    path = Path(weights)
-    return {"file": path.name, **fingerprint(path)}
-
-
 def finetune(name: str, init: str, *, train: Dataset, val: Dataset, test: Dataset, labels: Sequence[str],
              data_key: dict, epochs: int, batch_size: int = 32, lr: float = 1e-4, repeat: int = 0,
              source: SourceWeights | None = None, device: str | torch.device = "auto", out_dir: str | Path = "runs",
@@ -165,7 +156,7 @@ def finetune(name: str, init: str, *, train: Dataset, val: Dataset, test: Datase
         raise ValueError("init='tl' needs source= (see pretrained_weights)")
     config = {"stage": "finetune", "model": name, "init": init, "repeat": repeat, "epochs": epochs,
               "batch_size": batch_size, "lr": lr, "min_lr": min_lr, "seed": seed, "labels": list(labels),
-              "data": data_key, "source": _source_id(source.weights) if init == "tl" else None,
+              "data": data_key, "source": weights_identity(source.weights) if init == "tl" else None,
               **({"recalibrate_bn": True} if recalibrate_bn else {})}
     run_seed = seed * 1000 + repeat
     torch.manual_seed(run_seed)

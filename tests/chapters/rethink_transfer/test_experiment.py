@@ -65,7 +65,7 @@ def test_a_fine_tune_key_names_its_source_weights_by_content_not_path(tmp_path):
 
     import torch
 
-    from paperkit.chapters.rethink_transfer.experiment import _source_id
+    from paperkit.models.pretrained import weights_identity as _source_id
 
     a = tmp_path / "runs_a" / "rethink_transfer" / "k1" / "weights.pt"
     a.parent.mkdir(parents=True)

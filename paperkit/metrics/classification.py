@@ -254,8 +254,8 @@ def auprc_trapezoid(y_true, y_score) -> float:
     precision-recall space is not achievable by any classifier (precision does not change
     linearly with recall between thresholds; Davis & Goadrich, 2006). The curve also
     starts at scikit-learn's artificial point (recall 0, precision 1), and the line from
-    it to the first real operating point adds area. The result is usually above AP, by
-    a larger margin on small or imbalanced test sets, so the two are not comparable.
+    it to the first real operating point adds area. The two can differ either way, by a larger
+    margin on small or imbalanced test sets, so they are not comparable.
 
     Parameters
     ----------

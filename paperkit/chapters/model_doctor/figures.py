@@ -5,7 +5,6 @@ import math
 from typing import Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 import torch
 
 from paperkit.explain import FeatureTaps, correlation_sparsity
@@ -102,10 +101,3 @@ def derivative_tiles(images: torch.Tensor, maps: torch.Tensor, confidence: torch
     return tiles, titles
 
 
-def treatment_gains(treated: Mapping, models: Sequence[str]) -> pd.DataFrame:
-    """Change in test accuracy (points) of each model (rows) after each treatment (columns; NaN: not run).
-
-    ``treated`` maps ``(model, constraint)`` to a treatment result whose ``metrics["gain"]`` is the change.
-    """
-    return pd.DataFrame({c: [treated[m, c].metrics["gain"] if (m, c) in treated else np.nan for m in models]
-                         for c in CONSTRAINTS}, index=pd.Index(list(models), name="model"))

@@ -1,6 +1,5 @@
 """The model_doctor figure helpers: kernel sets and their overlap, derivative maps, overlays, the gains table."""
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -58,11 +57,3 @@ def test_derivative_tiles_titles():
     assert len(tiles) == 2 and titles == ["high p=0.90, bg 0%", "low p=0.40, bg 0%"]
     titles = figures.derivative_tiles(images, maps, torch.tensor([0.9, 0.4]), (("high", [0]),), None)[1]
     assert titles == ["high p=0.90"]
-
-
-def test_treatment_gains_marks_what_did_not_run():
-    treated = {("a", "none"): SimpleNamespace(metrics={"gain": 0.5}),
-               ("a", "channel"): SimpleNamespace(metrics={"gain": 1.5})}
-    table = figures.treatment_gains(treated, ["a"])
-    assert list(table.columns) == ["none", "channel", "space", "all"] and table.loc["a", "channel"] == 1.5
-    assert np.isnan(table.loc["a", "space"])

@@ -28,4 +28,4 @@ bench: install
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf _build book/chapters book/_static/plotly.min.js runs
+	rm -rf _build book/chapters book/_static/plotly.min.js book/_static/mathjax runs

@@ -95,15 +95,51 @@ def execute_chapters(profile: str, *, root: Path = ROOT, dest: Path | None = Non
     return times
 
 
+# What MathJax's tex-mml-chtml component loads from beside itself: its fonts, the TeX extensions it
+# can autoload, and the menu's accessibility and UI parts.
+MATHJAX_PARTS = ("tex-mml-chtml.js", "output/chtml/fonts/woff-v2", "input/tex/extensions", "a11y", "ui")
+
+
+def mathjax_dir() -> Path:
+    """MathJax 3's ``es5`` folder as the ``django-static-mathjax`` wheel installs it (the book extra)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("mathjax")
+    folder = Path(spec.origin).parent / "static" / "mathjax" / "es5" if spec and spec.origin else None
+    if folder is None or not (folder / "tex-mml-chtml.js").exists():
+        raise FileNotFoundError("MathJax 3 not found: install the book extra (pip install -e '.[book]'), which "
+                                "ships it in the django-static-mathjax wheel, so math renders without a network")
+    return folder
+
+
 def prepare_static(root: Path = ROOT) -> Path:
-    """Copy plotly.min.js from the installed plotly package into ``book/_static``."""
-    target = root / "book" / "_static" / "plotly.min.js"
+    """Copy plotly.min.js and MathJax 3 from the installed packages into ``book/_static`` (no CDN at all)."""
+    static = root / "book" / "_static"
+    target = static / "plotly.min.js"
     target.parent.mkdir(parents=True, exist_ok=True)
     source = plotly_js_path()
     if not target.exists() or target.stat().st_size != source.stat().st_size:
         with atomic_path(target) as tmp:
             shutil.copyfile(source, tmp)
+    mathjax = static / "mathjax"
+    if not (mathjax / MATHJAX_PARTS[0]).exists():
+        _copy_mathjax(mathjax_dir(), mathjax)
     return target
+
+
+def _copy_mathjax(source: Path, target: Path) -> None:
+    """Copy :data:`MATHJAX_PARTS` into ``target`` through a temporary sibling, renamed when complete."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        for part in MATHJAX_PARTS:
+            src, dst = source / part, tmp / part
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(src, dst) if src.is_dir() else shutil.copyfile(src, dst)
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def build_html(root: Path = ROOT, *, strict: bool = True) -> Path:

@@ -140,3 +140,29 @@ def test_book_builds_with_every_chapter(smoke_book):
     claims = (html_dir / "book" / "chapters" / "claims.html").read_text()
     assert all(name in claims for name in CHAPTERS)
     assert "not testable here" in claims and "supported" in claims
+    # Offline: no page loads a script or stylesheet from another host; math comes from _static/mathjax.
+    external = {str(p.relative_to(html_dir)): found for p in html_dir.rglob("*.html")
+                if (found := external_resources(p.read_text()))}
+    assert not external, external
+    math_page = (html_dir / "book" / "chapters" / "model_doctor.html").read_text()  # it has formulas
+    assert 'src="../../_static/mathjax/tex-mml-chtml.js' in math_page
+    assert (html_dir / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
+
+
+def external_resources(html: str) -> list[str]:
+    """The URLs of other hosts that ``html`` loads as a script or a stylesheet (links to read are fine)."""
+    import re
+
+    found = []
+    for tag in re.findall(r"<(?:script|link)\b[^>]*>", html, flags=re.I):
+        if tag.lower().startswith("<link") and not re.search(r"rel=[\"']?(?:stylesheet|preload|modulepreload)", tag):
+            continue
+        found += re.findall(r"(?:src|href)=[\"']?((?:https?:)?//[^\"' >]+)", tag, flags=re.I)
+    return found
+
+
+def test_the_external_resource_check_sees_scripts_and_stylesheets_only():
+    html = ('<script src="https://cdn.example/x.js"></script><link rel="stylesheet" href="//fonts.example/f.css">'
+            '<link rel="canonical" href="https://example.org/page"><a href="https://doi.org/10.1">paper</a>'
+            '<script src="_static/local.js"></script>')
+    assert external_resources(html) == ["https://cdn.example/x.js", "//fonts.example/f.css"]

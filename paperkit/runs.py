@@ -84,6 +84,20 @@ class Run:
         """Path of an extra artifact of this run (predictions, figures, ...)."""
         return self.dir / name
 
+    def load_arrays(self, name: str, missing: str) -> dict:
+        """The arrays of ``name`` (an ``.npz`` a harness stored in this record), read without pickles.
+
+        A record without the file raises ``FileNotFoundError`` naming it, followed by ``missing``
+        (what the file holds and how to get it written).
+        """
+        import numpy as np
+
+        path = self.path(name)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: {missing}")
+        with np.load(path, allow_pickle=False) as stored:
+            return {key: stored[key] for key in stored.files}
+
     @property
     def metrics(self) -> dict:
         """Final metrics of a finished run."""

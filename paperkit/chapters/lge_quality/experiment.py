@@ -382,12 +382,9 @@ def store_test_scans(result: TrainedModel, scans: pd.DataFrame) -> Path:
 
 def load_test_scans(result: TrainedModel) -> pd.DataFrame:
     """The per-scan test predictions :func:`store_test_scans` wrote into ``result``'s run record."""
-    path = result.run.path("test_scans.npz")
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no per-scan test predictions in this run record; "
-                                "run the chapter's notebook (it stores them with store_test_scans)")
-    with np.load(path, allow_pickle=False) as f:
-        return pd.DataFrame({k: f[k] for k in ("case_id", "true", "predicted", "mean_probability")})
+    stored = result.run.load_arrays("test_scans.npz", "no per-scan test predictions in this run record; run the "
+                                     "chapter's notebook (it stores them with store_test_scans)")
+    return pd.DataFrame({k: stored[k] for k in ("case_id", "true", "predicted", "mean_probability")})
 
 
 def summarise_runs(results: pd.DataFrame, by: str = "method",

@@ -174,11 +174,8 @@ def _store_predictions(trained: TrainedModel, test: Dataset, device) -> TrainedM
 
 def load_predictions(trained: TrainedModel) -> dict[str, np.ndarray]:
     """The per-image test predictions stored with a :func:`train_base` / :func:`treat_base` run."""
-    path = trained.run.path(PREDICTIONS)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no stored test predictions; run train_base/treat_base on this record")
-    with np.load(path) as stored:
-        return {k: stored[k] for k in stored.files}
+    return trained.run.load_arrays(PREDICTIONS, "no stored test predictions; run train_base/treat_base on "
+                                                "this record")
 
 
 def prediction_table(runs: Mapping[tuple[str, str], TrainedModel]) -> pd.DataFrame:

@@ -198,12 +198,9 @@ def test_predictions(trained: TrainedModel) -> tuple[np.ndarray, np.ndarray]:
 
     The claims compare models on these per-image predictions (:mod:`paperkit.chapters.rethink_transfer.claims`).
     """
-    path = trained.run.path("test_predictions.npz")
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: this fine-tuning record has no test predictions; retrain it "
-                                "(finetune(..., force=True)) to write them")
-    with np.load(path, allow_pickle=False) as f:
-        return f["y_true"], f["y_score"]
+    stored = trained.run.load_arrays("test_predictions.npz", "this fine-tuning record has no test predictions; "
+                                     "retrain it (finetune(..., force=True)) to write them")
+    return stored["y_true"], stored["y_score"]
 
 
 def _columns(value) -> list[str]:

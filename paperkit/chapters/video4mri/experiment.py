@@ -186,13 +186,10 @@ def item_ids(test: Dataset) -> np.ndarray:
 def load_predictions(trained: TrainedModel) -> ItemPredictions:
     """The per-item test predictions a run stored (``test_predictions.npz``); ids are None in records written
     before they were stored. Raises ``FileNotFoundError`` naming the file when the run has none."""
-    path = trained.run.path("test_predictions.npz")
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: run {trained.run.key} ({trained.name}) stored no test predictions; "
-                                "retrain it with force=True")
-    with np.load(path, allow_pickle=False) as stored:
-        return ItemPredictions(stored["y_true"].astype(int), stored["probabilities"].astype(float),
-                               stored["item_ids"] if "item_ids" in stored.files else None)
+    stored = trained.run.load_arrays("test_predictions.npz", f"run {trained.run.key} ({trained.name}) stored no "
+                                     "test predictions; retrain it with force=True")
+    return ItemPredictions(stored["y_true"].astype(int), stored["probabilities"].astype(float),
+                           stored.get("item_ids"))
 
 
 def clip_batch(dataset: Dataset, size: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -44,7 +44,9 @@ def test_train_method_passes_the_settings_and_pretrains_supcon_first(monkeypatch
 def test_test_scans_round_trip_through_the_run_record(tmp_path):
     import pandas as pd
 
-    run = SimpleNamespace(run=SimpleNamespace(path=lambda name: tmp_path / name))
+    from paperkit.runs import Run
+
+    run = SimpleNamespace(run=Run("lge_quality", "k", tmp_path, {}))
     scans = pd.DataFrame({"case_id": ["c1", "c2"], "predicted": [1, 0], "n_slices": [3, 2],
                           "mean_probability": [0.7, 0.2], "true": [1, 1]})
     experiment.store_test_scans(run, scans)
@@ -53,4 +55,4 @@ def test_test_scans_round_trip_through_the_run_record(tmp_path):
     with pytest.raises(ValueError, match="'true'"):
         experiment.store_test_scans(run, scans.drop(columns="true"))
     with pytest.raises(FileNotFoundError, match="no per-scan test predictions"):
-        experiment.load_test_scans(SimpleNamespace(run=SimpleNamespace(path=lambda name: tmp_path / "x" / name)))
+        experiment.load_test_scans(SimpleNamespace(run=Run("lge_quality", "x", tmp_path / "x", {})))

@@ -80,6 +80,4 @@ for chapter in CHAPTERS:
     if len(rows):
         context = rows.iloc[0]
         caption = f"{chapter} — profile {context['run profile']}, dataset {context['run dataset']}"
-        table = overview_rows(rows)
-        table.insert(1, "paper_evidence", rows["paper_evidence"].values)
-        display(HTML(ledger_html(table, caption)))
+        display(HTML(ledger_html(overview_rows(rows), caption)))

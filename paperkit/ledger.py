@@ -143,12 +143,8 @@ class Ledger:
         return pd.DataFrame([asdict(r) for r in self.rows], columns=list(Claim.__dataclass_fields__))
 
     def table(self) -> pd.DataFrame:
-        """The rows as a reader sees them: claim, paper evidence, criterion, effect [95% interval], n,
-        this run's evidence, verdict and data."""
-        frame = self.frame()
-        table = overview_rows(frame).drop(columns="since the previous build")
-        table.insert(1, "paper_evidence", frame["paper_evidence"].values)
-        return table
+        """The rows as a reader sees them (:func:`overview_rows`, without the previous-build column)."""
+        return overview_rows(self.frame()).drop(columns="since the previous build")
 
     def show(self) -> None:
         """Display the ledger as a table in a notebook."""
@@ -236,20 +232,25 @@ def _since_text(row) -> str:
     return f"changed (was {before})" if before != row["verdict"] else "same"
 
 
+OVERVIEW_COLUMNS = ["claim", "verdict", "effect [95% interval]", "n", "paper_evidence", "our_evidence", "criterion",
+                    "data", "since the previous build"]
+
+
 def overview_rows(ledgers: pd.DataFrame) -> pd.DataFrame:
-    """The claims overview's columns for :func:`load_ledgers` rows: claim, criterion, effect with its
-    95% interval, n, this run's evidence, verdict, data, and what the previous build of the same profile said."""
+    """Ledger rows as a reader sees them (:data:`OVERVIEW_COLUMNS`): the claim and its verdict first, then
+    the effect with its 95% interval and n, both sides' evidence, the criterion, the data, and what the
+    previous build of the same profile said."""
     if ledgers.empty:
-        return pd.DataFrame(columns=["claim", "criterion", "effect [95% interval]", "n", "our_evidence", "verdict",
-                                     "data", "since the previous build"])
+        return pd.DataFrame(columns=OVERVIEW_COLUMNS)
     n = ledgers["n"] if "n" in ledgers else pd.Series([None] * len(ledgers), index=ledgers.index)
     return pd.DataFrame({
         "claim": ledgers["claim"],
-        "criterion": ledgers.get("criterion", pd.Series([""] * len(ledgers), index=ledgers.index)).fillna(""),
+        "verdict": ledgers["verdict"],
         "effect [95% interval]": [_effect_text(r) for _, r in ledgers.iterrows()],
         "n": ["—" if v is None or (isinstance(v, float) and np.isnan(v)) else str(int(v)) for v in n],
+        "paper_evidence": ledgers["paper_evidence"],
         "our_evidence": ledgers["our_evidence"],
-        "verdict": ledgers["verdict"],
+        "criterion": ledgers.get("criterion", pd.Series([""] * len(ledgers), index=ledgers.index)).fillna(""),
         "data": ledgers["data"],
         "since the previous build": [_since_text(r) for _, r in ledgers.iterrows()],
     })

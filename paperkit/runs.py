@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from . import step_cap
 from .atomic import atomic_path, remove_stale_temporaries, torch_save, write_json
 from .lock import folder_lock
 from .runtime import capture_environment
@@ -139,7 +140,11 @@ def start_run(chapter: str, config: Mapping[str, Any], out_dir: str | Path = "ru
     A finished record is returned as is (check ``run.done`` and skip training) unless
     ``force=True``, which deletes its metrics and checkpoint so training starts over.
     An unfinished record keeps its checkpoint, so training resumes where it stopped.
+    Under a step cap (:mod:`paperkit.step_cap`) the cap joins the configuration, so a capped run
+    has a record of its own.
     """
+    if step_cap.current() is not None:  # a step-capped model must never be reused as a fully trained one
+        config = {**config, "max_steps": step_cap.current()}
     canonical = _canonical(dict(config))
     key = config_key(canonical)
     run_dir = Path(out_dir) / chapter / key

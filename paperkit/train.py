@@ -35,7 +35,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from . import distributed
+from . import distributed, step_cap
 from .atomic import torch_save
 from .runtime import derive_seed, loader_generator, resolve_device, seed_everything, seed_worker
 
@@ -196,6 +196,7 @@ class FitResult:
     best: float | None = None
     stopped_early: bool = False
     resumed_from_epoch: int | None = None
+    capped: bool = False  # stopped by the process-wide step cap (paperkit.step_cap), not by its epochs
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -254,6 +255,7 @@ class _Loop:
     checkpoint: Path | None
     early: EarlyStopping | None = None
     best_state: dict | None = None  # the best epoch's weights, kept in memory for restore_best
+    steps_done: int = 0  # optimizer steps made by this call (the step cap counts them)
 
     @property
     def plateau(self) -> bool:
@@ -299,7 +301,8 @@ def fit(
     to ``<checkpoint>.best.pt`` when ``evaluation.restore_best`` is set.
     ``on_epoch_start(epoch)`` (0-based) runs before each epoch's first batch, also after a resume
     (e.g. to switch epoch-dependent augmentation); ``on_epoch_end(epoch, record)`` after the
-    checkpoint is written.
+    checkpoint is written. Under a step cap (:mod:`paperkit.step_cap`, a chapter's ``max_steps``)
+    the call stops after that many optimizer steps, ends the epoch it is in and sets ``result.capped``.
 
     On the CPU, ``fit`` turns on ``torch.set_flush_denormal`` for the process (denormal floats
     slow x86 arithmetic many times over; flushing them to zero leaves results unchanged here).
@@ -319,12 +322,13 @@ def fit(
     start_epoch = result.resumed_from_epoch or 0
     bar = _progress_bar(loop, start_epoch, result.stopped_early, progress, desc or type(model).__name__)
     for epoch in range(start_epoch, epochs):
-        if result.stopped_early:
+        if result.stopped_early or result.capped:
             break
         started = time.perf_counter()
         if on_epoch_start is not None:
             on_epoch_start(epoch)
         train_loss = _train_one_epoch(loop, epoch, bar)
+        result.capped = step_cap.current() is not None and loop.steps_done >= step_cap.current()
         record = _end_epoch(loop, epoch, train_loss, started, result)
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, record)
@@ -382,8 +386,10 @@ def _progress_bar(loop: _Loop, start_epoch: int, stopped: bool, progress: bool, 
     """One bar over the batches still to run (on the main process only)."""
     n_steps = len(distributed.GlobalBatchSampler(len(loop.data), loop.batches.size,
                                                  drop_last=loop.batches.drop_last, ctx=loop.ctx))
-    remaining = 0 if stopped else max(0, loop.epochs - start_epoch)
-    return tqdm(total=remaining * n_steps, desc=desc, disable=not (progress and loop.ctx.is_main), file=sys.stderr,
+    remaining = 0 if stopped else max(0, loop.epochs - start_epoch) * n_steps
+    if step_cap.current() is not None:
+        remaining = min(remaining, step_cap.current() * loop.steps.accumulate)
+    return tqdm(total=remaining, desc=desc, disable=not (progress and loop.ctx.is_main), file=sys.stderr,
                 mininterval=1.0, dynamic_ncols=False, ncols=100)
 
 
@@ -402,7 +408,8 @@ def _train_one_epoch(loop: _Loop, epoch: int, bar: tqdm) -> float:
     seed_everything(derive_seed(loop.seed, epoch, loop.ctx.rank))
     loader = _loader(loop, epoch)
     loop.net.train()
-    accumulate, loss_sum, n_batches = loop.steps.accumulate, 0.0, len(loader)
+    accumulate, loss_sum, n_batches, done = loop.steps.accumulate, 0.0, len(loader), 0
+    cap = step_cap.current()
     loop.optimizer.zero_grad(set_to_none=True)
     for i, batch in enumerate(loader):
         group_start = (i // accumulate) * accumulate
@@ -411,10 +418,13 @@ def _train_one_epoch(loop: _Loop, epoch: int, bar: tqdm) -> float:
         value = _backward(loop, batch, group_size, last_in_group, f"epoch {epoch + 1}, batch {i + 1}")
         if last_in_group:
             _optimizer_step(loop)
-        loss_sum += float(value.detach())
+            loop.steps_done += 1
+        loss_sum, done = loss_sum + float(value.detach()), done + 1
         bar.update(1)
-        bar.set_postfix_str(f"epoch {epoch + 1}/{loop.epochs} loss {loss_sum / (i + 1):.4f}", refresh=False)
-    return loss_sum / max(1, n_batches)
+        bar.set_postfix_str(f"epoch {epoch + 1}/{loop.epochs} loss {loss_sum / done:.4f}", refresh=False)
+        if cap is not None and loop.steps_done >= cap:
+            break
+    return loss_sum / max(1, done)
 
 
 def _backward(loop: _Loop, batch: Batch, group_size: int, last_in_group: bool, where: str) -> torch.Tensor:
@@ -508,14 +518,16 @@ def predict(model: nn.Module, data: Dataset | DataLoader, *, batch_size: int = 3
     """Run ``model`` over ``data`` in eval mode; return (outputs, targets) concatenated on the CPU.
 
     ``forward(model, batch) -> (output, target)`` adapts other batch layouts (default:
-    ``batch[0]`` in, ``batch[1]`` as target if present).
+    ``batch[0]`` in, ``batch[1]`` as target if present). Under a step cap (:mod:`paperkit.step_cap`)
+    only the first ``cap`` batches are run, so outputs and targets cover the first items only.
     """
     dev = resolve_device(device)
     model.to(dev).eval()
     loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size=batch_size, shuffle=False)
     autocast_dtype = _autocast_dtype(amp, dev)
     outputs, targets = [], []
-    for batch in tqdm(loader, desc=desc, disable=not progress, file=sys.stderr, mininterval=1.0, ncols=100):
+    for batch in tqdm(step_cap.limit(loader), desc=desc, disable=not progress, file=sys.stderr, mininterval=1.0,
+                      ncols=100):
         batch = _to_device(batch, dev, False)
         with torch.autocast(dev.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
             if forward is not None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
+from paperkit import step_cap
 from paperkit.executions import PROFILE_PURPOSE, execution_table, format_seconds, record_execution
 from paperkit.paths import cache_dir, resolve_data_dir
 from paperkit.runtime import resolve_device
@@ -68,10 +69,13 @@ class ChapterSpec:
 
     def resolve(self, *, dataset: str = "synthetic", data_dir: str | None = None, profile: str = "classroom",
                 models: Sequence[str] | str | None = None, epochs: int | None = None, seed: int = 0,
-                device: str = "auto", out_dir: str = "runs", **overrides: Any) -> "Settings":
+                device: str = "auto", out_dir: str = "runs", max_steps: int | None = None,
+                **overrides: Any) -> "Settings":
         """Check the parameters cell's values and return the chapter's settings.
 
         ``overrides`` are chapter-specific parameters; a value of ``None`` keeps the profile's.
+        ``max_steps`` caps every training stage and evaluation at that many steps
+        (:mod:`paperkit.step_cap`; ``start`` puts it in force): a run that only proves the profile runs.
         """
         _choose("dataset", dataset, list(self.datasets))
         _choose("profile", profile, list(PROFILES))
@@ -82,6 +86,7 @@ class ChapterSpec:
                              f"(the profile's {values['epochs']})")
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise ValueError(f"seed={seed!r}: expected an integer")
+        step_cap.check(max_steps)
         dev = resolve_device(device)
         if dataset == "synthetic" and data_dir:  # it would write generated files into that folder
             raise ValueError(f"dataset='synthetic' with data_dir={data_dir!r}: synthetic data is generated under "
@@ -94,14 +99,14 @@ class ChapterSpec:
         unknown = sorted(set(overrides) - set(values))
         if unknown:  # a typo would otherwise leave the profile's value in force without a word
             raise ValueError(f"{self.name}: unknown parameter(s) {unknown}; expected the common ones (dataset, "
-                             f"data_dir, profile, models, epochs, seed, device, out_dir) or this chapter's: "
+                             f"data_dir, profile, models, epochs, seed, device, out_dir, max_steps) or this chapter's: "
                              f"{', '.join(sorted(k for k in values if k not in ('models', 'epochs')))}")
         for key, value in overrides.items():
             if value is not None:
                 values[key] = value
         values.update(dataset=dataset, data_dir=data_path, profile=profile, models=model_list,
                       epochs=epochs if epochs is not None else values["epochs"], seed=seed, device=dev,
-                      out_dir=Path(out_dir))
+                      out_dir=Path(out_dir), max_steps=max_steps)
         return Settings(self, MappingProxyType(values))
 
     def header(self, out_dir: str | Path = "runs") -> str:
@@ -142,12 +147,13 @@ class Settings:
     def data_label(self) -> str:
         """What this run ran on, for table captions and the claims ledger."""
         what = self.spec.datasets[self.dataset]
-        return f"{what} — {self.profile} profile, seed {self.seed}"
+        capped = f", step-capped at {self.max_steps} steps (not results)" if self.max_steps else ""
+        return f"{what} — {self.profile} profile, seed {self.seed}{capped}"
 
     def as_config(self, **extra: Any) -> dict:
         """A JSON-able configuration for :func:`paperkit.runs.start_run` (paths and device as strings)."""
         cfg = {k: (str(v) if isinstance(v, Path) else v) for k, v in self.values.items()
-               if k not in ("out_dir", "device", "data_dir")}
+               if k not in ("out_dir", "device", "data_dir", "max_steps")}  # start_run adds a cap in force
         cfg["data_dir"] = None if self.dataset == "synthetic" else str(self.data_dir)
         cfg["device_type"] = self.device.type
         cfg.update(extra)
@@ -182,9 +188,13 @@ def start(name: str, **parameters: Any) -> tuple[Any, Settings, Stopwatch]:
     plots.setup()
     clock = Stopwatch()
     settings = module.SPEC.resolve(**parameters)
+    step_cap.set_cap(settings.max_steps)
     shown = ["profile", "dataset", "models", "epochs", *[k for k in settings.values if k not in (
-        "profile", "dataset", "models", "epochs", "device", "seed", "data_dir", "out_dir")], "device", "seed"]
+        "profile", "dataset", "models", "epochs", "device", "seed", "data_dir", "out_dir", "max_steps")],
+        "device", "seed"]
     print("  ".join(f"{k}={getattr(settings, k)}" for k in shown))
+    if settings.max_steps:
+        _show_markdown(f"**Step-capped run.** {step_cap.describe()}")
     _show_markdown("**Time per profile** (the book's own record of its last executions):\n\n"
                    + module.SPEC.header(settings.out_dir))
     return module, settings, clock
@@ -243,7 +253,14 @@ def refuse_undeclared_parameters(assigned: set[str] | None, declared: Mapping[st
 
 
 def finish(settings: Settings, clock: Stopwatch) -> str:
-    """End a chapter run: record its wall time for the next header and return a sentence saying it."""
+    """End a chapter run: record its wall time for the next header and return a sentence saying it.
+
+    A step-capped run (``max_steps``) is not recorded: its time is not the profile's. The cap is lifted.
+    """
+    step_cap.set_cap(None)
+    if settings.max_steps:
+        return (f"This step-capped execution ({settings.profile} profile, {settings.dataset}, max_steps="
+                f"{settings.max_steps}) took {clock}; it is not recorded as the profile's time.")
     record_execution(settings.out_dir, settings.spec.name, profile=settings.profile, dataset=settings.dataset,
                      seconds=clock.seconds)
     return f"This execution ({settings.profile} profile, {settings.dataset}) took {clock}."

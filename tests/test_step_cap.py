@@ -1,0 +1,94 @@
+"""The step cap (a chapter's ``max_steps``): training and evaluation stop after n steps, and say so."""
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from paperkit import step_cap
+from paperkit.chapters.contract import ChapterSpec, Stopwatch, finish
+from paperkit.runs import start_run
+from paperkit.train import Batches, Evaluation, Steps, fit, predict
+
+sys.path.insert(0, str(Path(__file__).parent / "scripts"))
+from fit_toy import toy_data, toy_model  # noqa: E402
+
+SPEC = ChapterSpec(name="demo", title="Demo", datasets={"synthetic": "synthetic demo data"}, models=["a"],
+                   profiles={p: {"models": ["a"], "epochs": 3} for p in ("smoke", "classroom", "paper")})
+
+
+class CountingSGD(torch.optim.SGD):
+    def __init__(self, params):
+        super().__init__(params, lr=0.01)
+        self.n = 0
+
+    def step(self, closure=None):
+        self.n += 1
+        return super().step(closure)
+
+
+@pytest.fixture(autouse=True)
+def no_cap_left_behind():
+    yield
+    step_cap.set_cap(None)
+
+
+def _fit(epochs=3, accumulate=1, evaluate=None):
+    model = toy_model()
+    opt = CountingSGD(model.parameters())
+    res = fit(model, toy_data(64), loss=nn.CrossEntropyLoss(), optimizer=opt, epochs=epochs, batches=Batches(8),
+              steps=Steps(accumulate=accumulate), evaluation=Evaluation(evaluate), device="cpu", progress=False)
+    return res, opt.n
+
+
+def test_fit_makes_exactly_the_capped_number_of_optimizer_steps():
+    res, steps = _fit()
+    assert steps == 3 * 8 and not res.capped  # 64 items / batch 8, three epochs
+    with step_cap.capped(2):
+        res, steps = _fit()
+    assert steps == 2 and res.capped and len(res.history) == 1  # one (short) epoch, then it stops
+    with step_cap.capped(3):
+        res, steps = _fit(accumulate=2)  # a capped step still sums `accumulate` batches
+    assert steps == 3 and res.capped
+    with step_cap.capped(100):  # a cap above the run's own steps changes nothing
+        res, steps = _fit()
+    assert steps == 24 and not res.capped
+    assert step_cap.current() is None  # the context restored the previous state
+
+
+def test_predict_and_wrapped_evaluation_loops_read_only_the_capped_batches():
+    data = toy_data(64)
+    model = toy_model()
+    with step_cap.capped(2):
+        out, target = predict(model, data, batch_size=8, device="cpu")
+        assert len(list(step_cap.limit(range(10)))) == 2
+    assert out.shape[0] == 16 and torch.equal(target, data.tensors[1][:16])
+    assert len(list(step_cap.limit(range(10)))) == 10
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_a_bad_cap_is_refused_by_name(bad, tmp_path, monkeypatch):
+    monkeypatch.setenv("PAPERKIT_CACHE", str(tmp_path))
+    with pytest.raises(ValueError, match=r"max_steps=.*expected a positive number of optimizer steps"):
+        SPEC.resolve(profile="smoke", max_steps=bad, device="cpu")
+
+
+def test_a_capped_run_has_its_own_record_and_is_never_reused_as_a_full_one(tmp_path):
+    full = start_run("demo", {"model": "a", "epochs": 3}, tmp_path)
+    with step_cap.capped(2):
+        capped = start_run("demo", {"model": "a", "epochs": 3}, tmp_path)
+    assert capped.key != full.key and capped.config["max_steps"] == 2 and "max_steps" not in full.config
+
+
+def test_a_capped_chapter_says_so_and_does_not_record_the_profiles_time(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAPERKIT_CACHE", str(tmp_path / "cache"))
+    settings = SPEC.resolve(profile="paper", max_steps=2, out_dir=str(tmp_path), device="cpu")
+    assert "step-capped at 2 steps" in settings.data_label
+    assert "max_steps" not in settings.as_config()  # start_run adds it while the cap is in force
+    step_cap.set_cap(settings.max_steps)
+    sentence = finish(settings, Stopwatch())
+    assert "step-capped" in sentence and "not recorded" in sentence and step_cap.current() is None
+    assert SPEC.header(tmp_path).count("not executed here yet") == 3
+    plain = SPEC.resolve(profile="paper", out_dir=str(tmp_path), device="cpu")
+    assert "step-capped" not in plain.data_label and plain.max_steps is None

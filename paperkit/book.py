@@ -19,21 +19,27 @@ from pathlib import Path
 
 from .atomic import atomic_path
 from .chapters import CHAPTERS
+from .executions import format_seconds, load_executions
+from .ledger import NOT_SUPPORTED, NOT_TESTABLE, SUPPORTED, load_ledgers
 from .plots import plotly_js_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def execute(notebook: Path, output: Path, parameters: dict, *, cwd: Path) -> float:
-    """Execute ``notebook`` with papermill into ``output`` (atomically); return the seconds it took."""
+def execute(notebook: Path, output: Path, parameters: dict, *, cwd: Path, progress: str | None = None) -> float:
+    """Execute ``notebook`` with papermill into ``output`` (atomically); return the seconds it took.
+
+    ``progress`` is the label of a per-cell progress bar on stderr (cells done, time so far); None shows none.
+    """
     import papermill
 
     t0 = time.perf_counter()
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(f".{output.stem}.partial.ipynb")
+    bar = {"desc": progress, "ncols": 100, "mininterval": 2.0, "file": sys.stderr} if progress else False
     try:
         papermill.execute_notebook(str(notebook), str(partial), parameters=parameters, cwd=str(cwd),
-                                   progress_bar=False, kernel_name="python3")
+                                   progress_bar=bar, kernel_name="python3")
         collapse_progress_output(partial)
         os.replace(partial, output)
     finally:
@@ -80,19 +86,44 @@ def collapse_progress_output(path: Path) -> None:
 
 def execute_chapters(profile: str, *, root: Path = ROOT, dest: Path | None = None, out_dir: Path | None = None,
                      chapters: tuple[str, ...] = CHAPTERS, extra: dict | None = None) -> dict[str, float]:
-    """Execute each chapter, then the claims overview; return the seconds per notebook."""
+    """Execute each chapter, then the claims overview; return the seconds per notebook.
+
+    Each chapter shows a per-cell progress bar, after a line with the time its last execution of
+    this profile took (the record under ``out_dir``), so a long build says where it is.
+    """
     dest = dest or root / "book" / "chapters"
     # Relative to the notebooks' working directory (root), so the page shows no machine path.
     out_dir = os.path.relpath((out_dir or root / "runs").resolve(), root)
     dest.mkdir(parents=True, exist_ok=True)
     times = {}
-    for name in chapters:
-        print(f"[book] executing {name} (profile {profile}) ...", flush=True)
+    dataset = (extra or {}).get("dataset", "synthetic")
+    for i, name in enumerate(chapters, 1):
+        last = expected_time(root / out_dir, name, profile, dataset)
+        print(f"[book] {i}/{len(chapters)} {name} ({profile} profile): {last}", flush=True)
         times[name] = execute(root / "nbs" / f"{name}.ipynb", dest / f"{name}.ipynb",
-                              {"profile": profile, "out_dir": out_dir, **(extra or {})}, cwd=root)
-        print(f"[book] {name}: {times[name]:.1f} s", flush=True)
+                              {"profile": profile, "out_dir": out_dir, **(extra or {})}, cwd=root, progress=name)
+        print(f"[book] {name}: {format_seconds(times[name])}", flush=True)
     times["claims"] = execute(root / "book" / "claims.ipynb", dest / "claims.ipynb", {"out_dir": out_dir}, cwd=root)
     return times
+
+
+def expected_time(out_dir: Path, chapter: str, profile: str, dataset: str = "synthetic") -> str:
+    """'last build took 2.1 min' from the chapter's execution record, or 'no earlier build recorded'."""
+    record = load_executions(out_dir, chapter).get(f"{profile}/{dataset}")
+    return f"last build took {format_seconds(record['seconds'])}" if record else "no earlier build recorded"
+
+
+def summary_table(times: dict[str, float], out_dir: Path) -> str:
+    """Plain-text table for the end of a build: each chapter's time and its ledger's verdict counts."""
+    ledgers = load_ledgers(out_dir)
+    verdicts = [SUPPORTED, NOT_SUPPORTED, NOT_TESTABLE]
+    rows = [["notebook", "time", *verdicts]]
+    for name, seconds in times.items():
+        mine = ledgers[ledgers["chapter"] == name] if len(ledgers) else ledgers
+        counts = [str(int((mine["verdict"] == v).sum())) if len(mine) else "-" for v in verdicts]
+        rows.append([name, format_seconds(seconds), *counts])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
 
 
 # What MathJax's tex-mml-chtml component loads from beside itself: its fonts, the TeX extensions it
@@ -163,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     if not args.skip_execute:
         times = execute_chapters(args.profile)
-        print("[book] execution times: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()))
+        print("[book] chapters executed:\n" + summary_table(times, ROOT / "runs"), flush=True)
     index = build_html()
     print(f"[book] built in {time.perf_counter() - t0:.0f} s. Open file://{index}")
     return 0

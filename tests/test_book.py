@@ -25,3 +25,23 @@ def test_progress_redraws_split_across_outputs_are_merged(tmp_path):
     outs = nbformat.read(str(path), as_version=4).cells[0].outputs
     assert [o.output_type for o in outs] == ["stream", "display_data", "stream"]
     assert outs[0].text == "model: 100%" and outs[2].text == "hello\n"
+
+
+def test_the_build_says_what_to_expect_and_ends_with_times_and_verdict_counts(tmp_path):
+    from paperkit import ledger
+    from paperkit.book import expected_time, summary_table
+    from paperkit.executions import record_execution
+
+    assert expected_time(tmp_path, "demo", "classroom") == "no earlier build recorded"
+    record_execution(tmp_path, "demo", profile="classroom", dataset="synthetic", seconds=150)
+    assert expected_time(tmp_path, "demo", "classroom") == "last build took 2.5 min"
+    assert expected_time(tmp_path, "demo", "smoke") == "no earlier build recorded"
+    led = ledger.Ledger("demo", "synthetic demo data")
+    led.add("A beats B", "Table 1", "-", True)
+    led.add("B beats C", "Table 1", "-", True)
+    led.add("C beats A", "Table 2", "-", None)
+    led.save(tmp_path, profile="classroom", dataset="synthetic")
+    table = summary_table({"demo": 150.0, "claims": 4.0}, tmp_path).splitlines()
+    assert table[0].split() == ["notebook", "time", "supported", "not", "supported", "not", "testable", "here"]
+    assert table[1].split() == ["demo", "2.5", "min", "2", "0", "1"]
+    assert table[2].split() == ["claims", "4", "s", "-", "-", "-"]

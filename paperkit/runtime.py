@@ -73,6 +73,23 @@ def seed_worker(worker_id: int) -> None:
     random.seed(worker_seed)
 
 
+def default_num_workers(device: str | torch.device = "auto") -> int:
+    """DataLoader worker processes when a caller does not choose: ``$PAPERKIT_NUM_WORKERS``, else by device.
+
+    On CUDA, up to 8 workers (one core left for the training process) decode and resize while
+    the GPU computes. On the CPU, 0: the model's own threads already use every core, and a
+    worker would take its share from them (``bench/bench_training_loop.py`` measures both).
+    """
+    env = os.environ.get("PAPERKIT_NUM_WORKERS")
+    if env is not None:
+        if not env.isdigit():
+            raise ValueError(f"PAPERKIT_NUM_WORKERS={env!r}: expected 0 or a positive number of worker processes")
+        return int(env)
+    if resolve_device(device).type != "cuda":
+        return 0
+    return max(0, min(8, (os.cpu_count() or 1) - 1))
+
+
 def loader_generator(seed: int) -> torch.Generator:
     """A seeded generator for ``DataLoader(generator=...)`` so shuffling and worker seeds repeat."""
     g = torch.Generator()

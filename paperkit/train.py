@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from . import distributed, step_cap
 from .atomic import torch_save
-from .runtime import derive_seed, loader_generator, resolve_device, seed_everything, seed_worker
+from .runtime import default_num_workers, derive_seed, loader_generator, resolve_device, seed_everything, seed_worker
 
 Batch = Any
 ForwardFn = Callable[[nn.Module, Batch], tuple[Any, Any]]
@@ -60,20 +60,24 @@ class Batches:
     ``size`` is the *global* batch per forward pass: under ``torchrun`` each process takes
     ``size / world_size`` samples of every batch. ``shuffle`` draws a new seeded order every
     epoch; ``drop_last`` drops a final short batch; ``num_workers`` and ``collate_fn`` go to the
-    ``DataLoader``.
+    ``DataLoader`` (``num_workers=None``: :func:`paperkit.runtime.default_num_workers`, i.e. worker
+    processes on CUDA, none on the CPU). The loader is made afresh each epoch, its workers seeded
+    from ``(seed, epoch, rank)``, so a resumed run draws the same augmentations; workers are
+    therefore not persistent (their start-up is paid once per epoch, small beside a GPU epoch).
     """
 
     size: int
     shuffle: bool = True
     drop_last: bool = False
-    num_workers: int = 0
+    num_workers: int | None = None
     collate_fn: Callable | None = None
 
     def __post_init__(self):
         if not _is_int(self.size) or self.size < 1:
             raise ValueError(f"Batches(size={self.size!r}): expected a positive number of samples per batch")
-        if not _is_int(self.num_workers) or self.num_workers < 0:
-            raise ValueError(f"Batches(num_workers={self.num_workers!r}): expected 0 (load in this process) or more")
+        if self.num_workers is not None and (not _is_int(self.num_workers) or self.num_workers < 0):
+            raise ValueError(f"Batches(num_workers={self.num_workers!r}): expected 0 (load in this process), more, "
+                             "or None (the device's default)")
 
 
 @dataclass(frozen=True)
@@ -398,7 +402,8 @@ def _loader(loop: _Loop, epoch: int) -> DataLoader:
     b = loop.batches
     sampler = distributed.GlobalBatchSampler(len(loop.data), b.size, shuffle=b.shuffle, drop_last=b.drop_last,
                                              seed=loop.seed, epoch=epoch, ctx=loop.ctx)
-    return DataLoader(loop.data, batch_sampler=sampler, num_workers=b.num_workers, collate_fn=b.collate_fn,
+    workers = default_num_workers(loop.device) if b.num_workers is None else b.num_workers
+    return DataLoader(loop.data, batch_sampler=sampler, num_workers=workers, collate_fn=b.collate_fn,
                       pin_memory=loop.device.type == "cuda", worker_init_fn=seed_worker,
                       generator=loader_generator(derive_seed(loop.seed, epoch, loop.ctx.rank, "workers")))
 
@@ -523,7 +528,10 @@ def predict(model: nn.Module, data: Dataset | DataLoader, *, batch_size: int = 3
     """
     dev = resolve_device(device)
     model.to(dev).eval()
-    loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size=batch_size, shuffle=False)
+    if not isinstance(data, DataLoader):  # workers decode while the device computes; pinned pages copy async
+        data = DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=default_num_workers(dev),
+                          pin_memory=dev.type == "cuda")
+    loader = data
     autocast_dtype = _autocast_dtype(amp, dev)
     outputs, targets = [], []
     for batch in tqdm(step_cap.limit(loader), desc=desc, disable=not progress, file=sys.stderr, mininterval=1.0,

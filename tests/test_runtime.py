@@ -71,3 +71,18 @@ def test_environment_capture_has_versions_device_and_git():
     assert env["device"] == "cpu" and env["python"].startswith("3.")
     assert set(env["git"]) == {"commit", "dirty"}
     assert runtime.package_versions(("no-such-package-xyz",)) == {"no-such-package-xyz": None}
+
+
+def test_default_num_workers_by_device_and_environment(monkeypatch):
+    monkeypatch.delenv("PAPERKIT_NUM_WORKERS", raising=False)
+    assert runtime.default_num_workers("cpu") == 0  # the CPU's cores already run the model
+    monkeypatch.setattr(runtime, "resolve_device", lambda device: torch.device("cuda"))
+    monkeypatch.setattr(runtime.os, "cpu_count", lambda: 16)
+    assert runtime.default_num_workers("cuda") == 8
+    monkeypatch.setattr(runtime.os, "cpu_count", lambda: 2)
+    assert runtime.default_num_workers("cuda") == 1
+    monkeypatch.setenv("PAPERKIT_NUM_WORKERS", "3")
+    assert runtime.default_num_workers("cpu") == 3
+    monkeypatch.setenv("PAPERKIT_NUM_WORKERS", "many")
+    with pytest.raises(ValueError, match="PAPERKIT_NUM_WORKERS='many'"):
+        runtime.default_num_workers("cpu")

@@ -67,6 +67,7 @@ epochs = None           # override the profile
 seed = 0
 device = "auto"         # cuda when available, else cpu
 out_dir = "runs"        # run records
+max_steps = None        # cap every training stage and evaluation at this many steps (a run that only checks)
 runs = None             # repetitions of every QA method, None means the profile value
 image_size = None       # slice side in pixels (a multiple of 32), None means the profile value
 width = None            # ResNet-34 channel multiplier (1.0 is the paper), None means the profile value
@@ -94,7 +95,7 @@ from paperkit.models.pretrained import imagenet_checkpoint_path
 from paperkit.plots import gray, mask_outline
 
 chapter, S, clock = start("lge_quality", dataset=dataset, data_dir=data_dir,
-                          profile=profile, models=models, epochs=epochs, seed=seed, device=device, out_dir=out_dir,
+                          profile=profile, models=models, epochs=epochs, seed=seed, device=device, out_dir=out_dir, max_steps=max_steps,
                           runs=runs, image_size=image_size, width=width, max_slices=max_slices,
                           label_counts=label_counts, scores_csv=scores_csv)
 METHODS = [m for m in chapter.QA_METHODS if m in S.models]

@@ -60,6 +60,7 @@ epochs = None           # override the profile
 seed = 0
 device = "auto"         # cuda when available, else cpu
 out_dir = "runs"        # run records
+max_steps = None        # cap every training stage and evaluation at this many steps (a run that only checks)
 split = None            # "official" or "random", None means the dataset default
 image_size = None       # network input side in pixels (a multiple of 16), None means the profile value
 width = None            # channel multiplier of every model, None means the profile value
@@ -97,7 +98,7 @@ from paperkit.plots import contour_trace, gray
 from paperkit.timing import inference_ms_per_sample
 
 chapter, S, clock = start("lv_segmentation", dataset=dataset, data_dir=data_dir, profile=profile, models=models,
-                          epochs=epochs, seed=seed, device=device, out_dir=out_dir, split=split,
+                          epochs=epochs, seed=seed, device=device, out_dir=out_dir, max_steps=max_steps, split=split,
                           image_size=image_size, width=width, optimizer=optimizer)
 glue("good_mm", GOOD_CONTOUR_MM, display=False)
 

@@ -65,6 +65,7 @@ epochs = None           # override the profile
 seed = 0
 device = "auto"         # cuda when available, else cpu
 out_dir = "runs"        # run records
+max_steps = None        # cap every training stage and evaluation at this many steps (a run that only checks)
 image_size = None       # pixels per side, None means the profile/dataset value
 treat_epochs = None     # fine-tuning epochs per treatment, None means the profile value
 draws = None            # J noise draws, None means the profile value
@@ -95,7 +96,7 @@ from paperkit.explain.hooks import conv_layer_names
 from paperkit.ledger import Ledger
 
 chapter, S, clock = start("model_doctor", dataset=dataset, data_dir=data_dir,
-                          profile=profile, models=models, epochs=epochs, seed=seed, device=device, out_dir=out_dir,
+                          profile=profile, models=models, epochs=epochs, seed=seed, device=device, out_dir=out_dir, max_steps=max_steps,
                           image_size=image_size, treat_epochs=treat_epochs, draws=draws, per_class=per_class,
                           expand=expand, official=official)
 glue("spurious", S.spurious, display=False)

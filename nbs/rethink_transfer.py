@@ -64,6 +64,7 @@ epochs = None           # override the profile
 seed = 0
 device = "auto"         # cuda when available, else cpu
 out_dir = "runs"        # run records
+max_steps = None        # cap every training stage and evaluation at this many steps (a run that only checks)
 n_draws = None          # draws of the Fig. 2 construction, None means the profile value
 image_size = None       # image side in pixels, None means the profile value (CBR-Tiny needs 91 or more)
 fractions = None        # training-set fractions such as [1.0, 0.1], None means the profile value
@@ -102,7 +103,7 @@ from paperkit.models import count_parameters
 from paperkit.timing import inference_ms_per_sample
 
 chapter, S, clock = start("rethink_transfer", dataset=dataset, data_dir=data_dir, profile=profile, models=models,
-                          epochs=epochs, seed=seed, device=device, out_dir=out_dir, n_draws=n_draws,
+                          epochs=epochs, seed=seed, device=device, out_dir=out_dir, max_steps=max_steps, n_draws=n_draws,
                           image_size=image_size, fractions=fractions, max_images=max_images, csv_file=csv_file,
                           csv_path_column=csv_path_column, csv_patient_column=csv_patient_column,
                           csv_label_columns=csv_label_columns, csv_date_column=csv_date_column,

@@ -58,6 +58,7 @@ epochs = None           # override the profile
 seed = 0
 device = "auto"         # cuda when available, else cpu
 out_dir = "runs"        # run records
+max_steps = None        # cap every training stage and evaluation at this many steps (a run that only checks)
 segments = None         # K frames per volume, None means the profile value
 frame_size = None       # frame side in pixels, None means the profile value
 view = None             # slicing plane, None means the dataset default
@@ -88,7 +89,7 @@ from paperkit.models.video import create_video_model
 from paperkit.paths import data_root
 
 chapter, S, clock = start("video4mri", dataset=dataset, data_dir=data_dir, profile=profile, models=models,
-                          epochs=epochs, seed=seed, device=device, out_dir=out_dir, segments=segments,
+                          epochs=epochs, seed=seed, device=device, out_dir=out_dir, max_steps=max_steps, segments=segments,
                           frame_size=frame_size, view=view, medmnist_flag=medmnist_flag, medmnist_size=medmnist_size)
 
 # %% [markdown]

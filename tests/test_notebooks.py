@@ -40,7 +40,7 @@ def test_every_chapter_has_the_contract():
         nb = jupytext.read(ROOT / "nbs" / f"{name}.py")
         params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
         assert len(params) == 1, f"{name}: expected one cell tagged 'parameters'"
-        for var in ("dataset", "data_dir", "profile", "models", "epochs", "seed", "device", "out_dir"):
+        for var in ("dataset", "data_dir", "profile", "models", "epochs", "seed", "device", "out_dir", "max_steps"):
             assert f"\n{var} = " in "\n" + params[0].source, f"{name}: parameter {var!r} missing"
         markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
         positions = [markdown.find(s) for s in SECTIONS]

@@ -35,7 +35,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from . import distributed, step_cap
+from . import cost, distributed, step_cap
 from .atomic import torch_save
 from .runtime import default_num_workers, derive_seed, loader_generator, resolve_device, seed_everything, seed_worker
 
@@ -260,6 +260,7 @@ class _Loop:
     early: EarlyStopping | None = None
     best_state: dict | None = None  # the best epoch's weights, kept in memory for restore_best
     steps_done: int = 0  # optimizer steps made by this call (the step cap counts them)
+    desc: str = ""  # the stage's name in progress bars and cost records
 
     @property
     def plateau(self) -> bool:
@@ -321,10 +322,10 @@ def fit(
         raise ValueError("a ReduceLROnPlateau scheduler needs Evaluation(monitor=...) (the metric it watches)")
     loop = _start(model, train_data, loss=loss, forward=forward, optimizer=optimizer, scheduler=scheduler,
                   batches=batches, steps=steps, evaluation=evaluation, device=device, seed=seed, epochs=epochs,
-                  checkpoint=checkpoint)
+                  checkpoint=checkpoint, desc=desc or type(model).__name__)
     result = _restore(loop) if resume else FitResult()
     start_epoch = result.resumed_from_epoch or 0
-    bar = _progress_bar(loop, start_epoch, result.stopped_early, progress, desc or type(model).__name__)
+    bar = _progress_bar(loop, start_epoch, result.stopped_early, progress, loop.desc)
     for epoch in range(start_epoch, epochs):
         if result.stopped_early or result.capped:
             break
@@ -420,7 +421,11 @@ def _train_one_epoch(loop: _Loop, epoch: int, bar: tqdm) -> float:
         group_start = (i // accumulate) * accumulate
         group_size = min(accumulate, n_batches - group_start)  # the last group may be short
         last_in_group = i == group_start + group_size - 1
-        value = _backward(loop, batch, group_size, last_in_group, f"epoch {epoch + 1}, batch {i + 1}")
+        where = f"epoch {epoch + 1}, batch {i + 1}"
+        if cap is not None and loop.steps_done == 0 and i == 0:  # a capped run measures what a full one costs
+            value = _measured_backward(loop, batch, group_size, last_in_group, where, n_batches)
+        else:
+            value = _backward(loop, batch, group_size, last_in_group, where)
         if last_in_group:
             _optimizer_step(loop)
             loop.steps_done += 1
@@ -446,6 +451,20 @@ def _backward(loop: _Loop, batch: Batch, group_size: int, last_in_group: bool, w
                                      "lower the learning rate or check the inputs")
         (value / group_size).backward()
     return value
+
+
+def _measured_backward(loop: _Loop, batch: Batch, group_size: int, last_in_group: bool, where: str,
+                       n_batches: int) -> torch.Tensor:
+    """:func:`_backward` under a FLOP counter; records the stage's cost (:mod:`paperkit.cost`) on the main process."""
+    out = []
+    flops, peak_mb, memory = cost.measure(lambda: out.append(_backward(loop, batch, group_size, last_in_group, where)),
+                                          loop.device)
+    if loop.ctx.is_main:  # one batch of one process measured: a step is `accumulate` batches on every process
+        k = loop.steps.accumulate
+        cost.record(cost.StageCost(stage=loop.desc, flops_per_step=flops * k * loop.ctx.world_size,
+                                   batch_size=loop.batches.size, steps_per_epoch=math.ceil(n_batches / k),
+                                   epochs=loop.epochs, peak_memory_mb=peak_mb, memory=memory))
+    return out[0]
 
 
 def _optimizer_step(loop: _Loop) -> None:

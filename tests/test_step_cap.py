@@ -92,3 +92,45 @@ def test_a_capped_chapter_says_so_and_does_not_record_the_profiles_time(tmp_path
     assert SPEC.header(tmp_path).count("not executed here yet") == 3
     plain = SPEC.resolve(profile="paper", out_dir=str(tmp_path), device="cpu")
     assert "step-capped" not in plain.data_label and plain.max_steps is None
+
+
+def test_a_capped_fit_measures_what_the_full_stage_costs(tmp_path):
+    from paperkit import cost
+
+    cost.drain()
+    model = nn.Linear(4, 3, bias=False)
+    data = torch.utils.data.TensorDataset(torch.randn(40, 4), torch.randint(0, 3, (40,)))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    run = dict(loss=nn.CrossEntropyLoss(), optimizer=opt, epochs=7, device="cpu", progress=False, desc="linear")
+    fit(model, data, batches=Batches(8), **run)
+    assert cost.drain() == []  # an uncapped run measures nothing
+    with step_cap.capped(1):
+        fit(model, data, batches=Batches(8), steps=Steps(accumulate=2), **run)
+    (stage,) = cost.drain()
+    # forward 2*B*in*out multiply-adds for the weight, the same again for its gradient (the input needs none);
+    # a step is two accumulated batches of 8; 40 items make 5 batches, i.e. 3 steps per epoch
+    assert stage.flops_per_step == 2 * (2 * 8 * 4 * 3) * 2
+    assert (stage.stage, stage.batch_size, stage.steps_per_epoch, stage.epochs) == ("linear", 8, 3, 7)
+    assert stage.total_steps == 21 and stage.total_flops == 21 * stage.flops_per_step and stage.peak_memory_mb > 0
+    cost.save(tmp_path, "demo", [stage], profile="paper", data="synthetic demo data")
+    table = cost.cost_table(tmp_path, share=0.4)
+    assert table.loc[0, "training steps"] == 21 and table.loc[0, "PFLOPs"] == stage.total_flops / 1e15
+    a100 = next(c for c in table.columns if "A100" in c)
+    assert table.loc[0, a100] == stage.total_flops / (312e12 * 0.4) / 3600
+    with pytest.raises(ValueError, match="share=0"):
+        cost.cost_table(tmp_path, share=0)
+    assert cost.cost_table(tmp_path / "none").empty
+
+
+def test_a_capped_chapter_saves_its_stage_costs(tmp_path, monkeypatch):
+    from paperkit import cost
+
+    monkeypatch.setenv("PAPERKIT_CACHE", str(tmp_path / "cache"))
+    settings = SPEC.resolve(profile="paper", max_steps=1, out_dir=str(tmp_path), device="cpu")
+    step_cap.set_cap(1)
+    cost.drain()
+    cost.record(cost.StageCost("a", 10.0, 4, 5, 2, 1.0, "process peak RSS (CPU, upper bound)"))
+    finish(settings, Stopwatch())
+    stages = cost.load_stages(tmp_path)
+    assert list(stages["stage"]) == ["a"] and stages.loc[0, "total_flops"] == 100.0
+    assert "step-capped" in stages.loc[0, "data"] and stages.loc[0, "profile"] == "paper"

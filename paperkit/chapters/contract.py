@@ -13,7 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
-from paperkit import step_cap
+from paperkit import cost, step_cap
 from paperkit.executions import PROFILE_PURPOSE, execution_table, format_seconds, record_execution
 from paperkit.paths import cache_dir, resolve_data_dir
 from paperkit.runtime import resolve_device
@@ -189,6 +189,7 @@ def start(name: str, **parameters: Any) -> tuple[Any, Settings, Stopwatch]:
     clock = Stopwatch()
     settings = module.SPEC.resolve(**parameters)
     step_cap.set_cap(settings.max_steps)
+    cost.drain()  # stages of an earlier run in this kernel are not this run's
     shown = ["profile", "dataset", "models", "epochs", *[k for k in settings.values if k not in (
         "profile", "dataset", "models", "epochs", "device", "seed", "data_dir", "out_dir", "max_steps")],
         "device", "seed"]
@@ -255,10 +256,15 @@ def refuse_undeclared_parameters(assigned: set[str] | None, declared: Mapping[st
 def finish(settings: Settings, clock: Stopwatch) -> str:
     """End a chapter run: record its wall time for the next header and return a sentence saying it.
 
-    A step-capped run (``max_steps``) is not recorded: its time is not the profile's. The cap is lifted.
+    A step-capped run (``max_steps``) is not recorded: its time is not the profile's. It saves instead
+    what each of its training stages measured (:mod:`paperkit.cost`: FLOPs per step, steps of the
+    full run, peak memory) to ``out_dir/<chapter>/cost.json``. The cap is lifted.
     """
     step_cap.set_cap(None)
+    stages = cost.drain()
     if settings.max_steps:
+        cost.save(settings.out_dir, settings.spec.name, stages, profile=settings.profile, dataset=settings.dataset,
+                  data=settings.data_label, device=settings.device.type)
         return (f"This step-capped execution ({settings.profile} profile, {settings.dataset}, max_steps="
                 f"{settings.max_steps}) took {clock}; it is not recorded as the profile's time.")
     record_execution(settings.out_dir, settings.spec.name, profile=settings.profile, dataset=settings.dataset,

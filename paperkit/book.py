@@ -26,10 +26,12 @@ from .plots import plotly_js_path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def execute(notebook: Path, output: Path, parameters: dict, *, cwd: Path, progress: str | None = None) -> float:
+def execute(notebook: Path, output: Path, parameters: dict, *, cwd: Path, progress: str | None = None,
+            hide_all_code: bool = False) -> float:
     """Execute ``notebook`` with papermill into ``output`` (atomically); return the seconds it took.
 
     ``progress`` is the label of a per-cell progress bar on stderr (cells done, time so far); None shows none.
+    The page is tidied for reading (:func:`tidy_for_reading`); ``hide_all_code`` collapses every code cell.
     """
     import papermill
 
@@ -41,6 +43,7 @@ def execute(notebook: Path, output: Path, parameters: dict, *, cwd: Path, progre
         papermill.execute_notebook(str(notebook), str(partial), parameters=parameters, cwd=str(cwd),
                                    progress_bar=bar, kernel_name="python3")
         collapse_progress_output(partial)
+        tidy_for_reading(partial, hide_all_code=hide_all_code)
         os.replace(partial, output)
     finally:
         partial.unlink(missing_ok=True)  # a failed run leaves no half-executed page behind
@@ -84,6 +87,59 @@ def collapse_progress_output(path: Path) -> None:
     nbformat.write(nb, str(path))
 
 
+_PLUMBING_CALLS = {"glue", "start", "finish", "print"}
+
+
+def is_plumbing(source: str) -> bool:
+    """True for a cell a reader need not see: imports, ``glue`` of values, ``start``/``finish`` of the run.
+
+    Every top-level statement must be an import, or a call (possibly assigned, possibly in a loop)
+    of ``glue``, ``start`` or ``print(finish(...))``; any other statement makes it a cell to read.
+    """
+    import ast
+
+    def plumbing(node) -> bool:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            return True
+        if isinstance(node, ast.For):
+            return all(plumbing(n) for n in node.body) and not node.orelse
+        if isinstance(node, (ast.Expr, ast.Assign)) and isinstance(node.value, ast.Call):
+            name = getattr(node.value.func, "id", "")
+            if name == "print":
+                args = node.value.args
+                return len(args) == 1 and isinstance(args[0], ast.Call) and getattr(args[0].func, "id", "") == "finish"
+            return name in _PLUMBING_CALLS
+        return False
+
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:  # magics: not ours to judge
+        return False
+    return bool(body) and all(plumbing(node) for node in body)
+
+
+def tidy_for_reading(path: Path, *, hide_all_code: bool = False) -> None:
+    """Rewrite an executed notebook so a reader sees the story first.
+
+    papermill's injected-parameters cell is removed (``start`` prints the settings the run used);
+    the parameters cell and plumbing cells (:func:`is_plumbing`) get the ``hide-input`` tag, so
+    their code is one click away and their output stays visible; with ``hide_all_code`` every
+    code cell does (a page whose code is bookkeeping, such as the claims overview).
+    """
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        tags = cell.metadata.setdefault("tags", [])
+        hide = hide_all_code or "parameters" in tags or is_plumbing(cell.source)
+        if hide and "hide-input" not in tags:
+            tags.append("hide-input")
+    nbformat.write(nb, str(path))
+
+
 def execute_chapters(profile: str, *, root: Path = ROOT, dest: Path | None = None, out_dir: Path | None = None,
                      chapters: tuple[str, ...] = CHAPTERS, extra: dict | None = None) -> dict[str, float]:
     """Execute each chapter, then the claims overview; return the seconds per notebook.
@@ -103,7 +159,8 @@ def execute_chapters(profile: str, *, root: Path = ROOT, dest: Path | None = Non
         times[name] = execute(root / "nbs" / f"{name}.ipynb", dest / f"{name}.ipynb",
                               {"profile": profile, "out_dir": out_dir, **(extra or {})}, cwd=root, progress=name)
         print(f"[book] {name}: {format_seconds(times[name])}", flush=True)
-    times["claims"] = execute(root / "book" / "claims.ipynb", dest / "claims.ipynb", {"out_dir": out_dir}, cwd=root)
+    times["claims"] = execute(root / "book" / "claims.ipynb", dest / "claims.ipynb", {"out_dir": out_dir}, cwd=root,
+                              hide_all_code=True)
     return times
 
 

@@ -45,3 +45,29 @@ def test_the_build_says_what_to_expect_and_ends_with_times_and_verdict_counts(tm
     assert table[0].split() == ["notebook", "time", "supported", "not", "supported", "not", "testable", "here"]
     assert table[1].split() == ["demo", "2.5", "min", "2", "0", "1"]
     assert table[2].split() == ["claims", "4", "s", "-", "-", "-"]
+
+
+def test_plumbing_cells_are_collapsed_and_the_injected_cell_removed(tmp_path):
+    from paperkit.book import is_plumbing, tidy_for_reading
+
+    assert is_plumbing("import numpy as np\nfrom x import y\nchapter, S, clock = start('a', profile=profile)")
+    assert is_plumbing("glue('a', 1, display=False)\nfor k, v in d.items():\n    glue(k, v, display=False)")
+    assert is_plumbing("print(finish(S, clock))")
+    assert not is_plumbing("import numpy as np\ntrained = experiment.train(S)")  # a method line: read it
+    assert not is_plumbing("print(results)") and not is_plumbing("") and not is_plumbing("%time x = 1")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("profile = 'smoke'", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("profile = 'paper'", metadata={"tags": ["injected-parameters"]}),
+                nbformat.v4.new_code_cell("import numpy as np"),
+                nbformat.v4.new_code_cell("model = train(data)"),
+                nbformat.v4.new_markdown_cell("## Results")]
+    path = tmp_path / "page.ipynb"
+    nbformat.write(nb, path)
+    tidy_for_reading(path)
+    cells = nbformat.read(path, as_version=4).cells
+    assert [c.source for c in cells] == ["profile = 'smoke'", "import numpy as np", "model = train(data)", "## Results"]
+    assert [c.metadata.get("tags", []) for c in cells] == [["parameters", "hide-input"], ["hide-input"], [], []]
+    tidy_for_reading(path, hide_all_code=True)  # idempotent, and the claims page hides all its code
+    cells = nbformat.read(path, as_version=4).cells
+    assert [c.metadata.get("tags", []) for c in cells[:3]] == [["parameters", "hide-input"], ["hide-input"],
+                                                               ["hide-input"]]

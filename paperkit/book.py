@@ -164,6 +164,32 @@ def execute_chapters(profile: str, *, root: Path = ROOT, dest: Path | None = Non
     return times
 
 
+def measure_paper_cost(*, root: Path = ROOT, dest: Path | None = None, out_dir: Path | None = None,
+                       chapters: tuple[str, ...] = CHAPTERS, max_steps: int = 1, run: bool = True) -> dict[str, float]:
+    """Execute each chapter's ``paper`` profile step-capped, then the page that tabulates what it costs.
+
+    The capped runs measure one optimizer step of every training stage at the paper's shapes
+    (:mod:`paperkit.cost`) into ``out_dir`` (default ``runs/paper-capped``); their pages are
+    scratch (a temporary folder), only ``book/chapters/paper_cost.ipynb`` joins the book. With
+    ``run=False`` only that page is made, from the records already under ``out_dir``.
+    """
+    import tempfile
+
+    dest = dest or root / "book" / "chapters"
+    out_dir = os.path.relpath((out_dir or root / "runs" / "paper-capped").resolve(), root)
+    times = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for i, name in enumerate(chapters if run else (), 1):
+            print(f"[book] {i}/{len(chapters)} {name}: paper profile capped at {max_steps} step(s), measuring its cost",
+                  flush=True)
+            times[f"{name} (paper, capped)"] = execute(
+                root / "nbs" / f"{name}.ipynb", Path(scratch) / f"{name}.ipynb",
+                {"profile": "paper", "max_steps": max_steps, "out_dir": out_dir}, cwd=root, progress=name)
+    times["paper_cost"] = execute(root / "book" / "paper_cost.ipynb", dest / "paper_cost.ipynb", {"out_dir": out_dir},
+                                  cwd=root, hide_all_code=True)
+    return times
+
+
 def expected_time(out_dir: Path, chapter: str, profile: str, dataset: str = "synthetic") -> str:
     """'last build took 2.1 min' from the chapter's execution record, or 'no earlier build recorded'."""
     record = load_executions(out_dir, chapter).get(f"{profile}/{dataset}")
@@ -247,10 +273,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="classroom", choices=["smoke", "classroom", "paper"])
     parser.add_argument("--skip-execute", action="store_true", help="render the notebooks already in book/chapters")
+    parser.add_argument("--skip-cost", action="store_true",
+                        help="do not run the step-capped paper profiles that the cost page tabulates")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     if not args.skip_execute:
         times = execute_chapters(args.profile)
+        times.update(measure_paper_cost(run=not args.skip_cost))
         print("[book] chapters executed:\n" + summary_table(times, ROOT / "runs"), flush=True)
     index = build_html()
     print(f"[book] built in {time.perf_counter() - t0:.0f} s. Open file://{index}")

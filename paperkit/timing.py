@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import step_cap
 from .runtime import resolve_device
 
 __all__ = ["Ratio", "SideBySide", "inference_ms_per_sample", "inference_step", "time_side_by_side", "training_step"]
@@ -86,12 +87,15 @@ def time_side_by_side(steps: Mapping[str, Callable[[], object]], *, warmup: int 
 
     The model that goes first changes from round to round, so no model always pays for a cold
     cache; the warm-up rounds are run and not kept. On CUDA the device is synchronised around
-    every step. ``clock`` is a seconds counter (a fake one in tests).
+    every step. ``clock`` is a seconds counter (a fake one in tests). Under a step cap
+    (:mod:`paperkit.step_cap`) there is no warm-up and at most ``cap`` rounds: the run only checks.
     """
     if not steps:
         raise ValueError("time_side_by_side: expected at least one step to time")
     if rounds < 1 or warmup < 0:
         raise ValueError(f"rounds={rounds}, warmup={warmup}: expected rounds >= 1 and warmup >= 0")
+    if step_cap.current() is not None:
+        warmup, rounds = 0, min(rounds, step_cap.current())
     dev = None if device is None else resolve_device(device)
     names = list(steps)
     times: dict[str, list[float]] = {name: [] for name in names}

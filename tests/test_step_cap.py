@@ -134,3 +134,14 @@ def test_a_capped_chapter_saves_its_stage_costs(tmp_path, monkeypatch):
     stages = cost.load_stages(tmp_path)
     assert list(stages["stage"]) == ["a"] and stages.loc[0, "total_flops"] == 100.0
     assert "step-capped" in stages.loc[0, "data"] and stages.loc[0, "profile"] == "paper"
+
+
+def test_timings_under_a_cap_skip_the_warm_up_and_keep_cap_rounds():
+    from paperkit.timing import time_side_by_side
+
+    calls = []
+    with step_cap.capped(2):
+        timed = time_side_by_side({"a": lambda: calls.append("a")}, warmup=3, rounds=7)
+    assert calls == ["a", "a"] and timed.warmup == 0 and timed.rounds == 2
+    timed = time_side_by_side({"a": lambda: calls.append("a")}, warmup=1, rounds=3)
+    assert timed.rounds == 3 and len(calls) == 6

@@ -16,7 +16,7 @@ from paperkit import book, chapters
 from paperkit.chapters import CHAPTERS
 
 ROOT = Path(__file__).resolve().parents[1]
-PAIRS = sorted(ROOT.glob("nbs/*.py")) + [ROOT / "book" / "claims.py"]
+PAIRS = sorted(ROOT.glob("nbs/*.py")) + [ROOT / "book" / "claims.py", ROOT / "book" / "paper_cost.py"]
 SECTIONS = ["## Parameters", "## Data", "## Method", "## Experiments", "## Results", "## Claims ledger",
             "## Differences from the paper", "## Exercises"]
 
@@ -130,8 +130,13 @@ def test_book_builds_with_every_chapter(smoke_book):
                          {"profile": "smoke", "out_dir": str(smoke_book / "runs")}, cwd=ROOT)
     book.execute(ROOT / "book" / "claims.ipynb", smoke_book / "book" / "chapters" / "claims.ipynb",
                  {"out_dir": str(smoke_book / "runs")}, cwd=ROOT)
+    book.measure_paper_cost(root=ROOT, dest=smoke_book / "book" / "chapters", out_dir=smoke_book / "runs-paper-capped",
+                            run=False)  # the capped runs above made the records
     index = book.build_html(smoke_book, strict=True)
     html_dir = index.parent
+    cost_page = (html_dir / "book" / "chapters" / "paper_cost.html").read_text()
+    measured = [name for name in CHAPTERS if (smoke_book / "runs-paper-capped" / name / "cost.json").exists()]
+    assert all(name in cost_page for name in measured) and "hours on NVIDIA A100" in cost_page
     for name in (*CHAPTERS, "claims"):
         assert (html_dir / "book" / "chapters" / f"{name}.html").exists(), name
     page = (html_dir / "book" / "chapters" / "rethink_transfer.html").read_text()

@@ -16,10 +16,10 @@
 # %% [markdown]
 # # What the paper profile costs
 #
-# Before renting a GPU, read what each chapter's `paper` profile asks of it. When the book is built,
-# every chapter is also executed once with `-p profile paper -p max_steps 1` on its synthetic data: the
-# paper's image sizes, widths, frame counts and batch sizes, with every training stage stopped after one
-# optimizer step. That step is measured (`paperkit.cost`): the floating-point operations of its forward
+# Before renting a GPU, read what each chapter's `paper` profile asks of it. When the book is built with
+# `python -m paperkit.book --measure-cost`, every chapter is also executed once with
+# `-p profile paper -p max_steps 1` on its synthetic data: the paper's image sizes, widths, frame counts and
+# batch sizes, with every training stage stopped after one optimizer step. That step is measured (`paperkit.cost`): the floating-point operations of its forward
 # and backward pass (`torch.utils.flop_counter.FlopCounterMode`) and the peak memory. Each stage also knows
 # how many steps its full run would make (its epochs times its steps per epoch on that data), so the
 # table below gives the training steps of the whole profile, their total PFLOPs, and the hours that would

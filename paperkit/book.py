@@ -273,13 +273,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="classroom", choices=["smoke", "classroom", "paper"])
     parser.add_argument("--skip-execute", action="store_true", help="render the notebooks already in book/chapters")
-    parser.add_argument("--skip-cost", action="store_true",
-                        help="do not run the step-capped paper profiles that the cost page tabulates")
+    parser.add_argument("--measure-cost", action="store_true",
+                        help="also run every chapter's paper profile capped at one step, for the cost page "
+                             "(without it the page shows the records already under runs/paper-capped)")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     if not args.skip_execute:
         times = execute_chapters(args.profile)
-        times.update(measure_paper_cost(run=not args.skip_cost))
+        times.update(measure_paper_cost(run=args.measure_cost))
         print("[book] chapters executed:\n" + summary_table(times, ROOT / "runs"), flush=True)
     index = build_html()
     print(f"[book] built in {time.perf_counter() - t0:.0f} s. Open file://{index}")

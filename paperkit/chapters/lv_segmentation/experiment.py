@@ -57,10 +57,11 @@ from paperkit.train import Batches, Evaluation, fit
 
 __all__ = ["pixel_loss", "make_optimizer", "train_segmenter", "predict_probabilities", "all_background_accuracy",
            "mask_contour", "probability_contour", "missing_contour_penalty", "evaluate_segmentation",
-           "challenge_summary", "report_predictions", "GOOD_CONTOUR_MM"]
+           "challenge_summary", "report_predictions", "GOOD_CONTOUR_MM", "CONTOUR_LEVEL"]
 
 CHAPTER = "lv_segmentation"
 GOOD_CONTOUR_MM = 5.0  # the challenge's "good contour" limit (papers on this data use 5 mm)
+CONTOUR_LEVEL = 0.5    # the LV probability at which a prediction's mask and sub-pixel contour are cut
 OPTIMIZERS = ("sgd", "adam")
 # Models whose layers changed under the same name join their run key with this label, so an older record of
 # another layout is not reused (issue #21: U-Net became Ronneberger's BasicUNet, FCN-8s torchvision's VGG-16).
@@ -227,7 +228,7 @@ def mask_contour(mask: np.ndarray) -> np.ndarray | None:
     return trace_contour(np.asarray(mask, dtype=bool).astype(float), 0.5)
 
 
-def probability_contour(probability: np.ndarray, level: float = 0.5) -> np.ndarray | None:
+def probability_contour(probability: np.ndarray, level: float = CONTOUR_LEVEL) -> np.ndarray | None:
     """The sub-pixel outline where the LV probability crosses ``level`` (largest region), or None.
 
     The same region as ``mask_contour(probability >= level)``, but each point is interpolated along
@@ -278,7 +279,7 @@ def evaluate_segmentation(probabilities: list[np.ndarray], data: SegmentationSli
     for prob, sample in zip(probabilities, data.samples):
         if prob.shape != np.shape(sample.mask):
             raise ValueError(f"prediction {prob.shape} vs mask {np.shape(sample.mask)} of {sample!r}: shapes differ")
-        pred = prob >= 0.5
+        pred = prob >= CONTOUR_LEVEL
         truth = np.asarray(sample.mask, dtype=bool)
         subpixel, staircase = probability_contour(prob), mask_contour(pred)
         apd, nearest, undefined = _contour_scores(subpixel, sample.contour, sample.spacing_xy)

@@ -383,9 +383,14 @@ def load_data(S, progress: bool = True) -> dict:
         train_name, monitor_name, report_name = "training", "validation", "validation"
         empty = [name for name in (train_name, report_name) if not groups[name]]
         if empty:
-            raise DataError(f"{root}: split='official' needs patients of the challenge's training and validation "
-                            f"lists, but the data holds none for {', '.join(empty)}.\n{groups.summary()}\n"
-                            "Use split='random' for a subset of the patients.")
+            held = [name for name in groups.subjects if groups[name]]
+            only = (f"it holds only patients of the challenge's {' and '.join(held)} list"
+                    f"{'s' if len(held) > 1 else ''} ({', '.join(p for n in held for p in groups.subjects[n])})")
+            raise DataError(f"{root}: split='official' (Sunnybrook's default) trains on the challenge's training "
+                            f"patients and reports on its validation patients, but {only} and none of "
+                            f"{' or '.join(empty)}.\n{groups.summary()}\nFor a subset of the patients, such as the "
+                            "public sample, pass split='random' (papermill: -p split random): a seeded split by "
+                            "patient.")
     elif few:
         train_name, monitor_name, report_name = "train", "test", "test"
     else:

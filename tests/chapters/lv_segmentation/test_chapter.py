@@ -57,3 +57,18 @@ def test_notebook_runs_on_the_full_challenge_layout(tmp_path, monkeypatch):
     assert len(superior) == 1 and superior[0]["verdict"] == "not testable here"
     stored = list((tmp_path / "runs" / "lv_segmentation").glob("*/predictions-*.npz"))
     assert len(stored) == 1   # smoke trains gap_net only; its report predictions sit in its run record
+
+
+def test_the_public_sample_refuses_the_official_split_and_loads_with_random():
+    """The real public Sunnybrook sample ($PAPERKIT_DATA/sunnybrook): three training patients."""
+    import os
+
+    if not os.environ.get("PAPERKIT_DATA"):
+        pytest.skip("PAPERKIT_DATA is not set: no real Sunnybrook sample to test against")
+    root = Path(os.environ["PAPERKIT_DATA"]) / "sunnybrook"
+    if not root.is_dir():
+        pytest.skip(f"{root} not present in PAPERKIT_DATA")
+    with pytest.raises(DataError, match=r"(?s)holds only patients of the challenge's training list.*split='random'"):
+        experiment.load_data(spec.SPEC.resolve(dataset="sunnybrook", profile="smoke"))
+    data = experiment.load_data(spec.SPEC.resolve(dataset="sunnybrook", profile="smoke", split="random"))
+    assert len(data["split"].subjects["test"]) == 1 and len(data["datasets"]["train"]) > 0

@@ -198,7 +198,7 @@ for name in chapter.MODELS:
         row[f"inference ms/image ({S.device.type}, {S.image_size} px)"] = round(
             inference_ms_per_sample(net, example, device=S.device), 1)
     rows.append(row)
-sizes = pd.DataFrame(rows)
+sizes = pd.DataFrame(rows).astype(object).fillna("—")
 skipped = skipped_baselines(S.models, chapter.BASELINES)
 glue("baselines_skipped", describe_list(skipped, none="none: all four are trained"), display=False)
 plots.show_table(sizes, "Model size (trainable parameters, two classes) and measured inference time",

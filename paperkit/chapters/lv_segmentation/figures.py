@@ -39,11 +39,12 @@ def table1(paper_rows: pd.DataFrame, summary: pd.DataFrame, *, run_data: str) ->
 
     ``paper_rows`` are the reference rows of Table 1 (:func:`paperkit.reference.load`): the paper's
     network, its four deep-learning baselines and the literature rows it quotes. ``summary`` has one
-    row per trained model (index: model name) with :func:`~paperkit.chapters.lv_segmentation.experiment.
-    challenge_summary`'s columns; its APD is the sub-pixel one. Rows keep the paper's order; a model
-    the paper has no row for comes last. ``row`` says whether this run trained the method or the
-    paper only quotes it; "good contours (%)" and "no contour (images)" belong with the good-contour
-    means.
+    row per trained model (index: model name) with the columns of
+    :func:`~paperkit.chapters.lv_segmentation.experiment.challenge_summary`; its APD is the sub-pixel
+    one. Rows keep the paper's order; a model the paper has no row for comes last. ``row`` says
+    whether this run trained the method, whether the chapter has it but this run did not train it,
+    or the paper only quotes it; "good contours (%)" and "no contour (images)" belong with the
+    good-contour means.
     """
     missing = [c for c in ("APD good (mm)", "Dice good (%)", "good contours (%)", "no contour (images)")
                if c not in summary.columns]
@@ -57,8 +58,10 @@ def table1(paper_rows: pd.DataFrame, summary: pd.DataFrame, *, run_data: str) ->
     trained = {table_label(name) for name in summary.index}
     extra = summary[["good contours (%)", "no contour (images)"]].rename(index=table_label).round(2)
     table = table.merge(extra.reset_index().rename(columns={"index": "setting"}), on="setting", how="left")
-    table.insert(1, "row", ["trained in this run" if s in trained else "quoted by the paper (not run here)"
-                            for s in table["setting"]])
+    chapter_models = set(PAPER_NAMES.values())
+    table.insert(1, "row", ["trained in this run" if s in trained else
+                            "a model of this chapter, not trained in this run" if s in chapter_models else
+                            "quoted by the paper (not a model of this chapter)" for s in table["setting"]])
     order = {s: i for i, s in enumerate(dict.fromkeys(paper_rows["setting"]))}
     rank = table["setting"].map(lambda s: order.get(s, len(order)))
     table = table.assign(_rank=rank).sort_values(["_rank", "metric"], kind="stable").drop(columns="_rank")

@@ -31,6 +31,8 @@ def test_table1_shows_every_paper_row_beside_the_models_trained_here():
     assert ours["paper"] == "94.48" and ours["this run"] == "90.00" and ours["row"] == "trained in this run"
     jolly = table[(table.setting == "Jolly") & (table.metric == "APD")].iloc[0]
     assert jolly["paper"] == "22.20" and jolly["this run"] == "—" and jolly["row"].startswith("quoted by the paper")
+    fcn = table[table.setting == "FCN-8s"].iloc[0]
+    assert fcn["this run"] == "—" and fcn["row"] == "a model of this chapter, not trained in this run"
     assert table[table.setting == "U-Net"]["no contour (images)"].tolist() == [1, 1]
     with pytest.raises(ValueError, match="lacks columns"):
         figures.table1(paper, pd.DataFrame({"x": [1]}), run_data="x")

@@ -265,8 +265,8 @@ plots.show_table(table, f"Table 1: APD (mm) and Dice (%) over good contours, pap
 
 # %%
 glue("apd_model", S.models[0], display=False)
-glue("undefined_mask", summary.loc[S.models[0], "undefined normals, mask (% of points)"], display=False)
-glue("undefined_subpixel", summary.loc[S.models[0], "undefined normals (% of points)"], display=False)
+glue("undefined_mask", float(summary.loc[S.models[0], "undefined normals, mask (% of points)"]), display=False)
+glue("undefined_subpixel", float(summary.loc[S.models[0], "undefined normals (% of points)"]), display=False)
 plots.show_table(apd_table(summary), f"APD (mm) on the sub-pixel and on the mask contour, {data['report_name']} "
                                      f"set ({S.dataset})",
                  note=f"'mask' = contour traced on the binary mask (staircase); without it: traced on the probability "

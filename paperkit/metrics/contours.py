@@ -21,8 +21,10 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from scipy import ndimage
 from scipy.spatial import cKDTree
 from skimage.draw import polygon as polygon_indices
+from skimage.measure import find_contours
 
 from paperkit.metrics.segmentation import dice
 
@@ -30,6 +32,8 @@ __all__ = [
     "perpendicular_point_distances",
     "perpendicular_distance",
     "symmetric_nearest_distance",
+    "undefined_normal_share",
+    "trace_contour",
     "polygon_to_mask",
     "ContourEvaluation",
     "evaluate_contours",
@@ -285,6 +289,66 @@ def symmetric_nearest_distance(auto, manual, spacing: float | Sequence[float] = 
     auto_to_manual, _ = cKDTree(manual_points).query(auto_points)
     manual_to_auto, _ = cKDTree(auto_points).query(manual_points)
     return float(np.concatenate([auto_to_manual, manual_to_auto]).mean())
+
+
+def undefined_normal_share(contour) -> float:
+    """Share of ``contour``'s points where the official code's normal is undefined.
+
+    Step 1 of :func:`perpendicular_point_distances` fits a parabola y(x) through a point and its
+    two neighbours; when the point shares its x with exactly one neighbour, the official code hands
+    MATLAB's ``csapi`` a repeated site and its result is not defined (we take the chord instead).
+    A contour traced on a binary mask is a staircase of half-pixel steps and lands there often; one
+    traced on a probability map (:func:`trace_contour` of the probabilities) almost never.
+    """
+    points = _as_contour(contour, "contour")
+    previous, following = np.roll(points, 1, axis=0), np.roll(points, -1, axis=0)
+    vertical = previous[:, 0] == following[:, 0]
+    horizontal = ~vertical & (previous[:, 1] == following[:, 1])
+    shared = (points[:, 0] == previous[:, 0]) | (points[:, 0] == following[:, 0])
+    return float(np.mean(~vertical & ~horizontal & shared))
+
+
+def _area(points: np.ndarray) -> float:
+    x, y = points[:, 0], points[:, 1]
+    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+
+
+def trace_contour(image, level: float = 0.5) -> np.ndarray | None:
+    """The outline of the largest region of ``image >= level`` as a closed ``(N, 2)`` ``(x, y)`` contour, or None.
+
+    ``image`` is a 2-D map: a probability map (the outline is then sub-pixel, interpolated where the
+    probability crosses ``level``, as :func:`skimage.measure.find_contours` does) or a binary mask
+    (a staircase through pixel-edge midpoints). Only the largest connected region (8-connectivity, as
+    ``find_contours`` joins diagonal pixels) is outlined: a challenge contour is one closed curve.
+    The image is padded so that a region touching the border still gets a closed curve. None when
+    no pixel reaches ``level`` or the outline has fewer than three points.
+    """
+    values = np.asarray(image, dtype=float)
+    if values.ndim != 2:
+        raise ValueError(f"trace_contour: image has shape {values.shape}: expected a 2-D map")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("trace_contour: image holds NaN or infinite values; expected finite probabilities")
+    inside = values >= level
+    labels, count = ndimage.label(inside, structure=np.ones((3, 3)))
+    if count == 0:
+        return None
+    sizes = ndimage.sum(inside, labels, index=range(1, count + 1))
+    largest = labels == (int(np.argmax(sizes)) + 1)
+    # Other regions sink below the level, so only the largest one's outline is traced (values stay as they are
+    # inside and on its rim, which keeps the sub-pixel crossing points of that outline).
+    keep = ndimage.binary_dilation(largest, structure=np.ones((3, 3)))
+    below = min(float(values.min()), level) - 1.0
+    kept = np.where(keep & ~(inside & ~largest), values, np.minimum(values, below))
+    padded = np.pad(kept, 1, constant_values=below)
+    curves = [c for c in find_contours(padded, level, fully_connected="high")
+              if len(c) > 3 and np.allclose(c[0], c[-1])]
+    if not curves:
+        return None
+    rc = max(curves, key=lambda c: _area(c)) - 1.0
+    rc = rc[:-1]  # find_contours repeats the first point to close the curve
+    if len(rc) < 3:
+        return None
+    return rc[:, ::-1].copy()  # (row, col) -> (x, y)
 
 
 def polygon_to_mask(contour, shape: tuple[int, int]) -> np.ndarray:

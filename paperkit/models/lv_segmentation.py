@@ -10,10 +10,11 @@ name                what                                                      si
 ==================  ========================================================  ==============
 ``gap_net``         the paper's network: conv/pool encoder, GAP context,      8
                     1x1 class scores (the CAM weights), deconvolution
-``fcn8s``           compact FCN-8s (VGG-16 layout, pool3/pool4 skips)         32
-``unet``            MONAI ``UNet`` (2-D, 64-1024 channels, 2 residual units)  16
+``fcn8s``           FCN-8s on torchvision's VGG-16 (pool3/pool4 skips)        32
+``unet``            MONAI ``BasicUNet`` (Ronneberger et al., 64-1024)         16
 ``unetpp``          MONAI ``BasicUNetPlusPlus`` (32-512 features)             16
 ``attention_unet``  MONAI ``AttentionUnet`` (64-1024 channels)                16
+``unet_residual``   MONAI ``UNet`` (64-1024 channels, 2 residual units)       16
 ==================  ========================================================  ==============
 
 Every builder takes ``width`` (default 1.0 = the published channel counts): a multiplier on all
@@ -78,8 +79,8 @@ coarse segmentation: the segmentation logits are the upsampled ``M_c + b_c``.
 
 The comparison models (Table 1: FCN-8s, U-Net, UNet++, Attention U-Net) have no published
 settings in the paper; ours use each method's original channel counts (U-Net and Attention
-U-Net 64-1024, UNet++ 32-512, FCN-8s VGG-16's 64-512) and are trained from scratch in the
-same harness.
+U-Net 64-1024, UNet++ 32-512, FCN-8s VGG-16's 64-512 with a 4096-channel fc6/fc7) and are
+trained from scratch in the same harness (random initialisation; no weights are downloaded).
 """
 from __future__ import annotations
 
@@ -93,18 +94,16 @@ from torch import nn
 from .registry import register
 
 __all__ = ["GapNet", "FCN8s", "GlobalContext", "MonaiSegmenter", "MODEL_NAMES", "PAPER_TRAINING",
-           "gap_net", "fcn8s", "unet", "unetpp", "attention_unet", "check_input"]
+           "gap_net", "fcn8s", "unet", "unet_residual", "unetpp", "attention_unet", "check_input"]
 
 CHAPTER = "lv_segmentation"
-MODEL_NAMES = ("gap_net", "fcn8s", "unet", "unetpp", "attention_unet")
+MODEL_NAMES = ("gap_net", "fcn8s", "unet", "unetpp", "attention_unet", "unet_residual")
 
 # §4.5 of the paper; everything else about training is unstated (see the module docstring).
 PAPER_TRAINING = {"epochs": 50, "learning_rate": 0.02, "decay_rate": 0.73, "decay_steps": 10_000,
                   "input_size": 256}
 
 _ALEXNET_CHANNELS = (96, 256, 384, 384, 256)   # conv1..conv5; conv3 256 -> 384 is Fig. 5's layer
-_VGG16_CHANNELS = (64, 128, 256, 512, 512)
-_VGG16_DEPTHS = (2, 2, 3, 3, 3)
 _UNET_CHANNELS = (64, 128, 256, 512, 1024)      # Ronneberger et al.
 _UNETPP_FEATURES = (32, 64, 128, 256, 512, 32)  # Zhou et al.; the last is MONAI's final up-block
 
@@ -314,68 +313,120 @@ def gap_net(in_channels: int = 1, num_classes: int = 2, *, width: float = 1.0, s
 # ---------------------------------------------------------------------------------------------
 # FCN-8s
 
-class FCN8s(nn.Module):
-    """A compact FCN-8s trained from scratch: VGG-16 conv layout, conv "fc6/fc7", pool3/pool4 skips.
+def _vgg16_features(in_channels: int, width: float, batch_norm: bool) -> nn.Sequential:
+    """torchvision's VGG-16 convolutional layers (``vgg16().features``, or ``vgg16_bn``'s), random init.
 
-    Differences from Long et al.'s FCN-8s: fc6/fc7 are a 3x3 and a 1x1 convolution with
-    ``head_channels`` (1024 at ``width=1``) instead of 7x7 and 1x1 with 4096; optional BatchNorm
-    (no ImageNet initialisation to lean on); padding 1 instead of the 100-pixel input padding and
-    crops; fixed bilinear upsampling (x2, x2, x8). As in FCN, the skip score layers start at zero.
-    Inputs: sides a multiple of 32.
+    At ``width=1`` this is ``torchvision.models.vgg16(weights=None).features``; other widths scale
+    every channel count of configuration "D" and build it with torchvision's ``make_layers``. The
+    first convolution takes ``in_channels`` (VGG's takes 3).
+    """
+    from torchvision.models.vgg import cfgs, make_layers
+
+    config = [v if v == "M" else _scaled((v,), width)[0] for v in cfgs["D"]]
+    features = make_layers(config, batch_norm=batch_norm)
+    if in_channels != 3:
+        first = features[0]
+        features[0] = nn.Conv2d(in_channels, first.out_channels, 3, padding=1)
+    for m in features.modules():   # torchvision's VGG initialisation (make_layers alone leaves PyTorch's default)
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+    return features
+
+
+def _bilinear_deconv(channels: int, factor: int, learned: bool) -> nn.ConvTranspose2d:
+    """A ``factor``-times upsampling transposed convolution per channel, initialised to bilinear interpolation."""
+    k = 2 * factor
+    layer = nn.ConvTranspose2d(channels, channels, k, stride=factor, padding=factor // 2, bias=False)
+    with torch.no_grad():
+        layer.weight.zero_()
+        for c in range(channels):
+            layer.weight[c, c] = _bilinear_kernel(k)
+    layer.weight.requires_grad_(learned)
+    return layer
+
+
+class FCN8s(nn.Module):
+    """FCN-8s (Long, Shelhamer and Darrell, CVPR 2015) on torchvision's VGG-16, trained from scratch.
+
+    ``features`` is torchvision's VGG-16 convolutional part (13 convolutions, five max-pools); as in
+    the paper, fc6/fc7 become a 7x7 and a 1x1 convolution with ``head_channels`` (4096) channels and
+    dropout, ``score_fr`` scores the classes at stride 32, and the skips add 1x1 class scores of
+    pool4 (stride 16) and pool3 (stride 8)::
+
+        score_fr -> 2x up (upscore2) + score_pool4 -> 2x up (upscore_pool4) + score_pool3 -> 8x up
+
+    ``learned_upsampling=True`` (default, the paper's §4.2): the two 2x upsamplings are transposed
+    convolutions initialised to bilinear interpolation and learned, the final 8x one is fixed
+    bilinear; ``False``: all three are fixed bilinear interpolation. As in the paper the class
+    scoring layers start at zero (the skips then begin as FCN-32s). ``batch_norm=True`` uses
+    ``vgg16_bn``'s layers and BatchNorm after fc6/fc7. Differences from the paper's Caffe model:
+    convolutions padded by 1 (fc6 by 3) instead of the 100-pixel input padding and crops, so inputs
+    must have sides that are multiples of 32; random initialisation, never ImageNet weights.
     """
 
     size_factor = 32
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 2, channels: Sequence[int] = _VGG16_CHANNELS,
-                 head_channels: int = 1024, batch_norm: bool = True, dropout: float = 0.5):
+    def __init__(self, in_channels: int = 1, num_classes: int = 2, *, width: float = 1.0,
+                 head_channels: int | None = None, batch_norm: bool = True, dropout: float = 0.5,
+                 learned_upsampling: bool = True):
         super().__init__()
         self.in_channels = _positive_int(in_channels, "in_channels")
         self.num_classes = _positive_int(num_classes, "num_classes")
-        if len(channels) != 5:
-            raise ValueError(f"channels={tuple(channels)!r}: expected 5 channel counts (VGG stages 1..5)")
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout={dropout!r}: expected a probability in [0, 1)")
-        stages, cin = [], in_channels
-        for cout, depth in zip(channels, _VGG16_DEPTHS):
-            stages.append(_stack(cin, cout, depth, batch_norm))
-            cin = cout
-        self.stages = nn.ModuleList(stages)
-        self.pool = nn.MaxPool2d(2)
-        head: list[nn.Module] = _conv_bn_relu(channels[4], head_channels, batch_norm) + [nn.Dropout(dropout)]
-        head += [nn.Conv2d(head_channels, head_channels, 1), nn.ReLU(inplace=True), nn.Dropout(dropout)]
-        self.head = nn.Sequential(*head)
+        head_channels = _scaled((4096,), width)[0] if head_channels is None else _positive_int(head_channels,
+                                                                                                 "head_channels")
+        self.features = _vgg16_features(in_channels, width, batch_norm)
+        pools = [i for i, m in enumerate(self.features) if isinstance(m, nn.MaxPool2d)]
+        self._pool3, self._pool4 = pools[2], pools[3]
+        c3, c4, c5 = (self._out_channels(p) for p in pools[2:])
+        head: list[nn.Module] = [nn.Conv2d(c5, head_channels, 7, padding=3)]
+        head += [nn.BatchNorm2d(head_channels)] if batch_norm else []
+        head += [nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Conv2d(head_channels, head_channels, 1)]
+        head += [nn.BatchNorm2d(head_channels)] if batch_norm else []
+        head += [nn.ReLU(inplace=True), nn.Dropout(dropout)]
+        self.head = nn.Sequential(*head)   # fc6, fc7 as convolutions
         self.score_fr = nn.Conv2d(head_channels, num_classes, 1)
-        self.score_pool4 = nn.Conv2d(channels[3], num_classes, 1)
-        self.score_pool3 = nn.Conv2d(channels[2], num_classes, 1)
-        for layer in (self.score_pool4, self.score_pool3):   # start as FCN-32s, as Long et al. did
+        self.score_pool4 = nn.Conv2d(c4, num_classes, 1)
+        self.score_pool3 = nn.Conv2d(c3, num_classes, 1)
+        for layer in (self.score_fr, self.score_pool4, self.score_pool3):   # zero-initialised, as Long et al.
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
+        self.learned_upsampling = bool(learned_upsampling)
+        if self.learned_upsampling:
+            self.upscore2 = _bilinear_deconv(num_classes, 2, learned=True)
+            self.upscore_pool4 = _bilinear_deconv(num_classes, 2, learned=True)
+            self.upscore8 = _bilinear_deconv(num_classes, 8, learned=False)
+
+    def _out_channels(self, index: int) -> int:
+        return next(m.out_channels for m in reversed(self.features[:index]) if isinstance(m, nn.Conv2d))
+
+    def _up(self, layer: str, x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+        return getattr(self, layer)(x) if self.learned_upsampling else _upsample_to(x, size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, in_channels=self.in_channels, size_factor=self.size_factor, model="fcn8s")
-        pooled = []
-        h = x
-        for stage in self.stages:
-            h = self.pool(stage(h))
-            pooled.append(h)
-        pool3, pool4, pool5 = pooled[2], pooled[3], pooled[4]
+        pool3 = self.features[:self._pool3 + 1](x)
+        pool4 = self.features[self._pool3 + 1:self._pool4 + 1](pool3)
+        pool5 = self.features[self._pool4 + 1:](pool4)
         scores = self.score_fr(self.head(pool5))
-        scores = _upsample_to(scores, pool4.shape[-2:]) + self.score_pool4(pool4)
-        scores = _upsample_to(scores, pool3.shape[-2:]) + self.score_pool3(pool3)
-        return _upsample_to(scores, x.shape[-2:])
+        scores = self._up("upscore2", scores, pool4.shape[-2:]) + self.score_pool4(pool4)
+        scores = self._up("upscore_pool4", scores, pool3.shape[-2:]) + self.score_pool3(pool3)
+        return self._up("upscore8", scores, x.shape[-2:])
 
 
 @register("fcn8s", chapter=CHAPTER)
 def fcn8s(in_channels: int = 1, num_classes: int = 2, *, width: float = 1.0, batch_norm: bool = True,
-          dropout: float = 0.5) -> FCN8s:
-    """Compact FCN-8s from scratch (VGG-16 conv layout 64-512, 1024-channel conv fc6/fc7, pool3/pool4 skips).
+          dropout: float = 0.5, learned_upsampling: bool = True) -> FCN8s:
+    """FCN-8s on torchvision's VGG-16 (random init): conv fc6/fc7 with 4096 channels, pool3/pool4 skips.
 
-    ``width`` scales every channel count (``width=0.25``: 16-128 and a 256-channel head).
-    Inputs: sides a multiple of 32.
+    ``width`` scales every channel count (``width=0.25``: VGG 16-128 and a 1024-channel head).
+    ``batch_norm`` (default True, CHOICE: trained from scratch, not from ImageNet as Long et al.)
+    uses ``vgg16_bn``'s layers; ``learned_upsampling`` see :class:`FCN8s`. Inputs: sides a multiple of 32.
     """
-    head_channels = _scaled((1024,), width)[0]
-    return FCN8s(in_channels, num_classes, _scaled(_VGG16_CHANNELS, width), head_channels=head_channels,
-                 batch_norm=batch_norm, dropout=dropout)
+    return FCN8s(in_channels, num_classes, width=width, batch_norm=batch_norm, dropout=dropout,
+                 learned_upsampling=learned_upsampling)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -402,22 +453,46 @@ class MonaiSegmenter(nn.Module):
 
 
 @register("unet", chapter=CHAPTER)
-def unet(in_channels: int = 1, num_classes: int = 2, *, width: float = 1.0, num_res_units: int = 2,
-         dropout: float = 0.0) -> MonaiSegmenter:
-    """U-Net: MONAI ``UNet``, 2-D, channels 64-128-256-512-1024 (x ``width``), strides 2, 2 residual units.
+def unet(in_channels: int = 1, num_classes: int = 2, *, width: float = 1.0, dropout: float = 0.0,
+         norm: str = "batch") -> MonaiSegmenter:
+    """U-Net as Ronneberger et al.: MONAI ``BasicUNet``, 2-D, features 64-128-256-512-1024 (x ``width``).
 
-    MONAI defaults otherwise (instance norm, PReLU, strided-conv downsampling, transposed-conv
-    upsampling). ``num_res_units=2`` gives two 3x3 convolutions per level like Ronneberger et
-    al.'s. Inputs: sides a multiple of 16.
+    Per level two 3x3 convolutions, 2x2 max-pooling down, 2x2 transposed convolutions up with
+    concatenated skips, a 1x1 class layer; 64 features in the last up-block, as in the paper.
+    Padded convolutions (outputs at the input size, Ronneberger et al.'s are unpadded); ``norm``
+    ``"batch"`` (CHOICE: the original has no normalisation; from scratch it helps; ``"instance"`` is
+    MONAI's default) and MONAI's LeakyReLU. ``unet_residual`` is the residual variant.
+    Inputs: sides a multiple of 16.
     """
-    from monai.networks.nets import UNet  # slow import (seconds): only when built
+    from monai.networks.nets import BasicUNet  # slow import (seconds): only when built
+
+    _positive_int(in_channels, "in_channels")
+    _positive_int(num_classes, "num_classes")
+    if norm not in ("batch", "instance"):
+        raise ValueError(f"norm={norm!r}: expected 'batch' or 'instance'")
+    features = _scaled(_UNET_CHANNELS + (_UNET_CHANNELS[0],), width)
+    net = BasicUNet(spatial_dims=2, in_channels=in_channels, out_channels=num_classes, features=features,
+                    norm=norm, dropout=dropout)
+    return MonaiSegmenter(net, in_channels=in_channels, size_factor=16, name="unet")
+
+
+@register("unet_residual", chapter=CHAPTER)
+def unet_residual(in_channels: int = 1, num_classes: int = 2, *, width: float = 1.0, num_res_units: int = 2,
+                  dropout: float = 0.0) -> MonaiSegmenter:
+    """Residual U-Net: MONAI ``UNet``, 2-D, channels 64-128-256-512-1024 (x ``width``), strides 2, 2 residual units.
+
+    The chapter's U-Net before issue #21, kept as an option: MONAI defaults otherwise (instance
+    norm, PReLU, strided-conv downsampling, transposed-conv upsampling, residual units), so it
+    departs from Ronneberger et al.'s layout (``unet``). Inputs: sides a multiple of 16.
+    """
+    from monai.networks.nets import UNet
 
     _positive_int(in_channels, "in_channels")
     _positive_int(num_classes, "num_classes")
     net = UNet(spatial_dims=2, in_channels=in_channels, out_channels=num_classes,
                channels=_scaled(_UNET_CHANNELS, width), strides=(2, 2, 2, 2),
                num_res_units=num_res_units, dropout=dropout)
-    return MonaiSegmenter(net, in_channels=in_channels, size_factor=16, name="unet")
+    return MonaiSegmenter(net, in_channels=in_channels, size_factor=16, name="unet_residual")
 
 
 @register("unetpp", chapter=CHAPTER)

@@ -184,3 +184,31 @@ def test_evaluate_contours_with_no_good_contour_reports_nan_means():
 def test_evaluate_contours_rejects_bad_input(kwargs, argument):
     with pytest.raises(ValueError, match=argument):
         evaluate_contours(**kwargs)
+
+
+def test_trace_contour_outlines_the_largest_region_and_closes_at_the_border():
+    from paperkit.metrics.contours import trace_contour
+
+    image = np.zeros((40, 40))
+    image[5:25, 0:15] = 0.9      # the largest region, touching the left border
+    image[30:34, 30:34] = 1.0    # a smaller, brighter one
+    contour = trace_contour(image)
+    assert -1 < contour[:, 0].min() < 0                       # closed just outside the image's first column
+    assert contour[:, 1].min() > 3 and contour[:, 1].max() < 26 and contour[:, 0].max() < 16
+    assert not np.allclose(contour[0], contour[-1])          # the closing point is not repeated
+    assert trace_contour(np.zeros((5, 5))) is None
+    with pytest.raises(ValueError, match="expected a 2-D map"):
+        trace_contour(np.zeros((2, 5, 5)))
+    with pytest.raises(ValueError, match="NaN"):
+        trace_contour(np.full((5, 5), np.nan))
+
+
+def test_undefined_normal_share_counts_points_sharing_x_with_one_neighbour():
+    from paperkit.metrics.contours import undefined_normal_share
+
+    square = rectangle(10, 10, 4, 4)       # corners and edge points: vertical/horizontal or one shared x
+    share = undefined_normal_share(square)
+    assert 0 < share < 1
+    assert undefined_normal_share(circle(10.0, n_points=90)) == 0
+    with pytest.raises(ValueError, match="contour has shape"):
+        undefined_normal_share(np.zeros((4, 3)))

@@ -7,9 +7,9 @@ import paperkit.models.lv_segmentation as lv  # registers the builders
 from paperkit import models
 from paperkit.models.parameters import parameter_table
 
-NAMES = ["gap_net", "fcn8s", "unet", "unetpp", "attention_unet"]
+NAMES = ["gap_net", "fcn8s", "unet", "unetpp", "attention_unet", "unet_residual"]
 # The side multiple each model documents (its total downsampling).
-FACTORS = {"gap_net": 8, "fcn8s": 32, "unet": 16, "unetpp": 16, "attention_unet": 16}
+FACTORS = {"gap_net": 8, "fcn8s": 32, "unet": 16, "unetpp": 16, "attention_unet": 16, "unet_residual": 16}
 SMALL = 0.125   # width multiplier for CPU-sized tests
 
 
@@ -70,7 +70,9 @@ def test_gap_net_is_the_lightest_model_at_the_published_widths():
     table = parameter_table(lv.MODEL_NAMES).set_index("name")
     assert list(table.index) == NAMES
     counts = table["parameters"].to_dict()
-    assert counts["gap_net"] == 4_672_706 and counts["fcn8s"] == 20_496_838   # our own layouts, pinned
+    assert counts["gap_net"] == 4_672_706   # our own layout, pinned
+    # the published sizes: FCN-8s (VGG-16 + 4096-channel fc6/fc7, BatchNorm adds 0.03M) 134M, U-Net 31M
+    assert round(counts["fcn8s"] / 1e6) == 134 and round(counts["unet"] / 1e6) == 31
     assert counts["gap_net"] < counts["unet"] / 5
     assert all(counts["gap_net"] < counts[other] for other in NAMES[1:])
     assert table.loc["unet", "mb_fp32"] == pytest.approx(counts["unet"] * 4 / 1e6)
@@ -137,3 +139,40 @@ def test_invalid_options_name_the_argument():
         lv.fcn8s(num_classes=0)
     with pytest.raises(ValueError, match=r"dropout=1.5"):
         lv.fcn8s(width=SMALL, dropout=1.5)
+
+
+def test_fcn8s_is_torchvision_vgg16_with_pool3_and_pool4_skips():
+    import torchvision
+
+    net = lv.fcn8s(in_channels=3, batch_norm=False)
+    vgg = torchvision.models.vgg16(weights=None).features
+    assert [type(m) for m in net.features] == [type(m) for m in vgg]
+    assert [p.shape for p in net.features.parameters()] == [p.shape for p in vgg.parameters()]
+    net.features.load_state_dict(vgg.state_dict())   # the same layers: torchvision's weights would load
+    assert net.head[0].kernel_size == (7, 7) and net.head[0].out_channels == 4096       # fc6 as a convolution
+    assert (net.score_pool3.in_channels, net.score_pool4.in_channels) == (256, 512)     # pool3, pool4 skips
+    gray = lv.fcn8s(width=SMALL)
+    assert gray.features[0].in_channels == 1 and isinstance(gray.features[1], torch.nn.BatchNorm2d)
+    # learned 2x upsamplings start as bilinear interpolation; the final 8x one is fixed
+    assert gray.upscore2.weight.requires_grad and not gray.upscore8.weight.requires_grad
+    x = torch.rand(1, 2, 4, 4)
+    torch.testing.assert_close(gray.upscore2(x)[..., 1:-1, 1:-1],
+                               F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)[..., 1:-1, 1:-1])
+    fixed = lv.fcn8s(width=SMALL, learned_upsampling=False)
+    assert not hasattr(fixed, "upscore2") and _n_params(fixed) == _n_params(gray) - 2 * 2 * 2 * 4 * 4
+    # the class scoring layers start at zero, as in Long et al.: an untrained FCN answers 0 everywhere
+    with torch.no_grad():
+        assert gray.eval()(torch.randn(1, 1, 64, 64)).abs().max() == 0
+
+
+def test_unet_is_ronneberger_basic_unet_and_the_residual_one_stays_an_option():
+    from monai.networks.nets import BasicUNet, UNet
+
+    plain, residual = models.create("unet", width=SMALL), models.create("unet_residual", width=SMALL)
+    assert isinstance(plain.net, BasicUNet) and isinstance(residual.net, UNet)
+    convs = [m for m in plain.net.conv_0.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 2 and all(c.kernel_size == (3, 3) for c in convs)   # two 3x3 convolutions per level
+    assert any(isinstance(m, torch.nn.MaxPool2d) for m in plain.net.down_1.modules())   # max-pooling down
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules())
+    with pytest.raises(ValueError, match="norm='group'"):
+        lv.unet(norm="group")

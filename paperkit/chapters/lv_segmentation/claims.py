@@ -17,6 +17,8 @@ from paperkit.metrics.paired import Difference
 
 # The model the paper proposes, and the one its lightweight claim is measured against.
 GAP_NET, UNET = "gap_net", "unet"
+# Table 1's four deep-learning baselines, which the paper says its network is superior to.
+BASELINES = ("fcn8s", "unet", "unetpp", "attention_unet")
 DICE_CLAIMED = 0.90        # claim 1: "Dice above 0.9"
 COMPARABLE_DICE = 0.02     # claim 2: "comparable Dice" = at most 2 Dice points below U-Net (never finer than one image)
 FAILS_BELOW = 0.5          # claim 3: a checkpoint with Dice below this does not segment the LV ...
@@ -188,3 +190,47 @@ def cam_points_at_lv(hits: pd.DataFrame | None, *, smoke: bool) -> Verdict:
                        len(hits))
     holds = True if low >= POINTING_CLAIMED else False if high < POINTING_CLAIMED else None
     return Verdict(holds, evidence, criterion, rate, low, high, len(hits))
+
+
+def superior_to_baselines(per_image: Mapping[str, pd.DataFrame], *, smoke: bool,
+                          baselines: tuple[str, ...] = BASELINES) -> Verdict:
+    """Claim 5 (the GAP network is superior to all four baselines of Table 1), judged per baseline.
+
+    ``per_image[model]`` is each trained model's per-image Dice on the same report images (columns
+    ``patient``, ``instance``, ``dice``; from the run records' stored predictions). For every baseline
+    the mean Dice of gap_net minus the baseline's gets a paired 95% interval with patients resampled
+    (:func:`dice_difference`); the baseline is beaten when the whole interval lies at or above one
+    image's worth (``1/n``, the finest margin a verdict may use; :func:`paperkit.ledger.compare`).
+    Supported when all four are beaten. Not supported when a trained baseline is not beaten (its
+    interval reaches below the margin: the data do not show gap_net ahead of it). Not testable in
+    smoke, without gap_net, with fewer than three report patients, or while a baseline was not
+    trained and every trained one is beaten (the evidence names the missing ones). The effect and
+    interval shown are those of the baseline closest to gap_net (the lowest interval bound).
+    """
+    criterion = (f"gap_net beats each of {', '.join(baselines)}: the 95% paired interval (patients resampled) of "
+                 "its mean Dice minus the baseline's lies above one image's worth (1/n); any baseline whose "
+                 "interval does not: not supported; a baseline not trained: not testable")
+    if GAP_NET not in per_image or len(per_image[GAP_NET]) == 0:
+        return Verdict(None, "gap_net was not trained in this run", criterion)
+    trained = [b for b in baselines if b in per_image]
+    skipped = [b for b in baselines if b not in per_image]
+    skipped_text = f"not trained in this run: {', '.join(skipped)}" if skipped else ""
+    if smoke:
+        return Verdict(None, "smoke profile: the models are barely trained" +
+                       (f"; {skipped_text}" if skipped else ""), criterion)
+    frame = per_image[GAP_NET]
+    if _patients(frame) < MIN_PATIENTS:
+        return Verdict(None, f"{_patients(frame)} report patient(s): too few for an interval (at least "
+                             f"{MIN_PATIENTS})", criterion, n=len(frame))
+    if not trained:
+        return Verdict(None, f"no baseline was trained in this run ({skipped_text})", criterion)
+    differences = {b: dice_difference(per_image, GAP_NET, b) for b in trained}
+    beaten = {b: compare(d, claim="beats").holds is True for b, d in differences.items()}
+    closest = min(differences.values(), key=lambda d: d.low)
+    parts = [f"{d.describe()}: {'beaten' if beaten[b] else 'not beaten'} (margin {d.margin():.3f})"
+             for b, d in differences.items()]
+    if skipped:
+        parts.append(skipped_text)
+    evidence = "; ".join(parts)
+    holds = False if not all(beaten.values()) else None if skipped else True
+    return Verdict(holds, evidence, criterion, closest.effect, closest.low, closest.high, closest.n)

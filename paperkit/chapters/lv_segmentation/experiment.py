@@ -20,8 +20,10 @@ Choices where the paper is silent (documented, not hidden):
   converges in the few epochs a CPU classroom affords.
 * No model selection on the reported set: the weights after the last epoch are evaluated; the
   validation curve is watched (the live monitor), as in DIGITS, not used to pick an epoch.
-* The predicted contour is the boundary of the largest connected component of the mask
-  (a challenge contour is one closed curve); Dice and pixel accuracy use the raw mask.
+* The predicted contour is the outline of the largest connected region of the prediction (a
+  challenge contour is one closed curve), traced on the probability map where it crosses 0.5
+  (sub-pixel) and, as many re-implementations do, on the binary mask (a staircase); both APDs are
+  reported. Dice and pixel accuracy use the raw mask.
 """
 from __future__ import annotations
 
@@ -33,28 +35,38 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from scipy import ndimage
-from skimage.measure import find_contours
 from torch import nn
 
 from paperkit import models
+from paperkit.atomic import write_npz
 from paperkit.chapters.lv_segmentation.spec import SPLITS
 from paperkit.data.datasets.sunnybrook import SegmentationSlices
 from paperkit.data.fingerprint import fingerprint
 from paperkit.explain.layer_stats import GradientNorms
-from paperkit.metrics.contours import perpendicular_distance, symmetric_nearest_distance
+from paperkit.metrics.contours import (
+    perpendicular_distance,
+    symmetric_nearest_distance,
+    trace_contour,
+    undefined_normal_share,
+)
 from paperkit.metrics.segmentation import dice, hausdorff_distance, pixel_accuracy
 from paperkit.models import count_parameters
-from paperkit.runs import Run, TrainedModel, reuse_or_train
+from paperkit.runs import Run, TrainedModel, config_key, reuse_or_train
 from paperkit.runtime import resolve_device
 from paperkit.train import Batches, Evaluation, fit
 
 __all__ = ["pixel_loss", "make_optimizer", "train_segmenter", "predict_probabilities", "all_background_accuracy",
-           "mask_contour", "evaluate_segmentation", "challenge_summary", "GOOD_CONTOUR_MM"]
+           "mask_contour", "probability_contour", "missing_contour_penalty", "evaluate_segmentation",
+           "challenge_summary", "report_predictions", "GOOD_CONTOUR_MM", "CONTOUR_LEVEL"]
 
 CHAPTER = "lv_segmentation"
 GOOD_CONTOUR_MM = 5.0  # the challenge's "good contour" limit (papers on this data use 5 mm)
+CONTOUR_LEVEL = 0.5    # the LV probability at which a prediction's mask and sub-pixel contour are cut
 OPTIMIZERS = ("sgd", "adam")
+# Models whose layers changed under the same name join their run key with this label, so an older record of
+# another layout is not reused (issue #21: U-Net became Ronneberger's BasicUNet, FCN-8s torchvision's VGG-16).
+# Change a label whenever a model's layers change.
+ARCHITECTURES = {"unet": "BasicUNet (Ronneberger et al.)", "fcn8s": "FCN-8s on torchvision VGG-16"}
 
 
 def pixel_loss(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -124,6 +136,8 @@ def train_segmenter(name: str, train: SegmentationSlices, val: SegmentationSlice
               "seed": seed, "data": dict(data_key)}
     torch.manual_seed(seed)
     model = models.create(name, in_channels=1, num_classes=2, width=width)
+    if name in ARCHITECTURES:  # a model rebuilt under the same name retrains instead of reusing an old record
+        config["architecture"] = ARCHITECTURES[name]
 
     def train_and_watch(run: Run):
         opt, schedule = make_optimizer(model, optimizer, lr, decay_rate, decay_steps)
@@ -181,33 +195,83 @@ def predict_probabilities(model: nn.Module, data: SegmentationSlices, *, device:
     return out
 
 
+def report_predictions(trained: TrainedModel, data: SegmentationSlices, *, device: str | torch.device = "auto"
+                       ) -> list[np.ndarray]:
+    """The LV probability maps of ``data``'s images by ``trained``, as stored in its run record.
+
+    The first call predicts (:func:`predict_probabilities`) and stores the maps (float16, one array per
+    image, with the images' patient and instance) in ``predictions-<key>.npz`` of the run record,
+    ``<key>`` naming the images, their crops and the input size; later calls, and a record copied in
+    from a run elsewhere, read them back. Every score and verdict of the chapter is computed from
+    these stored maps, so the comparison rests on what was stored, not on a re-run.
+    """
+    ids = {"patient": [s.patient for s in data.samples], "instance": [int(s.instance_number) for s in data.samples],
+           "crops": [list(map(int, data.crop_box(i))) for i in range(len(data))], "size": list(data.image_size)}
+    name = f"predictions-{config_key(ids)}.npz"
+    if not trained.run.path(name).is_file():
+        probabilities = predict_probabilities(trained.model, data, device=device)
+        write_npz(trained.run.path(name), patient=np.array(ids["patient"]), instance=np.array(ids["instance"]),
+                  **{f"p{i:05d}": p.astype(np.float16) for i, p in enumerate(probabilities)})
+    stored = trained.run.load_arrays(name, "no stored predictions of these images")
+    if stored["patient"].tolist() != ids["patient"] or stored["instance"].tolist() != ids["instance"]:
+        raise ValueError(f"{trained.run.path(name)}: holds predictions of other images than the {len(data)} asked "
+                         "for; delete the file to predict again")
+    return [stored[f"p{i:05d}"].astype(np.float32) for i in range(len(data))]
+
+
 def mask_contour(mask: np.ndarray) -> np.ndarray | None:
-    """The boundary of the largest connected component of ``mask`` as ``(N, 2)`` ``(x, y)`` points, or None."""
-    mask = np.asarray(mask, dtype=bool)
-    labels, count = ndimage.label(mask)
-    if count == 0:
-        return None
-    sizes = ndimage.sum(mask, labels, index=range(1, count + 1))
-    largest = labels == (int(np.argmax(sizes)) + 1)
-    padded = np.pad(largest, 1).astype(float)  # a region touching the border still gets a closed curve
-    curves = find_contours(padded, 0.5)
-    if not curves:
-        return None
-    rc = max(curves, key=len) - 1.0
-    if len(rc) > 1 and np.allclose(rc[0], rc[-1]):
-        rc = rc[:-1]
-    if len(rc) < 3:
-        return None
-    return rc[:, ::-1].copy()  # (row, col) -> (x, y)
+    """The boundary of the largest connected component of a binary ``mask`` as ``(N, 2)`` ``(x, y)`` points, or None.
+
+    A staircase through the midpoints of the pixel edges (:func:`paperkit.metrics.contours.trace_contour`
+    of the mask); :func:`probability_contour` traces the sub-pixel outline instead.
+    """
+    return trace_contour(np.asarray(mask, dtype=bool).astype(float), 0.5)
+
+
+def probability_contour(probability: np.ndarray, level: float = CONTOUR_LEVEL) -> np.ndarray | None:
+    """The sub-pixel outline where the LV probability crosses ``level`` (largest region), or None.
+
+    The same region as ``mask_contour(probability >= level)``, but each point is interpolated along
+    the pixel grid where the probability equals ``level`` (``skimage.measure.find_contours``), so the
+    contour is smooth instead of a staircase of half-pixel steps.
+    """
+    return trace_contour(probability, level)
+
+
+def missing_contour_penalty(manual: np.ndarray, spacing_xy) -> float:
+    """The nearest-point distance (mm) charged to an image with no predicted contour.
+
+    The manual contour's mean radius: the mean distance of its points from their centroid, which is
+    what a prediction collapsed to a dot at the LV's centre would score from the manual side. Any
+    real miss is at least this bad, so the penalty errs on the lenient side; the number of images it
+    was charged to is reported beside it ("no contour (images)").
+    """
+    points = np.asarray(manual, dtype=float) * np.asarray(spacing_xy, dtype=float)
+    return float(np.linalg.norm(points - points.mean(axis=0), axis=1).mean())
+
+
+def _contour_scores(contour: np.ndarray | None, manual: np.ndarray, spacing_xy) -> tuple[float, float, float]:
+    """(APD, nearest, share of points with an undefined official normal) of one predicted contour."""
+    if contour is None:
+        return float("inf"), missing_contour_penalty(manual, spacing_xy), float("nan")
+    return (perpendicular_distance(contour, manual, spacing=spacing_xy),
+            symmetric_nearest_distance(contour, manual, spacing=spacing_xy), undefined_normal_share(contour))
 
 
 def evaluate_segmentation(probabilities: list[np.ndarray], data: SegmentationSlices, *,
                           limit_mm: float = GOOD_CONTOUR_MM) -> pd.DataFrame:
     """Score each prediction against its manual contour; one row per image.
 
-    Columns: patient, instance, pixel accuracy, Dice, APD (mm, perpendicular, the challenge's),
-    nearest (mm, symmetric nearest-point), Hausdorff (mm), LV share of the image (%), good
-    (APD < ``limit_mm``). A slice with no predicted LV has APD = inf and is not good.
+    The predicted contour is traced twice: on the probability map where it crosses 0.5 (sub-pixel,
+    :func:`probability_contour`) and on the binary mask (a staircase, :func:`mask_contour`); both
+    outline the same region. Columns: patient, instance, pixel accuracy, Dice (of the mask);
+    ``contour`` (a predicted contour exists); ``apd_mm`` and ``nearest_mm`` of the sub-pixel contour,
+    ``apd_mask_mm`` and ``nearest_mask_mm`` of the staircase (perpendicular = the challenge's APD,
+    nearest = symmetric nearest-point); ``undefined_share`` and ``undefined_share_mask``, the share of
+    each contour's points where the official code's normal is undefined
+    (:func:`~paperkit.metrics.contours.undefined_normal_share`); Hausdorff (mm); LV share of the image
+    (%); ``good`` and ``good_mask`` (APD < ``limit_mm``). An image with no predicted LV has APD = inf
+    (not good) and nearest = :func:`missing_contour_penalty`.
     """
     if len(probabilities) != len(data):
         raise ValueError(f"{len(probabilities)} predictions for {len(data)} images: expected one per image")
@@ -215,38 +279,54 @@ def evaluate_segmentation(probabilities: list[np.ndarray], data: SegmentationSli
     for prob, sample in zip(probabilities, data.samples):
         if prob.shape != np.shape(sample.mask):
             raise ValueError(f"prediction {prob.shape} vs mask {np.shape(sample.mask)} of {sample!r}: shapes differ")
-        pred = prob >= 0.5
+        pred = prob >= CONTOUR_LEVEL
         truth = np.asarray(sample.mask, dtype=bool)
-        contour = mask_contour(pred)
-        if contour is None:
-            apd = nearest = float("inf")
-        else:
-            apd = perpendicular_distance(contour, sample.contour, spacing=sample.spacing_xy)
-            nearest = symmetric_nearest_distance(contour, sample.contour, spacing=sample.spacing_xy)
+        subpixel, staircase = probability_contour(prob), mask_contour(pred)
+        apd, nearest, undefined = _contour_scores(subpixel, sample.contour, sample.spacing_xy)
+        apd_mask, nearest_mask, undefined_mask = _contour_scores(staircase, sample.contour, sample.spacing_xy)
         rows.append({"patient": sample.patient, "instance": sample.instance_number,
                      "pixel_accuracy": pixel_accuracy(pred, truth), "dice": dice(pred, truth),
-                     "apd_mm": apd, "nearest_mm": nearest,
+                     "contour": subpixel is not None, "apd_mm": apd, "nearest_mm": nearest,
+                     "apd_mask_mm": apd_mask, "nearest_mask_mm": nearest_mask,
+                     "undefined_share": undefined, "undefined_share_mask": undefined_mask,
                      "hausdorff_mm": hausdorff_distance(pred, truth, spacing=sample.spacing),
-                     "lv_share_percent": 100.0 * truth.mean(), "good": bool(apd < limit_mm)})
+                     "lv_share_percent": 100.0 * truth.mean(), "good": bool(apd < limit_mm),
+                     "good_mask": bool(apd_mask < limit_mm)})
     return pd.DataFrame(rows)
 
 
 def challenge_summary(per_image: pd.DataFrame) -> dict[str, float]:
     """The challenge's numbers (good-contour %, APD and Dice over good contours) plus all-image summaries.
 
-    Over all images APD is a median: the challenge's normal-line construction (kept as in its
-    code) can return distances in the billions of mm on a poor contour, where the normal runs
-    almost parallel to the manual contour's local line, and one such image would swamp a mean.
-    Images with no predicted contour (APD infinite) count as above the median.
+    APD is given for the sub-pixel contour and (``mask``) for the staircase traced on the binary mask,
+    with the share of contour points where the official code's normal is undefined for each. Over all
+    images APD is a median: the challenge's normal-line construction (kept as in its code) can return
+    distances in the billions of mm on a poor contour, where the normal runs almost parallel to the
+    manual contour's local line, and one such image would swamp a mean. Images with no predicted
+    contour (APD infinite) count as above the median. "nearest all (mm)" averages every image: one
+    without a predicted contour is charged :func:`missing_contour_penalty`, and "no contour (images)"
+    counts them.
     """
-    good = per_image[per_image["good"]]
-    return {"images": len(per_image),
-            "good contours (%)": 100.0 * len(good) / len(per_image) if len(per_image) else float("nan"),
+    good, good_mask = per_image[per_image["good"]], per_image[per_image["good_mask"]]
+    n = len(per_image)
+
+    def share(column: str) -> float:
+        values = per_image[column].dropna()
+        return 100.0 * float(values.mean()) if len(values) else float("nan")
+
+    return {"images": n,
+            "good contours (%)": 100.0 * len(good) / n if n else float("nan"),
             "APD good (mm)": float(good["apd_mm"].mean()) if len(good) else float("nan"),
             "Dice good (%)": 100.0 * float(good["dice"].mean()) if len(good) else float("nan"),
+            "good contours, mask (%)": 100.0 * len(good_mask) / n if n else float("nan"),
+            "APD good, mask (mm)": float(good_mask["apd_mask_mm"].mean()) if len(good_mask) else float("nan"),
             "Dice all (%)": 100.0 * float(per_image["dice"].mean()),
-            "APD all, median (mm)": float(per_image["apd_mm"].median()) if len(per_image) else float("nan"),
-            "nearest all (mm)": float(per_image["nearest_mm"].replace(np.inf, np.nan).mean()),
+            "APD all, median (mm)": float(per_image["apd_mm"].median()) if n else float("nan"),
+            "APD all, median, mask (mm)": float(per_image["apd_mask_mm"].median()) if n else float("nan"),
+            "undefined normals (% of points)": share("undefined_share"),
+            "undefined normals, mask (% of points)": share("undefined_share_mask"),
+            "no contour (images)": int((~per_image["contour"].astype(bool)).sum()),
+            "nearest all (mm)": float(per_image["nearest_mm"].mean()) if n else float("nan"),
             "Hausdorff median (mm)": float(per_image["hausdorff_mm"].median()),
             "pixel accuracy (%)": 100.0 * float(per_image["pixel_accuracy"].mean())}
 
@@ -303,9 +383,14 @@ def load_data(S, progress: bool = True) -> dict:
         train_name, monitor_name, report_name = "training", "validation", "validation"
         empty = [name for name in (train_name, report_name) if not groups[name]]
         if empty:
-            raise DataError(f"{root}: split='official' needs patients of the challenge's training and validation "
-                            f"lists, but the data holds none for {', '.join(empty)}.\n{groups.summary()}\n"
-                            "Use split='random' for a subset of the patients.")
+            held = [name for name in groups.subjects if groups[name]]
+            only = (f"it holds only patients of the challenge's {' and '.join(held)} list"
+                    f"{'s' if len(held) > 1 else ''} ({', '.join(p for n in held for p in groups.subjects[n])})")
+            raise DataError(f"{root}: split='official' (Sunnybrook's default) trains on the challenge's training "
+                            f"patients and reports on its validation patients, but {only} and none of "
+                            f"{' or '.join(empty)}.\n{groups.summary()}\nFor a subset of the patients, such as the "
+                            "public sample, pass split='random' (papermill: -p split random): a seeded split by "
+                            "patient.")
     elif few:
         train_name, monitor_name, report_name = "train", "test", "test"
     else:

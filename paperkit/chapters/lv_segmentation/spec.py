@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from paperkit.chapters.contract import ChapterSpec
 
-MODELS = ["gap_net", "fcn8s", "unet", "unetpp", "attention_unet"]
+MODELS = ["gap_net", "fcn8s", "unet", "unetpp", "attention_unet", "unet_residual"]
+# Table 1's four deep-learning baselines (unet_residual, MONAI's residual U-Net, is an extra option).
+BASELINES = ["fcn8s", "unet", "unetpp", "attention_unet"]
 SPLITS = ("official", "random")
 # Chapter parameters shared by all profiles unless a profile says otherwise.
 _COMMON = {"split": None, "optimizer": "adam", "lr": 2e-3, "decay_rate": 0.73, "decay_steps": 10_000,
@@ -18,13 +20,17 @@ SPEC = ChapterSpec(
     profiles={
         "smoke": {**_COMMON, "models": ["gap_net"], "epochs": 1, "image_size": 32, "width": 0.125,
                   "synthetic_patients": 6, "synthetic_slices": 4, "synthetic_size": 64},
-        "classroom": {**_COMMON, "models": ["gap_net", "unet"], "epochs": 50, "image_size": 64, "width": 0.25},
-        "paper": {**_COMMON, "models": MODELS, "epochs": 50, "image_size": 256, "width": 1.0, "optimizer": "sgd",
-                  "lr": 0.02, "batch_size": 1, "crop_fraction": 1.0},
+        # every model of Table 1, so the "superior to all four baselines" claim can be judged; fewer epochs
+        # than the paper's keep five trainings within minutes on a CPU
+        "classroom": {**_COMMON, "models": ["gap_net", *BASELINES], "epochs": 20, "image_size": 64,
+                      "width": 0.25},
+        "paper": {**_COMMON, "models": ["gap_net", *BASELINES], "epochs": 50, "image_size": 256, "width": 1.0,
+                  "optimizer": "sgd", "lr": 0.02, "batch_size": 1, "crop_fraction": 1.0},
     },
     # Real Sunnybrook in the classroom: the public sample holds a few patients, far fewer training images than
-    # the synthetic set, so it affords more epochs; the crop is fitted to the training masks (covering_crop_fraction).
-    dataset_settings={"sunnybrook": {"classroom": {"epochs": 100, "crop_fraction": "auto"}}},
+    # the synthetic set, so it affords more epochs (about as many optimiser steps); the crop is fitted to the
+    # training masks (covering_crop_fraction).
+    dataset_settings={"sunnybrook": {"classroom": {"epochs": 60, "crop_fraction": "auto"}}},
 )
 CLAIMS = [
     ("The GAP network segments the LV with Dice above 0.9 on Sunnybrook", "Table 1: Dice 94.48%, APD 1.93 mm"),
@@ -32,6 +38,8 @@ CLAIMS = [
     ("Pixel accuracy misleads under class imbalance (an all-background prediction scores high accuracy and Dice 0)",
      "Fig. 7"),
     ("Class activation maps of the GAP layer point at the left ventricle", "Fig. 6, Figs. 9-10"),
+    ("The GAP network is superior to all four baselines (FCN-8s, U-Net, UNet++, Attention U-Net)",
+     "Table 1: Ours Dice 94.48%, APD 1.93 mm; the four baselines Dice 92.92-93.51%, APD 5.19-5.45 mm"),
 ]
 
 

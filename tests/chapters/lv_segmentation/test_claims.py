@@ -134,3 +134,44 @@ MIXED = pd.concat([hits(1.0, patients=2), hits(0.6, patients=2).assign(patient=l
 def test_cam_points_at_lv(table, smoke, verdict):
     result = claims.cam_points_at_lv(table, smoke=smoke)
     assert result.holds is verdict and result.evidence and result.criterion
+
+
+def five_models(gap=0.93, others=(0.85, 0.86, 0.87, 0.88), **kwargs):
+    frames = {"gap_net": images(gap, spread=0.01, seed=1, **kwargs)}
+    for k, (name, dice) in enumerate(zip(claims.BASELINES, others)):
+        frames[name] = images(dice, spread=0.01, seed=2 + k, **kwargs)
+    return frames
+
+
+def without(frames, *names):
+    return {k: v for k, v in frames.items() if k not in names}
+
+
+@pytest.mark.parametrize("frames, smoke, verdict", [
+    (five_models(), False, True),                                        # every interval clears one image
+    (five_models(others=(0.85, 0.86, 0.87, 0.96)), False, False),        # attention_unet is ahead
+    (five_models(others=(0.85, 0.86, 0.87, 0.925)), False, False),       # within one image (1/48) of gap_net
+    (without(five_models(), "unetpp"), False, None),                     # a baseline not trained
+    (without(five_models(others=(0.95, 0.86, 0.87, 0.88)), "unetpp"), False, False),  # ... but fcn8s is ahead
+    (five_models(), True, None),                                         # smoke
+    (without(five_models(), "gap_net"), False, None),                    # no gap_net
+    (five_models(patients=2), False, None),                              # two patients: no interval
+    ({"gap_net": images(0.93)}, False, None),                            # no baseline at all
+])
+def test_superior_to_baselines(frames, smoke, verdict):
+    result = claims.superior_to_baselines(frames, smoke=smoke)
+    assert result.holds is verdict and result.evidence and result.criterion
+
+
+def test_superior_to_baselines_names_each_baseline_and_the_skipped_ones():
+    result = claims.superior_to_baselines(without(five_models(others=(0.85, 0.86, 0.87, 0.96)), "unetpp"),
+                                          smoke=False)
+    assert result.holds is False
+    for name in ("fcn8s", "unet", "attention_unet"):
+        assert f"gap_net − {name}" in result.evidence
+    assert "attention_unet" in result.evidence.split("not beaten")[0].split(";")[-1]
+    assert result.evidence.endswith("not trained in this run: unetpp")
+    assert result.low < 0 < result.high or result.high < 0     # the closest baseline's interval is shown
+    assert result.n == 48
+    skipped = claims.superior_to_baselines(without(five_models(), "unetpp", "fcn8s"), smoke=False)
+    assert skipped.holds is None and "not trained in this run: fcn8s, unetpp" in skipped.evidence

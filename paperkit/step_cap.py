@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import numbers
-from typing import Iterable, Iterator, TypeVar
+from typing import Iterable, Iterator, Sequence, TypeVar
 
 T = TypeVar("T")
 _cap: int | None = None
@@ -58,6 +58,12 @@ def capped(max_steps: int | None) -> Iterator[None]:
 def limit(batches: Iterable[T]) -> Iterable[T]:
     """The first ``cap`` items of ``batches`` under a cap, all of them otherwise (for evaluation loops)."""
     return batches if _cap is None else itertools.islice(batches, _cap)
+
+
+def head(items: Sequence[T], batch_size: int) -> Sequence[T]:
+    """The items of ``cap`` batches of ``batch_size`` under a cap, all of them otherwise (for an evaluation set
+    whose per-item results are kept side by side, so it is cut before it is evaluated)."""
+    return items if _cap is None else items[:_cap * batch_size]
 
 
 def describe() -> str:

@@ -145,3 +145,10 @@ def test_timings_under_a_cap_skip_the_warm_up_and_keep_cap_rounds():
     assert calls == ["a", "a"] and timed.warmup == 0 and timed.rounds == 2
     timed = time_side_by_side({"a": lambda: calls.append("a")}, warmup=1, rounds=3)
     assert timed.rounds == 3 and len(calls) == 6
+
+
+def test_head_cuts_an_evaluation_set_to_the_capped_batches():
+    items = list(range(50))
+    assert step_cap.head(items, 16) is items
+    with step_cap.capped(2):
+        assert step_cap.head(items, 16) == list(range(32)) and step_cap.head(items[:5], 16) == items[:5]

@@ -28,6 +28,7 @@ Choices where the paper is silent (documented, not hidden):
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -37,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from paperkit import models
+from paperkit import models, step_cap
 from paperkit.atomic import write_npz
 from paperkit.chapters.lv_segmentation.spec import SPLITS
 from paperkit.data.datasets.sunnybrook import SegmentationSlices
@@ -62,6 +63,7 @@ __all__ = ["pixel_loss", "make_optimizer", "train_segmenter", "predict_probabili
 CHAPTER = "lv_segmentation"
 GOOD_CONTOUR_MM = 5.0  # the challenge's "good contour" limit (papers on this data use 5 mm)
 CONTOUR_LEVEL = 0.5    # the LV probability at which a prediction's mask and sub-pixel contour are cut
+EVAL_BATCH = 16        # images per forward pass when a set is evaluated
 OPTIMIZERS = ("sgd", "adam")
 # Models whose layers changed under the same name join their run key with this label, so an older record of
 # another layout is not reused (issue #21: U-Net became Ronneberger's BasicUNet, FCN-8s torchvision's VGG-16).
@@ -88,8 +90,8 @@ def make_optimizer(model: nn.Module, optimizer: str = "sgd", lr: float = 0.02, d
 
 
 @torch.no_grad()
-def _validation_metrics(model: nn.Module, data: SegmentationSlices, device: torch.device, batch_size: int = 16
-                        ) -> dict[str, float]:
+def _validation_metrics(model: nn.Module, data: SegmentationSlices, device: torch.device,
+                        batch_size: int = EVAL_BATCH) -> dict[str, float]:
     """Mean per-image Dice and pixel accuracy at the network's resolution (fast, for the monitor)."""
     dices, accuracies = [], []
     for start in range(0, len(data), batch_size):
@@ -171,7 +173,7 @@ def train_segmenter(name: str, train: SegmentationSlices, val: SegmentationSlice
 
 @torch.no_grad()
 def predict_probabilities(model: nn.Module, data: SegmentationSlices, *, device: str | torch.device = "auto",
-                          batch_size: int = 16) -> list[np.ndarray]:
+                          batch_size: int = EVAL_BATCH) -> list[np.ndarray]:
     """The LV probability of every pixel of every *stored* image (its own size), one array per sample.
 
     The network sees the crop-and-resize of :class:`SegmentationSlices` (without augmentation);
@@ -399,9 +401,10 @@ def load_data(S, progress: bool = True) -> dict:
     if crop == "auto":  # the tightest centred crop holding every training mask, with room to spare
         crop = covering_crop_fraction(groups[train_name])
         print(f"crop_fraction='auto': {crop:.2f} of the image side holds every training mask with a 1.5x margin")
+    evaluated = partial(step_cap.head, batch_size=EVAL_BATCH)  # a step-capped run evaluates `cap` batches
     datasets = {"train": SegmentationSlices(groups[train_name], size, augment=True, crop_fraction=crop),
-                "monitor": SegmentationSlices(groups[monitor_name], size, crop_fraction=crop),
-                "report": SegmentationSlices(groups[report_name], size, crop_fraction=crop)}
+                "monitor": SegmentationSlices(evaluated(groups[monitor_name]), size, crop_fraction=crop),
+                "report": SegmentationSlices(evaluated(groups[report_name]), size, crop_fraction=crop)}
     data_key = {**data_key, "split": split, "image_size": size, "crop_fraction": crop, "augment": "flip+rot90+affine",
                 "train_patients": groups.subjects[train_name], "monitor_patients": groups.subjects[monitor_name]}
     return {"samples": samples, "split": groups, "split_kind": split, "datasets": datasets,

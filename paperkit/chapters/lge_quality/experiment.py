@@ -288,7 +288,7 @@ def train_qa(method: str, train: LGESlices, val: LGESlices, *, data_key: Mapping
         cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
         t0 = time.perf_counter()
         result = fit(model, train, loss=loss, optimizer=opt, scheduler=cosine, epochs=epochs,
-                     batches=Batches(min(batch_size, len(train))), forward=forward,
+                     batches=qa_batches(len(train), batch_size), forward=forward,
                      steps=Steps(scheduler_interval="epoch"),
                      evaluation=Evaluation(lambda m: _val_mse(m, val, dev), monitor="val_mse", mode="min",
                                            patience=patience, restore_best=True),
@@ -297,6 +297,17 @@ def train_qa(method: str, train: LGESlices, val: LGESlices, *, data_key: Mapping
         return _fit_metrics(model, result, t0, {"best_val_mse": result.best}), result.history
 
     return reuse_or_train(CHAPTER, config, model, train_method, name=method, out_dir=out_dir, force=force, device=dev)
+
+
+def qa_batches(n: int, batch_size: int) -> Batches:
+    """Shuffled batches of ``min(batch_size, n)`` slices; a final batch of a single slice is dropped.
+
+    The QA heads' BatchNorm cannot train on one value per channel (a lone slice), so with
+    ``n % size == 1`` that one slice sits out the epoch (a different one each epoch, as the order is
+    shuffled); otherwise every slice is used.
+    """
+    size = min(batch_size, n)
+    return Batches(size, drop_last=n > 1 and n % size == 1)
 
 
 class TwoViews(Dataset):

@@ -15,7 +15,10 @@ array axis (pynrrd keeps the NRRD (X, Y, Z) order; the HDF5 files keep it too):
     Training Set/<CASE_ID>/laendo.nrrd     # LA cavity (endocardium) mask, values 0 / 255
     Testing Set/<CASE_ID>/...              # (lawall.nrrd etc. may be present; ignored)
 
-  Case folders directly under the root are accepted too. The file names were confirmed from
+  Case folders directly under the root are accepted too. A scored scan without a segmentation
+  (no ``laendo.nrrd``) is read with ``masks="optional"`` (the QA stage can use it; stage 1 cannot).
+  ``train.list``/``test.list`` in the root, if present, name the stage-1 split as in the HDF5 form.
+  The file names were confirmed from
   several public programs reading the release (``nrrd.read(.../lgemri.nrrd)``,
   ``laendo.nrrd`` with ``label == 255``); we found no organiser page listing them.
 

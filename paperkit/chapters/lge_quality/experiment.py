@@ -2,7 +2,10 @@
 
 Stage 1 (:func:`train_stage1`, :func:`stage1_report`): a UNet segments the left-atrial blood pool
 slice by slice; slices where any pixel's probability exceeds ``t`` are kept
-(:func:`slices_with_atrium`). Stage 2 (:func:`train_qa`): one of three
+(:func:`slices_with_atrium`). It trains on its own cohort and split (:func:`stage1_cohort`: a
+separate segmentation folder, or the data's scans with masks by their ``train.list``/``test.list``),
+as the paper's UNet learns from 900 segmented scans apart from the 196 scored ones, and its run
+record keeps its test-list Dice and selection accuracy. Stage 2 (:func:`train_qa`): one of three
 training strategies on the kept slices, each a run record keyed by its configuration:
 
 =================  ==========================  ===============================================
@@ -16,7 +19,8 @@ method             paper's name                what is trained
 =================  ==========================  ===============================================
 
 Evaluation (:func:`predict_slices`, :func:`scan_predictions`, :func:`scan_metrics`): every test
-slice gets a QA probability; a scan's label is the mode of its slices' labels (Sec. 4.3) and
+slice gets a QA probability; a scan's label is the mode of its slices' labels (Sec. 4.3), a tied
+vote broken by a stated rule (:data:`TIE_RULES`; the paper is silent) and counted, and
 precision, recall, F1 and specificity (diagnostic = positive) are computed over scans.
 
 Choices where the paper is silent (documented, not hidden): the UNet's loss is BCE + soft Dice;

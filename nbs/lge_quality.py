@@ -210,7 +210,8 @@ plots.show_table(pd.DataFrame(rows), f"Models: parameters at the paper's size an
 # it on 900 scans with blood-pool segmentations and then runs it over the 196 scored scans. Here the
 # cohort is `seg_data_dir` when given (a separate LA 2018 folder with masks), else the scans of the
 # data that have masks; its split follows the folder's `train.list`/`test.list` (as the challenge
-# ships them; the synthetic generator writes them too), else a random split by subject. The UNet
+# ships them; the synthetic generator writes them too), else a random split by subject; the QA
+# test scans are held out of its training, as the paper's UNet learns from other scans. The UNet
 # learns the blood pool on every slice of its training scans, those without atrium included, so
 # that it also learns to find none (it never sees a quality label); it is scored on its own test
 # list (stored in its run record) and then run over every slice of every QA scan.
@@ -255,9 +256,9 @@ if stage1 is not None:
                      note=f"Dice at {S.image_size} px. Selection: a slice is kept when any pixel's probability "
                           f"exceeds t = {S.threshold}; truth = the slice's mask has atrium. Read from the stage-1 "
                           f"run record (stage1_test.csv). The last column: the {len(qa_scored)} of "
-                          f"{len(stage1)} QA scans that have masks ({len(cohort['qa_test_in_training'])} QA test "
-                          "scans were among stage 1's training or validation scans; stage 1 sees masks, never "
-                          "quality labels). The paper reports no stage-1 numbers.")
+                          f"{len(stage1)} QA scans that have masks ({len(cohort['held_out'])} QA test scans of "
+                          "the cohort were held out of stage-1 training, so stage 1 selects their slices unseen). "
+                          "The paper reports no stage-1 numbers.")
 
 # %% [markdown]
 # ### Stage 2: the three QA strategies, `runs` times each
@@ -493,8 +494,8 @@ ledger.show()
 # - **Stage-1 data.** The paper trains the UNet on 900 segmented scans apart from the 196 scored
 #   ones. Here it has its own cohort and split too: `seg_data_dir` when given, else the data's scans
 #   with masks split by their `train.list`/`test.list` (LA 2018 ships them; the synthetic generator
-#   writes them). In that default its training scans can include QA test scans (counted under the
-#   stage-1 table); it learns their atrium masks, never their quality labels.
+#   writes them), less the QA test scans (held out, counted under the stage-1 table). Whether the
+#   paper's 900 scans overlap its 196 is not stated.
 # - **Tied votes.** The paper's per-scan mode does not say how ties are broken; `tie_rule` sets it and
 #   the page counts the ties.
 # - **Initialisation.** ImageNet only when cached and at full width (see Method); otherwise random,

@@ -550,9 +550,12 @@ def stage1_cohort(S, data: Mapping[str, Any]) -> dict:
 
     Either is split by :func:`~paperkit.data.datasets.la2018.split_stage1`: ``train.list``/``test.list``
     when the folder has them (the synthetic generator and the degraded copies write them), else random
-    by subject (``S.seed``), noted in the split. Returns ``{"cases", "split", "data_key", "source",
-    "qa_test_in_training"}``, the last being the QA test scans that stage 1 trained or validated on
-    (its job is the atrium, not quality, so no QA label is seen; the page says how many).
+    by subject (``S.seed``), noted in the split. Stage 1 never trains or validates on a QA test scan:
+    a case of the cohort whose id or subject is a QA test scan's is held out of stage-1 training and
+    validation (it stays on ``test.list`` if listed there), so the slices stage 1 selects on the QA test
+    scans come from a network that has not seen them, as the paper's UNet learns from other scans.
+    Returns ``{"cases", "split", "data_key", "source", "held_out"}``, ``held_out`` being the ids of
+    those cases (the page says how many).
     """
     from paperkit.data.datasets.la2018 import load_la2018, split_stage1
     from paperkit.data.io.errors import DataError
@@ -572,11 +575,14 @@ def stage1_cohort(S, data: Mapping[str, Any]) -> dict:
                             "-p seg_data_dir <an LA 2018 folder with masks> (the paper's segmentation cohort)")
         key = {"cohort": "qa data", **data["data_key"]}
         source = f"the {len(cases)} scans of the QA data that have masks"
-    split = split_stage1(cases, seed=S.seed)
-    in_training = {c.case_id for part in ("train", "val") for c in split[part]}
-    overlap = [c.case_id for c in data["split"]["test"] if c.case_id in in_training]
-    return {"cases": cases, "split": split, "source": source, "qa_test_in_training": overlap,
-            "data_key": {**key, "split": split.source, "train": [c.case_id for c in split["train"]]}}
+    qa_test = {name for c in data["split"]["test"] for name in (c.case_id, c.subject)}
+    held_out = [c.case_id for c in cases if c.list_name != "test" and ({c.case_id, c.subject} & qa_test)]
+    split = split_stage1([c for c in cases if c.case_id not in set(held_out)], seed=S.seed)
+    if held_out:
+        split.notes.append(f"{len(held_out)} QA test scan(s) held out of stage-1 training and validation")
+    return {"cases": cases, "split": split, "source": source, "held_out": held_out,
+            "data_key": {**key, "split": split.source, "train": [c.case_id for c in split["train"]],
+                         "val": [c.case_id for c in split["val"]]}}
 
 
 def initial_weights(S) -> tuple[str | None, str]:

@@ -150,9 +150,13 @@ def test_stage1_cohort_is_the_separate_segmentation_folder_with_its_lists(tmp_pa
     cohort = experiment.stage1_cohort(SimpleNamespace(seg_data_dir=str(seg), seed=0), data)
     assert cohort["split"].source == "train.list / test.list" and "seg_data_dir" in cohort["source"]
     assert [c.case_id for c in cohort["split"]["test"]] == ["SEG04", "SEG05"]
-    assert cohort["qa_test_in_training"] == [] and cohort["data_key"]["cohort"] == "seg_data_dir"
+    assert cohort["held_out"] == [] and cohort["data_key"]["cohort"] == "seg_data_dir"
     own = experiment.stage1_cohort(SimpleNamespace(seg_data_dir=None, seed=0), data)
     assert {c.case_id for c in own["cases"]} == {f"QA{i:02d}" for i in range(8) if i not in (1, 4)}
+    qa_test = {c.case_id for c in data["split"]["test"] if c.has_mask}
+    assert qa_test and set(own["held_out"]) == qa_test  # stage 1 never learns from a QA test scan
+    trained_on = {c.case_id for part in ("train", "val") for c in own["split"][part]}
+    assert trained_on.isdisjoint(qa_test) and "held out" in own["split"].notes[-1]
     with pytest.raises(FileNotFoundError, match="seg_data_dir="):
         experiment.stage1_cohort(SimpleNamespace(seg_data_dir=str(tmp_path / "nowhere"), seed=0), data)
 

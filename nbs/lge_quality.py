@@ -42,7 +42,8 @@
 # | SupCon pre-training (Eqs. 4-5) with LARS, frozen encoder | **built** |
 # | Fig. 2: HiResCAM of QA vs Multi-Task QA; Fig. 3: UMAP of the encoders' embeddings | **built** |
 # | The limited-label motivation: performance vs number of labelled scans | **built** (not a figure of the paper) |
-# | ImageNet initialisation | used when torchvision's ResNet-34 checkpoint is cached and the width is 1; otherwise random, and said so |
+# | ImageNet initialisation | `pretrained=True` (the paper profile's default) requires torchvision's ResNet-34 checkpoint in the local torch cache and stops, naming where to put it, when it is missing; `pretrained=False` trains from random weights, and says so |
+# | Stage 1 on its own segmentation cohort (the paper's 900 scans) | **built**: `train.list`/`test.list` of the data, or a separate cohort (`seg_data_dir`); its test-list Dice and selection accuracy are stored in its run record |
 #
 # **Time per profile**: shown under the parameters, from the book's own record of the last execution of
 # each profile on the machine that ran it (nothing typed).
@@ -55,7 +56,9 @@
 # (slices are resized to it; the paper uses 128), `width` (channel multiplier of the ResNet-34;
 # 1 is the paper's network), `max_slices` (at most this many of a scan's selected slices, evenly
 # spaced; `None` keeps all), `label_counts` (training-set sizes, in scans, of the limited-label
-# curve) and `scores_csv` (your scores for `dataset="la2018"`). `None` keeps the profile's value.
+# curve), `scores_csv` (your scores for `dataset="la2018"`), `pretrained` (ImageNet initial weights; the
+# paper profile requires them), `seg_data_dir` (a separate stage-1 segmentation cohort, as the paper's 900
+# segmented scans) and `tie_rule` (how a tied per-scan vote is broken). `None` keeps the profile's value.
 
 # %% tags=["parameters"]
 dataset = "synthetic"   # the chapter choices; "synthetic" always works offline
@@ -74,6 +77,9 @@ width = None            # ResNet-34 channel multiplier (1.0 is the paper), None 
 max_slices = None       # at most this many selected slices per scan, None means the profile value
 label_counts = None     # labelled training scans of the limited-label curve, e.g. [8, 16]
 scores_csv = None       # your quality scores for the la2018 dataset (default: scores.csv in data_dir)
+pretrained = None       # True: ImageNet weights (must be cached), False: random, None means the profile value
+seg_data_dir = None     # stage-1 cohort (LA 2018 layout with masks), None: the data's own masked scans
+tie_rule = None         # tied scan votes: "non-diagnostic" | "diagnostic" | "mean-probability", None: profile
 
 # %%
 import warnings
@@ -91,14 +97,16 @@ from paperkit.chapters.contract import finish, start
 from paperkit.chapters.lge_quality import claims, experiment, figures
 from paperkit.data.datasets.la2018 import ATTRIBUTE_COLUMNS, QA_COLUMN, LGESlices, cases_table
 from paperkit.ledger import Ledger
-from paperkit.models.pretrained import imagenet_checkpoint_path
 from paperkit.plots import gray, mask_outline
 
 chapter, S, clock = start("lge_quality", dataset=dataset, data_dir=data_dir,
                           profile=profile, models=models, epochs=epochs, seed=seed, device=device, out_dir=out_dir, max_steps=max_steps,
                           runs=runs, image_size=image_size, width=width, max_slices=max_slices,
-                          label_counts=label_counts, scores_csv=scores_csv)
+                          label_counts=label_counts, scores_csv=scores_csv, pretrained=pretrained,
+                          seg_data_dir=seg_data_dir, tie_rule=tie_rule)
 METHODS = [m for m in chapter.QA_METHODS if m in S.models]
+init_weights, init_note = experiment.initial_weights(S)  # stops here when ImageNet weights are required but absent
+experiment.check_tie_rule(S.tie_rule)
 
 # %% [markdown]
 # ## Data
@@ -133,29 +141,28 @@ plots.show_table(pd.DataFrame(rows), f"Scans per set and share of diagnostic sco
                       "mostly scores 2-4.")
 
 # %% [markdown]
-# How the scores go together (the paper's Table 1 reports that the attributes correlate with the
-# fibrosis-quality score). Spearman correlations over all scans:
+# How the scores go together. The paper's Table 1 reports that the attributes correlate with the
+# fibrosis-quality score among real expert scores; what the same table means here depends on where
+# the scores came from, which the next lines work out from the data folder itself:
 
 # %%
-scores = cases_table(data["cases"])[[*ATTRIBUTE_COLUMNS, QA_COLUMN]]
-plots.show_table(scores.corr(method="spearman").round(2).reset_index().rename(columns={"index": "score"}),
-                 f"Spearman correlation of the 1-5 scores over {len(scores)} scans ({S.dataset}; {label_source})")
+corr_table, corr_caption, corr_reading = figures.score_correlations(data["cases"], data["root"])
+display(Markdown(corr_reading))
+plots.show_table(corr_table, f"{corr_caption} ({S.dataset})")
 
 # %%
-by_score = sorted(split["train"], key=lambda c: c.scores[QA_COLUMN])
-picks = [by_score[int(i)] for i in np.linspace(0, len(by_score) - 1, 4).round()]
-view = LGESlices(picks, S.image_size, slices="mask")
-middle = [int(np.flatnonzero(np.array(view.slice_case_ids) == c.case_id)[len(
-    np.flatnonzero(np.array(view.slice_case_ids) == c.case_id)) // 2]) for c in picks]
-fig = make_subplots(rows=1, cols=4, horizontal_spacing=0.02, subplot_titles=[
-    f"{c.case_id}: MN {c.scores['myocardium_nulling']} S {c.scores['sharpness']} "
-    f"E {c.scores['enhancement_aorta_valve']} | Q {c.scores[QA_COLUMN]}" for c in picks])
-for col, i in enumerate(middle, start=1):
-    fig.add_trace(gray(view.images[i, 0].numpy()), 1, col)
-    fig.add_trace(mask_outline(view.masks[i, 0].numpy() > 0, plots.COLORS[1], "atrium mask", col == 1), 1, col)
+picks, images, masks = figures.preview_slices(split["train"], S.image_size)
+short = {"myocardium_nulling": "MN", "sharpness": "S", "enhancement_aorta_valve": "E", QA_COLUMN: "Q"}
+fig = make_subplots(rows=1, cols=len(picks), horizontal_spacing=0.04,
+                    subplot_titles=[figures.strip_title(c, short) for c in picks])
+for col, (image, mask) in enumerate(zip(images, masks), start=1):
+    fig.add_trace(gray(image), 1, col)
+    fig.add_trace(mask_outline(mask, plots.COLORS[1], "atrium mask", col == 1), 1, col)
+fig.update_annotations(font_size=11)
 fig.update_xaxes(visible=False).update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
-fig.update_layout(title=f"Training scans from the worst to the best quality score ({S.dataset}, {S.image_size} px; "
-                        "MN nulling, S sharpness, E enhancement, Q fibrosis quality)", height=330)
+fig.update_layout(title=f"Training scans from the worst to the best quality score ({S.dataset}, {S.image_size} px)"
+                        "<br><sub>MN nulling, S sharpness, E enhancement, Q fibrosis quality (1-5)</sub>",
+                  height=360, margin=dict(t=110))
 fig.show()
 
 # %% [markdown]
@@ -173,19 +180,12 @@ fig.show()
 # The CPU profiles narrow every ResNet-34 stage (`width`, keeping all 34 layers) so a classroom run
 # fits in minutes; the table gives both sizes.
 #
-# **Initial weights.** The paper starts from ImageNet. paperkit never downloads: torchvision's
-# ResNet-34 checkpoint is used only if it is already in the local torch cache and `width` is 1.
+# **Initial weights.** The paper starts from ImageNet. paperkit never downloads: with `pretrained=True`
+# (the paper profile's default) torchvision's ResNet-34 checkpoint must already be in the local torch
+# cache, at full width, or the chapter stops at its start saying where to put it; `pretrained=False`
+# (the CPU profiles' default, whose narrowed networks have no ImageNet weights) starts from random weights.
 
 # %%
-imagenet = imagenet_checkpoint_path("resnet34")
-if imagenet.is_file() and S.width == 1:
-    init_weights, init_note = "imagenet", f"ImageNet: torchvision's checkpoint found at {imagenet}"
-else:
-    init_weights = None
-    reason = (f"no ImageNet checkpoint is cached (looked for {imagenet})" if not imagenet.is_file() else
-              f"width={S.width:g} has no ImageNet weights (they exist for the full-width network only)")
-    init_note = (f"RANDOM initialisation, because {reason}. All three methods of one run start from the same "
-                 "random encoder (same seed), so Table 2 compares the training strategies, not ImageNet transfer.")
 display(Markdown(f"**Initial weights of the encoders in this run:** {init_note}"))
 
 rows = []
@@ -207,25 +207,37 @@ plots.show_table(pd.DataFrame(rows), f"Models: parameters at the paper's size an
 #
 # ### Stage 1: left-atrium detection
 #
-# The UNet learns the blood pool from the training and validation scans' masks, on every slice,
-# those without atrium included, so that it also learns to find none (it never sees a quality
-# label); it is then run over every slice of every scan. Stage 1 is scored on the test
-# scans: Dice of the predicted blood pool, and how well the kept slices match the slices that
-# contain atrium.
+# As in the paper, the UNet has its own cohort and split, apart from the QA split: the paper trains
+# it on 900 scans with blood-pool segmentations and then runs it over the 196 scored scans. Here the
+# cohort is `seg_data_dir` when given (a separate LA 2018 folder with masks), else the scans of the
+# data that have masks; its split follows the folder's `train.list`/`test.list` (as the challenge
+# ships them; the synthetic generator writes them too), else a random split by subject; the QA
+# test scans are held out of its training, as the paper's UNet learns from other scans. The UNet
+# learns the blood pool on every slice of its training scans, those without atrium included, so
+# that it also learns to find none (it never sees a quality label); it is scored on its own test
+# list (stored in its run record) and then run over every slice of every QA scan.
 
 # %%
 if "unet_la" in S.models:
-    seg_train = LGESlices(split["train"], S.image_size, slices="all", augment=True)
-    seg_val = LGESlices(split["val"], S.image_size, slices="all")
+    cohort = experiment.stage1_cohort(S, data)
+    seg_split = cohort["split"]
+    seg_train = LGESlices(seg_split["train"], S.image_size, slices="all", augment=True)
+    seg_val = LGESlices(seg_split["val"], S.image_size, slices="all")
     unet = experiment.train_stage1(seg_train, seg_val,
-                                data_key={**data["data_key"], "image_size": S.image_size, "slices": "all"},
-                                epochs=S.stage1_epochs, batch_size=S.batch_size, lr=S.lr,
-                                features=S.stage1_features, seed=S.seed, device=S.device, out_dir=S.out_dir)
+                                   data_key={**cohort["data_key"], "image_size": S.image_size, "slices": "all"},
+                                   epochs=S.stage1_epochs, batch_size=S.batch_size, lr=S.lr,
+                                   features=S.stage1_features, seed=S.seed, test=seg_split["test"],
+                                   threshold=S.threshold, device=S.device, out_dir=S.out_dir)
     stage1, selection = experiment.stage1_report(unet.model, data["cases"], image_size=S.image_size,
-                                              threshold=S.threshold, device=S.device)
+                                                 threshold=S.threshold, device=S.device)
     slice_source = f"stage 1 (UNet, t = {S.threshold})"
+    print(f"Stage-1 cohort: {cohort['source']}; split {seg_split.summary()}")
 else:
     stage1 = None
+    unmasked = [c.case_id for c in data["cases"] if not c.has_mask]
+    if unmasked:
+        raise ValueError(f"scans {unmasked[:5]} have no atrium mask: their slices can only come from stage 1; "
+                         "add unet_la to models")
     selection = {c.case_id: np.flatnonzero(c.load()[1].any(axis=(0, 1))) for c in data["cases"]}
     slice_source = "the ground-truth atrium mask (unet_la is not in this run's models)"
 selection = experiment.thin_slices(selection, S.max_slices)
@@ -234,14 +246,20 @@ print(f"QA slices come from {slice_source}; at most {S.max_slices or 'all'} per 
 
 # %%
 if stage1 is not None:
-    test_ids = {c.case_id for c in split["test"]}
-    part = stage1[stage1.case_id.isin(test_ids)]
-    summary1 = part[["dice", "selection accuracy", "selection recall", "selection precision"]].agg(["mean", "std"]).T
-    summary1 = summary1.round(3).reset_index().rename(columns={"index": "stage-1 metric"})
-    plots.show_table(summary1, f"Stage 1 on the {len(part)} test scans ({S.data_label})",
+    seg_test = experiment.load_stage1_test(unet)
+    summary1 = seg_test[["dice", "selection accuracy", "selection recall", "selection precision"]]
+    summary1 = summary1.agg(["mean", "std"]).T.round(3).reset_index().rename(columns={"index": "stage-1 metric"})
+    qa_scored = stage1.dropna(subset=["dice"])
+    summary1["on the QA scans with masks (mean)"] = [round(qa_scored[m].mean(), 3) if len(qa_scored) else None
+                                                     for m in summary1["stage-1 metric"]]
+    plots.show_table(summary1, f"Stage 1 on its own test list: {len(seg_test)} scans of {cohort['source']} "
+                               f"({S.data_label})",
                      note=f"Dice at {S.image_size} px. Selection: a slice is kept when any pixel's probability "
-                          f"exceeds t = {S.threshold}; truth = the slice's mask has atrium. The paper reports no "
-                          "stage-1 numbers.")
+                          f"exceeds t = {S.threshold}; truth = the slice's mask has atrium. Read from the stage-1 "
+                          f"run record (stage1_test.csv). The last column: the {len(qa_scored)} of "
+                          f"{len(stage1)} QA scans that have masks ({len(cohort['held_out'])} QA test scans of "
+                          "the cohort were held out of stage-1 training, so stage 1 selects their slices unseen). "
+                          "The paper reports no stage-1 numbers.")
 
 # %% [markdown]
 # ### Stage 2: the three QA strategies, `runs` times each
@@ -262,7 +280,7 @@ for r in range(S.runs):
         result = experiment.train_method(S, method, qa_train, qa_val, data_key=qa_key, run_index=r,
                                          weights=init_weights)
         frame, embedding = experiment.predict_slices(result.model, qa_test, device=S.device)
-        scans = experiment.scan_predictions(frame)
+        scans = experiment.scan_predictions(frame, tie=S.tie_rule)
         experiment.store_test_scans(result, scans)  # the claims compare methods on these, scan by scan
         test_scans.append(scans.assign(method=method, run=r + 1))
         rows.append({"method": method, "run": r + 1, **experiment.scan_metrics(scans),
@@ -281,6 +299,16 @@ print(f"{len(results)} QA trainings; {len(qa_train)} training slices of {len(spl
 # Scan-level metrics (a scan's label is the mode of its slices'), diagnostic = positive, mean ±
 # standard deviation over runs. The paper's numbers come from 20 expert-scored real test scans;
 # this run's from the data named in the table, whose labels are synthetic unless you brought scores.
+# The paper does not say how a tied vote is broken (with an even number of slices per scan, 2-2 ties
+# are common); the rule is the `tie_rule` setting, stated and counted here:
+
+# %%
+n_votes = len(test_scans)
+n_tied = int(test_scans["tied"].sum())
+display(Markdown(f"**Tied votes.** Rule in this run: `tie_rule = '{S.tie_rule}'` — "
+                 f"{experiment.TIE_RULES[S.tie_rule]}. {n_tied} of the {n_votes} scan votes of the Table 2 runs "
+                 f"({100 * n_tied / n_votes:.0f}%) were tied and decided by it; each run's count is in the "
+                 "'tied scans' column below."))
 
 # %%
 PAPER_NAMES = experiment.METHODS
@@ -306,7 +334,7 @@ plots.show_table(table, f"Table 2: scan-level test performance, paper vs this ru
 
 # %%
 per_run = results[["method", "run", "precision", "recall", "f1", "specificity", "accuracy", "tp", "fp", "tn", "fn",
-                   "epochs run", "reused"]].copy()
+                   "tied scans", "epochs run", "reused"]].copy()
 per_run["method"] = per_run["method"].map(PAPER_NAMES)
 plots.show_table(per_run.round(3),
                  f"Every run: scan-level metrics and confusion counts on the test scans ({S.dataset})")
@@ -369,7 +397,8 @@ else:
 # UMAP (McInnes et al., 2018, umap-learn) of the test slices' encoder embeddings from the first
 # run of each method, coloured by the scan's QA label. The silhouette score (in the original
 # embedding space, cosine distance) measures what the paper's figure shows by eye: how well the
-# two labels separate into clusters (1 = tight and apart, 0 = mixed).
+# two labels separate into clusters (1 = tight and apart, 0 = mixed). The claims ledger compares
+# the contrastive encoder's silhouette with the others' over the test scans, with an interval.
 
 # %%
 import umap
@@ -413,7 +442,8 @@ for n in sorted(n for n in S.label_counts if n < len(split["train"])):
     for method in METHODS:
         result = experiment.train_method(S, method, sub_train, qa_val, data_key=key, run_index=0,
                                          weights=init_weights)
-        scans = experiment.scan_predictions(experiment.predict_slices(result.model, qa_test, device=S.device)[0])
+        scans = experiment.scan_predictions(experiment.predict_slices(result.model, qa_test, device=S.device)[0],
+                                            tie=S.tie_rule)
         experiment.store_test_scans(result, scans)
         curve_scans.append(scans.assign(method=method, **{"labelled scans": len(subset)}))
         m = experiment.scan_metrics(scans)
@@ -447,6 +477,7 @@ smoke = S.profile == "smoke"
 ledger.judge(chapter.CLAIMS[0], claims.contrastive_beats_multitask(test_scans, smoke=smoke))
 ledger.judge(chapter.CLAIMS[1], claims.multitask_attends_atrium(shares, smoke=smoke))
 ledger.judge(chapter.CLAIMS[2], claims.contrastive_with_few_labels(curve_scans, len(split["train"]), smoke=smoke))
+ledger.judge(chapter.CLAIMS[3], claims.contrastive_tighter_clusters(test_slices, smoke=smoke))
 ledger.save(S.out_dir, profile=S.profile, dataset=S.dataset, seconds=round(clock.seconds, 1))
 ledger.show()
 
@@ -461,8 +492,13 @@ ledger.show()
 #   outputs, as the text says), the UNet's loss (BCE + Dice) and widths, the SupCon temperature
 #   (0.07), projection head and views are choices, documented in `paperkit.models.lge_quality`
 #   and `paperkit.chapters.lge_quality.experiment`.
-# - **Stage-1 data.** The paper trains the UNet on 900 other scans; here it learns from the
-#   training and validation scans' masks of the same cohort and is scored on the test scans.
+# - **Stage-1 data.** The paper trains the UNet on 900 segmented scans apart from the 196 scored
+#   ones. Here it has its own cohort and split too: `seg_data_dir` when given, else the data's scans
+#   with masks split by their `train.list`/`test.list` (LA 2018 ships them; the synthetic generator
+#   writes them), less the QA test scans (held out, counted under the stage-1 table). Whether the
+#   paper's 900 scans overlap its 196 is not stated.
+# - **Tied votes.** The paper's per-scan mode does not say how ties are broken; `tie_rule` sets it and
+#   the page counts the ties.
 # - **Initialisation.** ImageNet only when cached and at full width (see Method); otherwise random,
 #   identical across the methods of a run.
 # - **CPU profiles.** The classroom and smoke profiles narrow the ResNet-34 (`width`, all 34 layers kept),
@@ -494,6 +530,7 @@ display(Markdown(
 # 3. Change the stage-1 threshold `t` (`threshold` in the profile settings): how do selection recall
 #    and precision trade off, and does Table 2 move?
 # 4. Run `dataset="la2018-degraded"` with `PAPERKIT_DATA` set: the same defects on real anatomy.
+# 5. Set `tie_rule="mean-probability"`: how many tied scans change their call, and does the ledger move?
 
 # %%
 print(finish(S, clock))

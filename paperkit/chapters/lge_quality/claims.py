@@ -10,7 +10,7 @@ of each drawn scan. With a dozen test scans one scan moves F1 or specificity by 
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -162,3 +162,71 @@ def contrastive_with_few_labels(curve_scans: pd.DataFrame, n_train: int, *, smok
                          f"{', '.join(map(str, sizes))} labelled scans (run 1 each) pooled: contrastive − "
                          "multi-task in F1 and in specificity, each 95% interval above its margin "
                          "(one scan's worth at least)")
+
+
+def _cosine_distances(embedding: np.ndarray) -> np.ndarray:
+    from sklearn.metrics import pairwise_distances
+
+    return pairwise_distances(np.asarray(embedding, dtype=float), metric="cosine")
+
+
+def silhouette_difference(embeddings: Mapping[str, tuple[pd.DataFrame, np.ndarray]], better: str, worse: str, *,
+                          n_boot: int = 2000, seed: int = 0) -> Difference:
+    """Paired bootstrap over the test scans of ``silhouette(better) - silhouette(worse)`` of the QA labels.
+
+    ``embeddings[method]`` is ``(frame, embedding)`` of :func:`~paperkit.chapters.lge_quality.experiment.
+    predict_slices` on the test slices (``frame`` with ``case_id`` and ``qa_true``, one row per slice of
+    ``embedding``). The silhouette (scikit-learn, cosine distance in the encoder's space) of the slices
+    grouped by their scan's QA label; each draw resamples the scans within each label and recomputes both
+    methods' silhouettes on the drawn scans' slices (a scan drawn twice brings its slices twice). The
+    resolution (a margin is never finer) is one scan's worth of the silhouette's range [-1, 1]: ``2 / scans``.
+    """
+    from sklearn.metrics import silhouette_score
+
+    frames = {m: embeddings[m][0].reset_index(drop=True) for m in (better, worse)}
+    keys = {m: list(zip(f["case_id"], f["slice"] if "slice" in f else range(len(f)))) for m, f in frames.items()}
+    if keys[better] != keys[worse]:
+        raise ValueError(f"{better} and {worse} embedded different test slices; a paired comparison needs the same")
+    frame = frames[better]
+    scans = frame.groupby("case_id", sort=True)["qa_true"].first()
+    rows_of = [np.flatnonzero(frame["case_id"].to_numpy() == case) for case in scans.index]
+    distances = [_cosine_distances(embeddings[m][1]) for m in (better, worse)]
+    labels = frame["qa_true"].to_numpy(int)
+
+    def silhouette(_, items):
+        # items: (drawn scans, 2) = (scan index, which method: 0 better, 1 worse)
+        rows = np.concatenate([rows_of[i] for i in items[:, 0].astype(int)])
+        d = distances[int(items[0, 1])][np.ix_(rows, rows)]
+        return float(silhouette_score(d, labels[rows], metric="precomputed"))
+
+    index = np.arange(len(scans))
+    return paired_bootstrap(scans.to_numpy(int), np.column_stack([index, np.zeros_like(index)]),
+                            np.column_stack([index, np.ones_like(index)]), metric=silhouette, a=better, b=worse,
+                            n_boot=n_boot, seed=seed, resolution=2.0 / len(scans))
+
+
+def contrastive_tighter_clusters(embeddings: Mapping[str, tuple[pd.DataFrame, np.ndarray]] | None, *, smoke: bool,
+                                 n_boot: int = 2000) -> Verdict:
+    """Fig. 3 (the contrastive encoder forms tighter label clusters than the other methods' encoders).
+
+    ``embeddings``: method -> ``(frame, embedding)`` of the test slices, run 1 (what the figure shows, as
+    the paper shows its 1st run). The separation is the silhouette of the QA labels (cosine distance,
+    original embedding space); contrastive − QA and contrastive − multi-task must both clear a margin of
+    one scan's worth (:func:`silhouette_difference`, :func:`all_of`). Not testable in smoke, without the
+    three methods, or with fewer than two test scans of either label.
+    """
+    if smoke:
+        return Verdict(None, SMOKE)
+    present = set(embeddings or {})
+    if not set(RANKED) <= present:
+        return Verdict(None, f"needs the embeddings of all three QA methods (this run: {sorted(present) or 'none'})")
+    frame = embeddings[RANKED[0]][0]
+    per_label = frame.groupby("case_id")["qa_true"].first().value_counts()
+    if len(per_label) < 2 or per_label.min() < 2:
+        return Verdict(None, f"the test scans hold {dict(per_label)} per QA label; a silhouette over scans "
+                             "needs at least two scans of each label")
+    diffs = [silhouette_difference(embeddings, RANKED[0], other, n_boot=n_boot) for other in RANKED[1:]]
+    return all_of(diffs, f"paired bootstrap over the {diffs[0].n} test scans (resampled within each label) of the "
+                         "silhouette of the QA labels in each encoder's embedding space (cosine, run 1): "
+                         "contrastive − QA and contrastive − multi-task, each 95% interval above a margin of one "
+                         "scan's worth of the silhouette's range (2/scans)")

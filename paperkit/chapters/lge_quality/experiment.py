@@ -2,7 +2,10 @@
 
 Stage 1 (:func:`train_stage1`, :func:`stage1_report`): a UNet segments the left-atrial blood pool
 slice by slice; slices where any pixel's probability exceeds ``t`` are kept
-(:func:`slices_with_atrium`). Stage 2 (:func:`train_qa`): one of three
+(:func:`slices_with_atrium`). It trains on its own cohort and split (:func:`stage1_cohort`: a
+separate segmentation folder, or the data's scans with masks by their ``train.list``/``test.list``),
+as the paper's UNet learns from 900 segmented scans apart from the 196 scored ones, and its run
+record keeps its test-list Dice and selection accuracy. Stage 2 (:func:`train_qa`): one of three
 training strategies on the kept slices, each a run record keyed by its configuration:
 
 =================  ==========================  ===============================================
@@ -16,7 +19,8 @@ method             paper's name                what is trained
 =================  ==========================  ===============================================
 
 Evaluation (:func:`predict_slices`, :func:`scan_predictions`, :func:`scan_metrics`): every test
-slice gets a QA probability; a scan's label is the mode of its slices' labels (Sec. 4.3) and
+slice gets a QA probability; a scan's label is the mode of its slices' labels (Sec. 4.3), a tied
+vote broken by a stated rule (:data:`TIE_RULES`; the paper is silent) and counted, and
 precision, recall, F1 and specificity (diagnostic = positive) are computed over scans.
 
 Choices where the paper is silent (documented, not hidden): the UNet's loss is BCE + soft Dice;
@@ -55,7 +59,8 @@ from paperkit.train import Batches, Evaluation, Steps, fit
 __all__ = ["CHAPTER", "METHODS", "TwoViews", "train_stage1", "stage1_report", "thin_slices",
            "train_qa", "pretrain_supcon", "predict_slices", "scan_predictions", "scan_metrics", "summarise_runs",
            "label_subset", "selected_slices", "train_method", "load_data", "scan_mode", "slices_with_atrium",
-           "split_qa", "store_test_scans", "load_test_scans"]
+           "split_qa", "store_test_scans", "load_test_scans", "stage1_cohort", "initial_weights", "load_stage1_test",
+           "TIE_RULES", "check_tie_rule"]
 
 CHAPTER = "lge_quality"
 METHODS = {"qa_resnet34": "QA", "multitask_qa": "Multi-Task QA", "supcon_qa": "QA & Contrastive"}
@@ -90,20 +95,31 @@ def _pooled_dice(pred: np.ndarray, truth: np.ndarray) -> float:
 
 def train_stage1(train: LGESlices, val: LGESlices, *, data_key: Mapping[str, Any], epochs: int, batch_size: int = 16,
                  lr: float = 1e-3, features: Sequence[int] = (32, 32, 64, 128, 256, 32), seed: int = 0,
-                 device: str | torch.device = "auto", out_dir: str | Path = "runs", force: bool = False,
-                 progress: bool = True) -> TrainedModel:
+                 test: Sequence[LACase] = (), threshold: float = 0.5, device: str | torch.device = "auto",
+                 out_dir: str | Path = "runs", force: bool = False, progress: bool = True) -> TrainedModel:
     """Train the stage-1 LA UNet (``unet_la``, Adam) on slices and their masks, or reuse its finished record.
 
     Pass every slice (``LGESlices(..., slices="all")``): a UNet that never saw a slice without
-    atrium finds atrium in every slice, and the slice selection then keeps them all.
+    atrium finds atrium in every slice, and the slice selection then keeps them all. The training
+    and validation slices must all come with masks (the stage-1 cohort, not the QA scans).
 
     The weights of the epoch with the best validation Dice (pooled over the validation slices,
-    threshold 0.5) are kept.
+    threshold 0.5) are kept. ``test`` (the stage-1 split's test cases, e.g. ``test.list``) is then
+    scored with :func:`stage1_report` at ``threshold`` and stored in the run record: the mean Dice and
+    selection accuracy as metrics (``test_dice``, ``test_selection_accuracy``, ``test_cases``) and the
+    per-case table as ``stage1_test.csv`` (:func:`load_stage1_test`).
     """
     _check_sizes("train_stage1", train=train, validation=val)
+    unmasked = sorted({train.cases[ci].case_id for ci, _ in train.index if not train.cases[ci].has_mask}
+                      | {val.cases[ci].case_id for ci, _ in val.index if not val.cases[ci].has_mask})
+    if unmasked:
+        raise ValueError(f"train_stage1: case(s) {', '.join(unmasked[:5])} have no atrium mask; expected the "
+                         "stage-1 cohort's cases, each with its mask")
+    test = list(test)
     dev = resolve_device(device)
     config = {"stage": "stage1_unet", "model": "unet_la", "features": list(features), "epochs": epochs,
-              "batch_size": batch_size, "lr": lr, "seed": seed, "data": dict(data_key)}
+              "batch_size": batch_size, "lr": lr, "seed": seed, "data": dict(data_key),
+              "test": [c.case_id for c in test], "threshold": threshold}
     torch.manual_seed(seed)
     model = models.create("unet_la", features=tuple(features))
 
@@ -117,10 +133,37 @@ def train_stage1(train: LGESlices, val: LGESlices, *, data_key: Mapping[str, Any
                      epochs=epochs, batches=Batches(batch_size), forward=lambda m, b: (m(b["image"]), b),
                      evaluation=Evaluation(evaluate, monitor="val_dice", restore_best=True),
                      checkpoint=run.checkpoint, device=dev, seed=seed, progress=progress, desc="stage 1: unet_la")
-        return _fit_metrics(model, result, t0, {"best_val_dice": result.best}), result.history
+        extra = {"best_val_dice": result.best, "test_cases": len(test)}
+        if test:
+            table, _ = stage1_report(model, test, image_size=int(train.image_size), threshold=threshold, device=dev)
+            write_csv(run.path(STAGE1_TEST_FILE), table)
+            extra.update(test_dice=float(table["dice"].mean()),
+                         test_selection_accuracy=float(table["selection accuracy"].mean()))
+        return _fit_metrics(model, result, t0, extra), result.history
 
     return reuse_or_train(CHAPTER, config, model, train_unet, name="unet_la", out_dir=out_dir, force=force,
                           device=dev)
+
+
+STAGE1_TEST_FILE = "stage1_test.csv"
+
+
+def write_csv(path: Path, table: pd.DataFrame) -> Path:
+    """Write ``table`` as CSV at ``path`` atomically (nothing half-written is left behind)."""
+    from paperkit.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
+    return Path(path)
+
+
+def load_stage1_test(result: TrainedModel) -> pd.DataFrame:
+    """The stage-1 run record's per-case test table (:func:`stage1_report` on its test cases)."""
+    path = result.run.path(STAGE1_TEST_FILE)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no stage-1 test table in this run record; train_stage1 writes it when "
+                                "given test= cases (the stage-1 split's test list)")
+    return pd.read_csv(path, dtype={"case_id": str})
 
 
 @torch.no_grad()
@@ -140,6 +183,7 @@ def stage1_report(model: nn.Module, cases: Sequence[LACase], *, image_size: int,
     slice selection against the truth (slices whose mask has a voxel): accuracy, recall (atrium
     slices kept), precision (kept slices that hold atrium), numbers of slices. A scan where no
     slice passes ``threshold`` keeps its single most probable slice, so every scan is scored.
+    A case without a mask gets its selection, and NaN for what needs the truth.
     Returns ``(table, {case_id: selected slice indices})``.
     """
     dev = resolve_device(device)
@@ -153,8 +197,14 @@ def stage1_report(model: nn.Module, cases: Sequence[LACase], *, image_size: int,
             chosen = np.array([int(probs.reshape(len(probs), -1).max(1).argmax())])
         keep = np.zeros(len(probs), bool)
         keep[chosen] = True
-        has = truth.reshape(len(truth), -1).any(1)
         selected[case.case_id] = chosen
+        if not case.has_mask:
+            nan = float("nan")
+            rows.append({"case_id": case.case_id, "slices": len(probs), "atrium slices": nan,
+                         "selected": int(keep.sum()), "dice": nan, "selection accuracy": nan,
+                         "selection recall": nan, "selection precision": nan})
+            continue
+        has = truth.reshape(len(truth), -1).any(1)
         rows.append({"case_id": case.case_id, "slices": len(probs), "atrium slices": int(has.sum()),
                      "selected": int(keep.sum()), "dice": _pooled_dice(probs > 0.5, truth),
                      "selection accuracy": float((keep == has).mean()),
@@ -225,9 +275,16 @@ def train_qa(method: str, train: LGESlices, val: LGESlices, *, data_key: Mapping
         return m(batch["image"]), batch
 
     def loss(out, batch):
-        if method == "multitask_qa":
+        if method != "multitask_qa":
+            return qa_loss(out, batch["attributes"], batch["qa"])
+        has = batch.get("has_mask")
+        if has is None or bool(has.all()):
             return multitask_loss(out, batch["attributes"], batch["qa"], batch["mask"])
-        return qa_loss(out, batch["attributes"], batch["qa"])
+        # CHOICE: slices of scans without a mask train the QA heads only; the decoder's Dice (Eq. 2)
+        # is taken over the slices that have a reference mask (none in the batch: no Dice term).
+        has = has.to(out.mask.device)
+        seg = dice_loss(out.mask[has], batch["mask"][has]) if bool(has.any()) else out.mask.sum() * 0.0
+        return qa_loss(out, batch["attributes"], batch["qa"]) + seg
 
     def train_method(run: Run):
         params = [p for p in model.parameters() if p.requires_grad]
@@ -235,7 +292,7 @@ def train_qa(method: str, train: LGESlices, val: LGESlices, *, data_key: Mapping
         cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
         t0 = time.perf_counter()
         result = fit(model, train, loss=loss, optimizer=opt, scheduler=cosine, epochs=epochs,
-                     batches=Batches(min(batch_size, len(train))), forward=forward,
+                     batches=qa_batches(len(train), batch_size), forward=forward,
                      steps=Steps(scheduler_interval="epoch"),
                      evaluation=Evaluation(lambda m: _val_mse(m, val, dev), monitor="val_mse", mode="min",
                                            patience=patience, restore_best=True),
@@ -244,6 +301,17 @@ def train_qa(method: str, train: LGESlices, val: LGESlices, *, data_key: Mapping
         return _fit_metrics(model, result, t0, {"best_val_mse": result.best}), result.history
 
     return reuse_or_train(CHAPTER, config, model, train_method, name=method, out_dir=out_dir, force=force, device=dev)
+
+
+def qa_batches(n: int, batch_size: int) -> Batches:
+    """Shuffled batches of ``min(batch_size, n)`` slices; a final batch of a single slice is dropped.
+
+    The QA heads' BatchNorm cannot train on one value per channel (a lone slice), so with
+    ``n % size == 1`` that one slice sits out the epoch (a different one each epoch, as the order is
+    shuffled); otherwise every slice is used.
+    """
+    size = min(batch_size, n)
+    return Batches(size, drop_last=n > 1 and n % size == 1)
 
 
 class TwoViews(Dataset):
@@ -340,19 +408,23 @@ def predict_slices(model: nn.Module, data: LGESlices, *, device: str | torch.dev
     return frame, (torch.cat(emb).numpy() if emb else np.zeros((0, 0)))
 
 
-def scan_predictions(slices: pd.DataFrame, threshold: float = 0.5) -> pd.DataFrame:
-    """One row per scan: the mode of its slices' labels (``qa_probability >= threshold``), ties to 0.
+def scan_predictions(slices: pd.DataFrame, threshold: float = 0.5, tie: str = "non-diagnostic") -> pd.DataFrame:
+    """One row per scan: the mode of its slices' labels (``qa_probability >= threshold``), ties by ``tie``.
 
-    Columns ``case_id``, ``n_slices``, ``predicted``, ``mean_probability`` and ``true`` (when
-    the slices carry ``qa_true``).
+    Columns ``case_id``, ``n_slices``, ``predicted``, ``tied`` (the vote was tied and ``tie``
+    decided, :data:`TIE_RULES`), ``mean_probability`` and ``true`` (when the slices carry ``qa_true``).
     """
     if slices.empty:
         raise ValueError("scan_predictions: no slice predictions")
-    labels = (slices["qa_probability"].to_numpy() >= threshold).astype(int)
-    modes = scan_mode(slices["case_id"], labels)
+    probabilities = slices["qa_probability"].to_numpy()
+    labels = (probabilities >= threshold).astype(int)
+    tied: list = []
+    modes = scan_mode(slices["case_id"], labels, tie=tie, probabilities=probabilities, threshold=threshold,
+                      ties=tied)
     grouped = slices.groupby("case_id", sort=False)
     frame = pd.DataFrame({"case_id": list(modes), "predicted": list(modes.values())})
     frame["n_slices"] = frame["case_id"].map(grouped.size())
+    frame["tied"] = frame["case_id"].isin(set(tied))
     frame["mean_probability"] = frame["case_id"].map(grouped["qa_probability"].mean())
     if "qa_true" in slices:
         frame["true"] = frame["case_id"].map(grouped["qa_true"].first()).astype(int)
@@ -364,7 +436,10 @@ def scan_metrics(scans: pd.DataFrame) -> dict[str, float]:
     if "true" not in scans:
         raise ValueError("scan_metrics: the scans have no 'true' column (labelled slices are needed)")
     m = confusion_metrics(scans["true"].to_numpy(), scans["predicted"].to_numpy(), positive=1)
-    return {k: float(m[k]) for k in (*SCAN_METRICS, "accuracy")} | {k: int(m[k]) for k in ("tp", "fp", "tn", "fn")}
+    out = {k: float(m[k]) for k in (*SCAN_METRICS, "accuracy")} | {k: int(m[k]) for k in ("tp", "fp", "tn", "fn")}
+    if "tied" in scans:
+        out["tied scans"] = int(scans["tied"].sum())
+    return out
 
 
 def store_test_scans(result: TrainedModel, scans: pd.DataFrame) -> Path:
@@ -375,9 +450,10 @@ def store_test_scans(result: TrainedModel, scans: pd.DataFrame) -> Path:
     """
     if "true" not in scans:
         raise ValueError("store_test_scans: the scans have no 'true' column (labelled test slices are needed)")
+    extra = {"tied": scans["tied"].to_numpy(bool)} if "tied" in scans else {}
     return write_npz(result.run.path("test_scans.npz"), case_id=np.asarray(scans["case_id"].astype(str), dtype=str),
                      true=scans["true"].to_numpy(int), predicted=scans["predicted"].to_numpy(int),
-                     mean_probability=scans["mean_probability"].to_numpy(float))
+                     mean_probability=scans["mean_probability"].to_numpy(float), **extra)
 
 
 def load_test_scans(result: TrainedModel) -> pd.DataFrame:
@@ -426,7 +502,8 @@ def load_data(S) -> dict:
       the challenge's NRRD layout (+ ``scores.csv``) under ``S.data_dir``;
     * ``la2018-degraded``: :func:`~paperkit.data.synthetic.lge.make_degraded_la2018` degrades every
       real case of ``S.data_dir`` ``S.copies`` times into the paperkit cache;
-    * ``la2018``: the real cases of ``S.data_dir`` with ``S.scores_csv`` (default ``<root>/scores.csv``).
+    * ``la2018``: the real cases of ``S.data_dir`` with ``S.scores_csv`` (default ``<root>/scores.csv``);
+      scored scans without an atrium mask (no ``laendo.nrrd``) are kept for the QA stage.
 
     All three are read back with :func:`~paperkit.data.datasets.la2018.load_la2018`. The split is
     :func:`split_qa`: ``n_test`` test scans (capped at 20 % of the
@@ -458,10 +535,87 @@ def load_data(S) -> dict:
                             "case_id,myocardium_nulling,sharpness,enhancement_aorta_valve,fibrosis_quality "
                             "(1-5; see paperkit.data.datasets.la2018) and pass -p scores_csv <path>, or use "
                             "dataset='la2018-degraded' for synthetic labels on the real volumes")
-        cases = load_la2018(root, scores=scores)
+        cases = load_la2018(root, scores=scores, masks="optional")
         data_key = {"dataset": "la2018", "data": fingerprint(root), "scores": fingerprint(scores)}
     split = split_qa(cases, n_test=S.n_test, seed=S.seed)
     return {"root": root, "cases": cases, "split": split, "data_key": data_key}
+
+
+def stage1_cohort(S, data: Mapping[str, Any]) -> dict:
+    """The stage-1 UNet's own cohort and split (Sec. 4.3: the paper's 900 segmented scans), not the QA split.
+
+    * ``S.seg_data_dir`` set: a separate segmentation cohort, any LA 2018 layout with a mask for every
+      case (its scores, if any, are not read);
+    * else the scans of the QA data that have masks (``data`` from :func:`load_data`).
+
+    Either is split by :func:`~paperkit.data.datasets.la2018.split_stage1`: ``train.list``/``test.list``
+    when the folder has them (the synthetic generator and the degraded copies write them), else random
+    by subject (``S.seed``), noted in the split. Stage 1 never trains or validates on a QA test scan:
+    a case of the cohort whose id or subject is a QA test scan's is held out of stage-1 training and
+    validation (it stays on ``test.list`` if listed there), so the slices stage 1 selects on the QA test
+    scans come from a network that has not seen them, as the paper's UNet learns from other scans.
+    Returns ``{"cases", "split", "data_key", "source", "held_out"}``, ``held_out`` being the ids of
+    those cases (the page says how many).
+    """
+    from paperkit.data.datasets.la2018 import load_la2018, split_stage1
+    from paperkit.data.io.errors import DataError
+
+    if S.seg_data_dir:
+        root = Path(S.seg_data_dir).expanduser()
+        if not root.is_dir():
+            raise FileNotFoundError(f"seg_data_dir={str(S.seg_data_dir)!r}: folder not found; expected an LA 2018 "
+                                    "folder (NRRD or HDF5 layout) whose cases all have atrium masks")
+        cases = load_la2018(root, scores=None)
+        key = {"cohort": "seg_data_dir", "data": fingerprint(root)}
+        source = f"a separate segmentation cohort (seg_data_dir, {len(cases)} scans with masks)"
+    else:
+        cases = [c for c in data["cases"] if c.has_mask]
+        if not cases:
+            raise DataError(f"{data['root']}: no scan has an atrium mask, so stage 1 has nothing to learn from; pass "
+                            "-p seg_data_dir <an LA 2018 folder with masks> (the paper's segmentation cohort)")
+        key = {"cohort": "qa data", **data["data_key"]}
+        source = f"the {len(cases)} scans of the QA data that have masks"
+    qa_test = {name for c in data["split"]["test"] for name in (c.case_id, c.subject)}
+    held_out = [c.case_id for c in cases if c.list_name != "test" and ({c.case_id, c.subject} & qa_test)]
+    split = split_stage1([c for c in cases if c.case_id not in set(held_out)], seed=S.seed)
+    if held_out:
+        split.notes.append(f"{len(held_out)} QA test scan(s) held out of stage-1 training and validation")
+    return {"cases": cases, "split": split, "source": source, "held_out": held_out,
+            "data_key": {**key, "split": split.source, "train": [c.case_id for c in split["train"]],
+                         "val": [c.case_id for c in split["val"]]}}
+
+
+def initial_weights(S) -> tuple[str | None, str]:
+    """The encoders' initial weights of this run and a sentence saying which, from ``S.pretrained``.
+
+    ``pretrained=True`` (the paper profile's default: the paper starts from ImageNet) needs
+    torchvision's ResNet-34 checkpoint in the torch hub cache and ``width=1``; without the file it
+    stops with the exact path expected and how to put it there, and never falls back to random
+    weights silently. ``pretrained=False`` trains from random weights and says so. The sentence
+    names the checkpoint's file, never the local folder.
+    """
+    from paperkit.models.pretrained import _torchvision_url, imagenet_checkpoint_path
+
+    pretrained = S.pretrained
+    if not isinstance(pretrained, bool):
+        raise ValueError(f"pretrained={pretrained!r}: expected True (ImageNet weights, from the torch hub cache) "
+                         "or False (random initialisation)")
+    if not pretrained:
+        return None, ("RANDOM initialisation (pretrained=False). All three methods of one run start from the same "
+                      "random encoder (same seed), so Table 2 compares the training strategies, not ImageNet "
+                      "transfer.")
+    if S.width != 1:
+        raise ValueError(f"pretrained=True with width={S.width:g}: ImageNet weights exist for the full-width "
+                         "ResNet-34 only; pass -p width 1.0, or -p pretrained False for random weights")
+    path = imagenet_checkpoint_path("resnet34")
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"pretrained=True ({S.profile} profile): the encoders start from ImageNet, but torchvision's ResNet-34 "
+            f"checkpoint is not at {path} (torch.hub.get_dir()/checkpoints/{path.name}; TORCH_HOME moves that "
+            f"folder). paperkit never downloads: fetch {_torchvision_url('resnet34')} on a machine with network "
+            f"access and copy it to exactly that path (or set TORCH_HOME to a folder whose hub/checkpoints/ holds "
+            f"it), or pass -p pretrained False to train from random weights instead.")
+    return "imagenet", f"ImageNet: torchvision's checkpoint {path.name}, found in the torch hub cache"
 
 
 def selected_slices(cases: Sequence[LACase], selection: Mapping[str, np.ndarray], image_size: int,
@@ -503,24 +657,63 @@ def slices_with_atrium(probabilities, threshold: float = 0.5, axis: int = -1) ->
     return np.flatnonzero((p > threshold).any(axis=other))
 
 
-def scan_mode(case_ids: Sequence, predictions: Sequence) -> dict:
-    """Per scan, the most frequent slice prediction (Sultan et al., Sec. 4.3).
+TIE_RULES = {
+    "non-diagnostic": "a tied vote calls the scan non-diagnostic (0), as scipy.stats.mode breaks ties (smallest label)",
+    "diagnostic": "a tied vote calls the scan diagnostic (1)",
+    "mean-probability": "a tied vote follows the scan's mean QA probability over its slices (>= the threshold: "
+                        "diagnostic)",
+}
 
-    Ties go to the smallest label (0, non-diagnostic, for binary predictions), as
-    ``scipy.stats.mode`` breaks them. Returns ``{case_id: label}`` in order of first appearance.
+
+def check_tie_rule(tie: str) -> str:
+    """``tie`` if it is one of :data:`TIE_RULES`, else a ValueError naming the choices."""
+    if tie not in TIE_RULES:
+        raise ValueError(f"tie={tie!r}: expected one of {', '.join(map(repr, TIE_RULES))}")
+    return tie
+
+
+def scan_mode(case_ids: Sequence, predictions: Sequence, tie: str = "non-diagnostic", probabilities=None,
+              threshold: float = 0.5, ties: list | None = None) -> dict:
+    """Per scan, the most frequent slice prediction (Sultan et al., Sec. 4.3); a tie follows ``tie``.
+
+    The paper does not say how a tied vote (e.g. 2-2 over four slices) is broken; :data:`TIE_RULES`:
+    ``"non-diagnostic"`` (the smallest label, as ``scipy.stats.mode``), ``"diagnostic"`` (the largest)
+    or ``"mean-probability"`` (the scan's mean of ``probabilities`` >= ``threshold``: 1, else 0; binary
+    predictions only). Returns ``{case_id: label}`` in order of first appearance; the ids of tied
+    scans are appended to ``ties`` when a list is given.
     """
     from collections import Counter
 
+    check_tie_rule(tie)
     case_ids, predictions = list(case_ids), np.asarray(predictions).reshape(-1)
     if len(case_ids) != len(predictions):
         raise ValueError(f"scan_mode: {len(case_ids)} case ids for {len(predictions)} predictions")
+    if tie == "mean-probability":
+        if probabilities is None:
+            raise ValueError("scan_mode: tie='mean-probability' needs probabilities= (one per slice)")
+        probabilities = np.asarray(probabilities, dtype=float).reshape(-1)
+        if len(probabilities) != len(predictions):
+            raise ValueError(f"scan_mode: {len(probabilities)} probabilities for {len(predictions)} predictions")
     votes: dict = {}
-    for case, pred in zip(case_ids, predictions.tolist()):
+    sums: dict = {}
+    for i, (case, pred) in enumerate(zip(case_ids, predictions.tolist())):
         votes.setdefault(case, Counter())[pred] += 1
+        if tie == "mean-probability":
+            total, count = sums.get(case, (0.0, 0))
+            sums[case] = (total + probabilities[i], count + 1)
     result = {}
     for case, counter in votes.items():
         best = max(counter.values())
-        result[case] = min(label for label, n in counter.items() if n == best)
+        leaders = sorted(label for label, n in counter.items() if n == best)
+        if len(leaders) > 1 and ties is not None:
+            ties.append(case)
+        if len(leaders) == 1 or tie == "non-diagnostic":
+            result[case] = leaders[0]
+        elif tie == "diagnostic":
+            result[case] = leaders[-1]
+        else:
+            total, count = sums[case]
+            result[case] = int(total / count >= threshold)
     return result
 
 

@@ -9,6 +9,73 @@ import torch
 from scipy import ndimage
 
 
+def score_generator(root) -> str | None:
+    """The paperkit generator that wrote the scores under ``root`` (its manifest's ``generator``), or None.
+
+    A folder made by :mod:`paperkit.data.synthetic.lge` carries a ``manifest.json`` naming its generator;
+    a researcher's own LA 2018 folder with a scores CSV has none.
+    """
+    from pathlib import Path
+
+    from paperkit.atomic import manifest_params
+
+    params = manifest_params(Path(root))
+    return params.get("generator") if isinstance(params, dict) else None
+
+
+def score_correlations(cases, root) -> tuple[pd.DataFrame, str, str]:
+    """Spearman correlations of the four 1-5 scores over ``cases``, and what they are evidence of.
+
+    Returns ``(table, caption, reading)``. When the scores were written by a paperkit generator
+    (:func:`score_generator` of ``root``) the correlations are a property of that generator -- every
+    scan's defect levels share one drawn scan quality (:func:`paperkit.data.synthetic.lge_degrade.sample_levels`)
+    and the overall score is computed from them -- so they are labelled as such and not as
+    corroboration of the paper's Table 1. Only scores from outside paperkit (your own CSV) can be set beside it.
+    """
+    from paperkit.data.datasets.la2018 import ATTRIBUTE_COLUMNS, QA_COLUMN, cases_table
+
+    scores = cases_table(cases)[[*ATTRIBUTE_COLUMNS, QA_COLUMN]]
+    table = scores.corr(method="spearman").round(2).reset_index().rename(columns={"index": "score"})
+    generator = score_generator(root)
+    if generator:
+        caption = (f"Spearman correlation of the 1-5 scores over {len(scores)} scans: a PROPERTY OF THE GENERATOR "
+                   f"({generator}), not evidence for the paper's Table 1")
+        reading = (f"These scores were written by `{generator}`: each scan's defect levels share one drawn scan "
+                   "quality and the fibrosis-quality score is computed from the levels, so the correlations below "
+                   "are built in by the generator. They show how the synthetic labels were made; they do not "
+                   "corroborate the paper's Table 1, which reports the correlation of real expert scores.")
+    else:
+        caption = (f"Spearman correlation of the 1-5 scores over {len(scores)} scans: your scores (not made by "
+                   "paperkit), comparable with the paper's Table 1")
+        reading = ("These scores come from your scores CSV, not from paperkit, so their correlations can be read "
+                   "beside the paper's Table 1 (the correlation of the attributes with the fibrosis-quality score).")
+    return table, caption, reading
+
+
+def preview_slices(cases, image_size: int, n: int = 4):
+    """``n`` scans from the worst to the best fibrosis-quality score, and one slice of each.
+
+    Returns ``(picks, images (n, H, W), masks (n, H, W) bool)``: the middle slice of the atrium mask,
+    or the middle slice of the volume for a scan without a mask (its mask is then empty).
+    """
+    from paperkit.data.datasets.la2018 import QA_COLUMN, LGESlices
+
+    by_score = sorted(cases, key=lambda c: c.scores[QA_COLUMN])
+    picks = [by_score[int(i)] for i in np.linspace(0, len(by_score) - 1, min(n, len(by_score))).round()]
+    images, masks = [], []
+    for case in picks:
+        view = LGESlices([case], image_size, slices="mask" if case.has_mask else "all")
+        k = len(view) // 2
+        images.append(view.images[k, 0].numpy())
+        masks.append(view.masks[k, 0].numpy() > 0)
+    return picks, np.stack(images), np.stack(masks)
+
+
+def strip_title(case, scores_of: Mapping[str, str]) -> str:
+    """A two-line subplot title for a scan in a strip of slices: its id, then its scores (short names)."""
+    return f"{case.case_id}<br>" + " ".join(f"{short} {case.scores[col]}" for col, short in scores_of.items())
+
+
 class QALogit(torch.nn.Module):
     """A QA network seen as a one-logit classifier (what grad-cam explains)."""
 

@@ -6,6 +6,8 @@ through its real NRRD path::
     <root>/Training Set/SYN-000/lgemri.nrrd   # float32 (X, Y, Z) volume, 1.25 x 1.25 x 2.5 mm
     <root>/Training Set/SYN-000/laendo.nrrd   # LA blood pool, uint8 0 / 255 (as the release)
     <root>/scores.csv                          # case_id, 3 attribute scores, fibrosis_quality (1-5)
+    <root>/train.list, <root>/test.list        # the stage-1 (segmentation) split, 80 / 20 as the
+                                               # challenge's lists (see write_stage1_lists)
     <root>/manifest.json                       # parameters + each case's true levels; written last
 
 The scene (per case, geometry jittered by the seed), axial slices along Z: a body of
@@ -47,9 +49,9 @@ from paperkit.data.synthetic import lge_degrade
 from paperkit.paths import cache_dir
 
 __all__ = ["GENERATOR_VERSION", "make_degraded_la2018", "make_synthetic_lge", "read_manifest", "synthetic_case",
-           "write_nrrd"]
+           "write_nrrd", "write_stage1_lists"]
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: writes the stage-1 train.list / test.list
 SPACING_MM = (1.25, 1.25, 2.5)  # the paper's acquisition resolution
 SET_FOLDER = "Training Set"
 
@@ -81,6 +83,25 @@ def _write_case(root: Path, case_id: str, image: np.ndarray, blood: np.ndarray, 
     folder = root / SET_FOLDER / case_id
     write_nrrd(folder / IMAGE_FILE, image.astype(np.float32), spacing)
     write_nrrd(folder / MASK_FILE, (np.asarray(blood, dtype=bool) * 255).astype(np.uint8), spacing)
+
+
+def write_stage1_lists(root: str | os.PathLike, lists: dict[str, list[str]]) -> None:
+    """Write ``train.list`` / ``test.list`` (one case id per line) into ``root``, atomically."""
+    for name in ("train", "test"):
+        with atomic_path(Path(root) / f"{name}.list") as tmp:
+            tmp.write_text("".join(f"{case}\n" for case in lists.get(name, [])), encoding="utf-8")
+
+
+def _stage1_lists(case_ids: list[str], seed: int, test_fraction: float = 0.2) -> dict[str, list[str]]:
+    """A random ``test_fraction`` (at least one case when there are two) as test, the rest train, by seed.
+
+    The stage-1 UNet's own split, as the challenge ships ``train.list``/``test.list`` (80 / 20);
+    it is drawn independently of the chapter's QA split, like the paper's separate segmentation cohort.
+    """
+    order = np.random.default_rng([seed, 2018]).permutation(len(case_ids))
+    n_test = max(1, int(round(test_fraction * len(case_ids)))) if len(case_ids) > 1 else 0
+    test = sorted(case_ids[i] for i in order[:n_test])
+    return {"train": [c for c in case_ids if c not in test], "test": test}
 
 
 def read_manifest(root: str | os.PathLike) -> dict:
@@ -208,6 +229,7 @@ def make_synthetic_lge(out_dir: str | os.PathLike | None = None, n_cases: int = 
             scores[case_id] = _perturb_scores(lge_degrade.scores_from_levels(levels), rng, 0.25 * d)
             levels_of[case_id] = levels
         write_scores(tmp / "scores.csv", scores)
+        write_stage1_lists(tmp, _stage1_lists(sorted(scores), params["seed"]))
         return {"levels": levels_of, "layout": "LA 2018 challenge NRRD (see paperkit.data.datasets.la2018)"}
 
     return build_folder(parent, f"lge-{_digest(params)}", params, build)
@@ -231,14 +253,15 @@ def make_degraded_la2018(source: str | os.PathLike, out_dir: str | os.PathLike |
     source case, so splits keep copies of one scan together. The real LA cavity mask is
     written as ``laendo.nrrd`` and serves as the blood-pool reference. Written to
     ``out_dir / "la2018-degraded-<hash>"`` (default ``paths.cache_dir("la2018-degraded")``);
-    the hash covers the parameters and the source files' names, sizes and times.
+    the hash covers the parameters and the source files' names, sizes and times. When the source
+    has ``train.list``/``test.list``, each copy is listed where its source case is (the stage-1 split).
     """
     if isinstance(copies, bool) or not isinstance(copies, int) or copies < 1:
         raise ValueError(f"copies={copies!r}: expected a positive int")
     source = Path(source).expanduser()
     cases = find_cases(source, layout)
-    stamp = [[c.case_id, str(c.image_path), c.image_path.stat().st_size, c.image_path.stat().st_mtime_ns]
-             for c in cases]
+    stamp = [[c.case_id, str(c.image_path), c.image_path.stat().st_size, c.image_path.stat().st_mtime_ns,
+              c.list_name] for c in cases]
     params = {"generator": "paperkit.data.synthetic.lge.make_degraded_la2018", "version": GENERATOR_VERSION,
               "source": str(source.resolve()), "files": stamp, "copies": copies, "seed": int(seed),
               "difficulty": _check_difficulty(difficulty)}
@@ -246,7 +269,7 @@ def make_degraded_la2018(source: str | os.PathLike, out_dir: str | os.PathLike |
 
     def build(tmp: Path) -> dict:
         d = params["difficulty"]
-        scores, levels_of = {}, {}
+        scores, levels_of, lists = {}, {}, {}
         for ci, case in enumerate(cases):
             image, mask = case.load()
             spacing = case.spacing if case.spacing and len(case.spacing) == 3 else (1.0, 1.0, 1.0)
@@ -261,7 +284,11 @@ def make_degraded_la2018(source: str | os.PathLike, out_dir: str | os.PathLike |
                 entry["subject_id"] = case.case_id
                 scores[case_id] = entry
                 levels_of[case_id] = levels
+                if case.list_name:  # a copy stays in its source case's stage-1 list
+                    lists.setdefault(case.list_name, []).append(case_id)
         write_scores(tmp / "scores.csv", scores)
+        if lists:
+            write_stage1_lists(tmp, lists)
         return {"levels": levels_of, "layout": "LA 2018 challenge NRRD (see paperkit.data.datasets.la2018)"}
 
     return build_folder(parent, f"la2018-degraded-{_digest(params)}", params, build)

@@ -119,3 +119,54 @@ def test_contrastive_with_few_labels(table, methods_kept, smoke, verdict):
         table = table[table.method.isin(methods_kept)]
     v = claims.contrastive_with_few_labels(table, 40, smoke=smoke, n_boot=N_BOOT)
     assert v.holds is verdict and v.evidence
+
+
+def embedded(separation, n_scans=16, slices=3, dim=8, noise=1.0, seed=0):
+    """``(frame, embedding)`` of test slices: two labels, scans alternating, centred ``separation`` apart."""
+    rng = np.random.default_rng(seed)
+    case_ids = np.repeat([f"c{i:02d}" for i in range(n_scans)], slices)
+    labels = np.repeat(np.arange(n_scans) % 2, slices)
+    centre = np.zeros((2, dim))
+    centre[:, 0] = 1.0  # cosine distance needs embeddings away from the origin
+    centre[1, 1] = separation
+    embedding = centre[labels] + rng.normal(0, noise, (len(labels), dim)) * 0.3
+    frame = pd.DataFrame({"case_id": case_ids, "slice": np.tile(np.arange(slices), n_scans), "qa_true": labels})
+    return frame, embedding
+
+
+def encoders(supcon, multitask, qa, **kw):
+    return {"supcon_qa": embedded(supcon, seed=1, **kw), "multitask_qa": embedded(multitask, seed=2, **kw),
+            "qa_resnet34": embedded(qa, seed=3, **kw)}
+
+
+@pytest.mark.parametrize("table, smoke, verdict", [
+    (encoders(4.0, 0.0, 0.0), False, True),                     # contrastive clusters apart, the others mixed
+    (encoders(0.0, 4.0, 0.0), False, False),                    # multi-task separates, contrastive does not
+    (encoders(0.0, 0.0, 4.0), False, False),                    # the baseline separates, contrastive does not
+    (encoders(4.0, 3.9, 0.0), False, None),                     # as tight as multi-task: within one scan's worth
+    (encoders(4.0, 0.0, 0.0, n_scans=3), False, None),          # one scan of one label
+    ({k: v for k, v in encoders(4.0, 0.0, 0.0).items() if k != "qa_resnet34"}, False, None),
+    (None, False, None),
+    (encoders(4.0, 0.0, 0.0), True, None),                      # smoke
+])
+def test_contrastive_tighter_clusters(table, smoke, verdict):
+    v = claims.contrastive_tighter_clusters(table, smoke=smoke, n_boot=N_BOOT)
+    assert v.holds is verdict and v.evidence
+    if verdict is not None:
+        assert v.n == 16 and v.low <= v.effect <= v.high and "silhouette" in v.evidence
+
+
+def test_silhouette_difference_is_paired_on_the_same_slices_and_uses_one_scan_as_margin():
+    table = encoders(4.0, 0.0, 0.0)
+    d = claims.silhouette_difference(table, "supcon_qa", "qa_resnet34", n_boot=N_BOOT)
+    from sklearn.metrics import silhouette_score
+
+    frame, emb = table["supcon_qa"]
+    _, base = table["qa_resnet34"]
+    expected = (silhouette_score(emb, frame["qa_true"], metric="cosine")
+                - silhouette_score(base, frame["qa_true"], metric="cosine"))
+    assert d.effect == pytest.approx(expected) and d.margin() == pytest.approx(2 / 16)
+    shuffled = dict(table)
+    shuffled["qa_resnet34"] = (table["qa_resnet34"][0].iloc[::-1].reset_index(drop=True), base)
+    with pytest.raises(ValueError, match="different test slices"):
+        claims.silhouette_difference(shuffled, "supcon_qa", "qa_resnet34", n_boot=N_BOOT)

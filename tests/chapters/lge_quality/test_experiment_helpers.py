@@ -56,3 +56,10 @@ def test_test_scans_round_trip_through_the_run_record(tmp_path):
         experiment.store_test_scans(run, scans.drop(columns="true"))
     with pytest.raises(FileNotFoundError, match="no per-scan test predictions"):
         experiment.load_test_scans(SimpleNamespace(run=Run("lge_quality", "x", tmp_path / "x", {})))
+
+
+@pytest.mark.parametrize("n, size, drop", [(33, 32, True), (32, 32, False), (34, 32, False), (5, 32, False),
+                                           (17, 16, True), (1, 16, False)])
+def test_qa_batches_never_leave_a_lone_slice_for_batchnorm(n, size, drop):
+    batches = experiment.qa_batches(n, size)
+    assert batches.size == min(n, size) and batches.drop_last is drop

@@ -39,3 +39,41 @@ def test_attention_table_rows_and_chance_share(qa_net):
     # the 4x4 square grown twice by a 3x3 cross is 8x8 less 3 pixels at each corner: 52 of 1024 pixels
     assert table.loc[0, "atrium area share (chance)"] == pytest.approx(52 / 1024)
     assert 0 <= table.loc[0, "HiResCAM atrium share (layer3)"] <= 1
+
+
+def test_score_correlations_say_where_the_scores_came_from(tmp_path):
+    """Synthetic scores correlate because the generator makes them so: the caption must say so, computed
+    from the data folder, and only scores from outside paperkit are set beside the paper's Table 1."""
+    from paperkit.data.datasets.la2018 import load_la2018
+    from paperkit.data.synthetic.lge import make_synthetic_lge
+    from tests.fixtures import la2018 as fx
+
+    root = make_synthetic_lge(tmp_path / "syn", n_cases=6, size=32, n_slices=8, seed=2)
+    table, caption, reading = figures.score_correlations(load_la2018(root), root)
+    assert "PROPERTY OF THE GENERATOR" in caption and "paperkit.data.synthetic.lge" in caption
+    assert "do not corroborate" in reading and "not evidence" in caption
+    assert list(table["score"]) == ["myocardium_nulling", "sharpness", "enhancement_aorta_valve", "fibrosis_quality"]
+    own = tmp_path / "own"
+    for i in range(5):
+        fx.write_nrrd_case(own, f"C{i}", *fx.tiny_case(i))
+    fx.write_scores_csv(own / "scores.csv", [[f"C{i}", *fx.scores_for(i)] for i in range(5)])
+    _, caption, reading = figures.score_correlations(load_la2018(own), own)
+    assert "your scores" in caption and "GENERATOR" not in caption and "beside the paper's Table 1" in reading
+
+
+def test_preview_slices_and_two_line_titles(tmp_path):
+    from paperkit.data.datasets.la2018 import load_la2018
+    from tests.fixtures import la2018 as fx
+
+    for i in range(5):
+        fx.write_nrrd_case(tmp_path, f"C{i}", *fx.tiny_case(i), mask_file=None if i == 0 else "laendo.nrrd")
+    fx.write_scores_csv(tmp_path / "scores.csv", [[f"C{i}", *fx.scores_for(i)] for i in range(5)])
+    cases = load_la2018(tmp_path, masks="optional")
+    picks, images, masks = figures.preview_slices(cases, 32)
+    assert len(picks) == 4 and images.shape == masks.shape == (4, 32, 32)
+    scores = [c.scores["fibrosis_quality"] for c in picks]
+    assert scores == sorted(scores)
+    for case, mask in zip(picks, masks):
+        assert mask.any() == case.has_mask  # the middle atrium slice, or an empty mask without one
+    title = figures.strip_title(picks[0], {"sharpness": "S", "fibrosis_quality": "Q"})
+    assert title.startswith(f"{picks[0].case_id}<br>S ")

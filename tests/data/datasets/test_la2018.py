@@ -17,6 +17,7 @@ from paperkit.data.datasets.la2018 import (
     detect_layout,
     find_cases,
     load_la2018,
+    read_case_lists,
     read_nrrd,
     read_scores,
     split_stage1,
@@ -351,6 +352,24 @@ def test_degraded_real_layout_round_trip(tmp_path):
     assert np.array_equal(mask, original_mask) and image.shape == original_image.shape
     split = split_qa(cases, n_test=1, val_fraction=0.5, seed=0)
     assert {c.subject for c in split["test"]}.isdisjoint({c.subject for c in split["train"] + split["val"]})
+    assert not (root / "train.list").exists()  # the source has no lists: none invented
+
+
+def test_degraded_copies_keep_their_source_cases_stage1_lists(tmp_path):
+    source = h5_root(tmp_path, n=3, train=["H5CASE00", "H5CASE01"], test=["H5CASE02"])
+    cases = load_la2018(make_degraded_la2018(source, tmp_path / "out", copies=2, seed=0))
+    assert {c.case_id: c.list_name for c in cases} == {
+        "H5CASE00-c0": "train", "H5CASE00-c1": "train", "H5CASE01-c0": "train", "H5CASE01-c1": "train",
+        "H5CASE02-c0": "test", "H5CASE02-c1": "test"}
+    split = split_stage1(cases, val_fraction=0.5)
+    assert split.source == "train.list / test.list" and {c.subject for c in split["test"]} == {"H5CASE02"}
+
+
+def test_synthetic_stage1_lists_are_an_eighty_twenty_split_by_seed(tmp_path):
+    root = make_synthetic_lge(tmp_path, n_cases=10, size=32, n_slices=8, seed=4)
+    lists = read_case_lists(root)
+    assert len(lists["test"]) == 2 and sorted(lists["train"] + lists["test"]) == [f"SYN-{i:03d}" for i in range(10)]
+    assert read_case_lists(make_synthetic_lge(tmp_path, n_cases=10, size=32, n_slices=8, seed=4)) == lists
 
 
 # --------------------------------------------------------------------------- real sample

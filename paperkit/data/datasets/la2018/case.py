@@ -60,13 +60,14 @@ class LACase:
     ``subject`` groups scans of one patient (defaults to ``case_id``); ``list_name`` is
     ``"train"``/``"test"`` when ``train.list``/``test.list`` name the case; ``release_set``
     the NRRD release folder (``"Training Set"``...). ``scores`` maps :data:`SCORE_COLUMNS`
-    (without ``case_id``) to 1-5 integers.
+    (without ``case_id``) to 1-5 integers. ``mask_path`` is None for a scan without an atrium
+    mask (a scored scan for the QA stage only; see ``find_cases(..., masks="optional")``).
     """
 
     case_id: str
     layout: str
     image_path: Path
-    mask_path: Path
+    mask_path: Path | None
     subject: str = ""
     list_name: str | None = None
     release_set: str | None = None
@@ -76,24 +77,34 @@ class LACase:
     def __post_init__(self):
         self.subject = self.subject or self.case_id
 
-    def load(self) -> tuple[np.ndarray, np.ndarray]:
+    @property
+    def has_mask(self) -> bool:
+        """Whether the case comes with an atrium mask."""
+        return self.mask_path is not None
+
+    def load(self) -> tuple[np.ndarray, np.ndarray | None]:
         """``(image float32, mask uint8 {0,1})``, both (X, Y, Z) with axial slices along the last axis.
 
-        Raises :class:`DataError` naming the file when the mask's shape differs from the image's.
+        The mask is None for a case without one (:attr:`has_mask`). Raises :class:`DataError`
+        naming the file when the mask's shape differs from the image's.
         """
         if self.layout == "nrrd":
-            image_volume, mask_volume = read_nrrd(self.image_path), read_nrrd(self.mask_path)
+            image_volume = read_nrrd(self.image_path)
+            mask_volume = read_nrrd(self.mask_path) if self.has_mask else None
             where = f"{self.mask_path}"
         else:
             image_volume = read_hdf5(self.image_path, key="image")
-            mask_volume = read_hdf5(self.mask_path, key="label")
+            mask_volume = read_hdf5(self.mask_path, key="label") if self.has_mask else None
             where = f"{self.mask_path} (dataset 'label')"
-        image, mask = image_volume.array, mask_volume.array
+        image = image_volume.array
         if image.ndim != 3:
             raise DataError(f"{self.image_path}: expected a 3D volume, got shape {image.shape}")
+        self.spacing = image_volume.spacing
+        if mask_volume is None:
+            return image.astype(np.float32, copy=False), None
+        mask = mask_volume.array
         if mask.shape != image.shape:
             raise DataError(f"{where}: mask of shape {mask.shape}; expected the image's {image.shape}")
-        self.spacing = image_volume.spacing
         return image.astype(np.float32, copy=False), (mask > 0).astype(np.uint8)
 
     @property
@@ -119,7 +130,7 @@ def cases_table(cases: Iterable[LACase]):
     rows = []
     for c in cases:
         row = {"case_id": c.case_id, "subject": c.subject, "layout": c.layout, "list": c.list_name,
-               "release_set": c.release_set}
+               "release_set": c.release_set, "mask": c.has_mask}
         if c.scores is not None:
             row.update(c.scores)
             row.update({f"{k}_diagnostic": int(v >= DIAGNOSTIC_THRESHOLD) for k, v in c.scores.items()})

@@ -48,7 +48,11 @@ class LGESlices(Dataset):
     on the stage-1 UNet's output). ``augment``: ``True`` for :func:`default_augmentation`,
     a callable taking and returning ``(tv_tensors.Image, tv_tensors.Mask)``, or ``False``.
 
-    Items are dicts: ``image`` (1, H, W) float, ``mask`` (1, H, W) float 0/1, ``case_id``,
+    A case without an atrium mask (:attr:`LACase.has_mask` False) gets an empty mask and
+    ``has_mask`` False (per item, and in the ``has_mask`` tensor over items); ``slices="mask"``
+    refuses it.
+
+    Items are dicts: ``image`` (1, H, W) float, ``mask`` (1, H, W) float 0/1, ``has_mask``, ``case_id``,
     ``case_index``, ``slice``; when every case has scores also ``attributes`` (3,) and ``qa``
     (1,) float 0/1 labels and ``scores`` (4,) int64 raw 1-5 scores. ``slice_case_ids`` lists
     each item's case id (for :func:`~paperkit.chapters.lge_quality.experiment.scan_mode`).
@@ -74,10 +78,16 @@ class LGESlices(Dataset):
         self.image_size = image_size
         self.normalize = normalize
         self.transform = default_augmentation() if augment is True else (augment or None)
-        images, masks, index = [], [], []
+        images, masks, index, has_mask = [], [], [], []
         for ci, case in enumerate(self.cases):
             chosen = self._choose(case, slices)
+            if slices == "mask" and not case.has_mask:
+                raise DataError(f"LGESlices: case {case.case_id} ({case.image_path.parent}) has no atrium mask, so "
+                                "slices='mask' cannot choose its slices; pass slices='all' or {case_id: indices} "
+                                "(e.g. stage 1's selection)")
             image, mask = case.load()
+            if mask is None:  # a scan without a segmentation: an empty mask, flagged by has_mask
+                mask = np.zeros(image.shape, dtype=np.uint8)
             if chosen is None:
                 chosen = np.flatnonzero(mask.any(axis=(0, 1))) if slices == "mask" else np.arange(image.shape[-1])
             chosen = np.asarray(chosen, dtype=np.int64)
@@ -99,6 +109,8 @@ class LGESlices(Dataset):
             images.append(img)
             masks.append(msk.to(torch.uint8))
             index += [(ci, int(z)) for z in chosen]
+            has_mask += [case.has_mask] * len(chosen)
+        self.has_mask = torch.tensor(has_mask, dtype=torch.bool)
         self.images = torch.cat(images) if index else torch.zeros(0, 1, image_size, image_size)
         self.masks = torch.cat(masks) if index else torch.zeros(0, 1, image_size, image_size, dtype=torch.uint8)
         self.index = index
@@ -131,7 +143,7 @@ class LGESlices(Dataset):
         if self.transform is not None:
             image, mask = self.transform(tv_tensors.Image(image), tv_tensors.Mask(mask))
         item = {"image": image.as_subclass(torch.Tensor).float(), "mask": mask.as_subclass(torch.Tensor).float(),
-                "case_id": case.case_id, "case_index": ci, "slice": z}
+                "has_mask": torch.tensor(case.has_mask), "case_id": case.case_id, "case_index": ci, "slice": z}
         if self.with_labels:
             item["attributes"] = torch.as_tensor(case.attribute_labels, dtype=torch.float32)
             item["qa"] = torch.tensor([case.qa_label], dtype=torch.float32)

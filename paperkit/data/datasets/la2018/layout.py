@@ -15,7 +15,10 @@ array axis (pynrrd keeps the NRRD (X, Y, Z) order; the HDF5 files keep it too):
     Training Set/<CASE_ID>/laendo.nrrd     # LA cavity (endocardium) mask, values 0 / 255
     Testing Set/<CASE_ID>/...              # (lawall.nrrd etc. may be present; ignored)
 
-  Case folders directly under the root are accepted too. The file names were confirmed from
+  Case folders directly under the root are accepted too. A scored scan without a segmentation
+  (no ``laendo.nrrd``) is read with ``masks="optional"`` (the QA stage can use it; stage 1 cannot).
+  ``train.list``/``test.list`` in the root, if present, name the stage-1 split as in the HDF5 form.
+  The file names were confirmed from
   several public programs reading the release (``nrrd.read(.../lgemri.nrrd)``,
   ``laendo.nrrd`` with ``label == 255``); we found no organiser page listing them.
 
@@ -51,7 +54,7 @@ from paperkit.data.datasets.la2018.scores import SCORES_FILE, read_scores
 from paperkit.data.io.errors import DataError
 from paperkit.data.io.text import read_utf8
 
-__all__ = ["LAYOUTS", "detect_layout", "find_cases", "load_la2018", "read_case_lists"]
+__all__ = ["LAYOUTS", "MASKS", "detect_layout", "find_cases", "load_la2018", "read_case_lists"]
 
 NRRD_SET_FOLDERS = ("Training Set", "Testing Set")
 H5_CASE_FOLDERS = ("cases", "2018LA_Seg_Training Set", "2018LA_Seg_TrainingSet")
@@ -112,28 +115,37 @@ def read_case_lists(root: str | os.PathLike) -> dict[str, list[str]]:
     return lists
 
 
-def find_cases(root: str | os.PathLike, layout: str = "auto") -> list[LACase]:
+MASKS = ("required", "optional")
+
+
+def find_cases(root: str | os.PathLike, layout: str = "auto", masks: str = "required") -> list[LACase]:
     """Every case under ``root`` in ``layout`` (``"auto"``, ``"nrrd"``, ``"hdf5"``), sorted by id.
 
-    NRRD cases must hold both ``lgemri.nrrd`` and ``laendo.nrrd`` (:class:`DataError` naming
-    the folder and the missing file otherwise). ``train.list``/``test.list`` in ``root`` set
-    each case's ``list_name``. Volumes are not read here (see :meth:`LACase.load`).
+    NRRD cases must hold ``lgemri.nrrd``, and ``laendo.nrrd`` unless ``masks="optional"``
+    (:class:`DataError` naming the folder and the missing file otherwise); with
+    ``masks="optional"`` a case without its mask gets ``mask_path=None`` (scored scans without
+    a segmentation, for the QA stage). ``train.list``/``test.list`` in ``root`` set each case's
+    ``list_name``. Volumes are not read here (see :meth:`LACase.load`).
     """
     root = Path(root).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: LA 2018 folder not found")
     if layout not in LAYOUTS:
         raise ValueError(f"layout={layout!r}: expected one of {', '.join(LAYOUTS)}")
+    if masks not in MASKS:
+        raise ValueError(f"masks={masks!r}: expected one of {', '.join(MASKS)}")
     if layout == "auto":
         layout = detect_layout(root)
     cases: list[LACase] = []
     if layout == "nrrd":
         for folder, release in _nrrd_case_dirs(root):
-            for name in (IMAGE_FILE, MASK_FILE):
+            needed = (IMAGE_FILE, MASK_FILE) if masks == "required" else (IMAGE_FILE,)
+            for name in needed:
                 if not (folder / name).is_file():
                     raise DataError(f"{folder}: expected {name} in every case folder (with "
                                     f"{IMAGE_FILE} = image, {MASK_FILE} = LA cavity mask), not found")
-            cases.append(LACase(folder.name, "nrrd", folder / IMAGE_FILE, folder / MASK_FILE, release_set=release))
+            mask = folder / MASK_FILE if (folder / MASK_FILE).is_file() else None
+            cases.append(LACase(folder.name, "nrrd", folder / IMAGE_FILE, mask, release_set=release))
     else:
         cases = [LACase(d.name, "hdf5", d / H5_FILE, d / H5_FILE) for d in _h5_case_dirs(root)]
     if not cases:
@@ -148,15 +160,15 @@ def find_cases(root: str | os.PathLike, layout: str = "auto") -> list[LACase]:
 
 
 def load_la2018(root: str | os.PathLike, scores: str | os.PathLike | None = "auto",
-                layout: str = "auto") -> list[LACase]:
-    """The cases of ``root`` (:func:`find_cases`) with their quality scores attached.
+                layout: str = "auto", masks: str = "required") -> list[LACase]:
+    """The cases of ``root`` (:func:`find_cases`, with ``masks``) with their quality scores attached.
 
     ``scores``: a CSV path, ``"auto"`` (``<root>/scores.csv`` when it exists, else none) or
     ``None``. With scores, every case must have a row (:class:`DataError` naming the cases
     without); rows for cases not found are reported with a warning.
     """
     root = Path(root).expanduser()
-    cases = find_cases(root, layout)
+    cases = find_cases(root, layout, masks)
     if isinstance(scores, str) and scores == "auto":
         scores = root / SCORES_FILE if (root / SCORES_FILE).is_file() else None
     if scores is None:

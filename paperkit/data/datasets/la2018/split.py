@@ -45,6 +45,10 @@ def split_stage1(cases: Sequence[LACase], val_fraction: float = 0.1, seed: int =
     and says so in ``notes``. Returns a :class:`~paperkit.data.splits.Split` checked for subject overlap.
     """
     cases = list(cases)
+    unmasked = [c.case_id for c in cases if not c.has_mask]
+    if unmasked:
+        raise ValueError(f"split_stage1: case(s) {', '.join(unmasked[:5])} have no atrium mask; the stage-1 "
+                         "UNet needs a mask for every case of its cohort (leave them out, or pass a cohort with masks)")
     notes = []
     if use_lists and any(c.list_name for c in cases):
         test = [c for c in cases if c.list_name == "test"]

@@ -261,6 +261,51 @@ def solution_times(executed: str | Path, *, source: str | Path | None = None) ->
     return pd.DataFrame(rows, columns=["exercise", "question", "status", "seconds"])
 
 
+def executed_profile(executed: str | Path) -> str | None:
+    """The ``profile`` papermill passed to an executed chapter notebook (None when absent or not recorded)."""
+    import json
+
+    path = Path(executed)
+    if not path.exists():
+        return None
+    parameters = json.loads(path.read_text()).get("metadata", {}).get("papermill", {}).get("parameters", {})
+    return parameters.get("profile")
+
+
+def chapter_section(name: str, *, out_dir: str | Path, chapters_dir: str | Path, root: Path = ROOT) -> str:
+    """The teacher's page section of chapter ``name`` as MyST Markdown: nothing in it is typed by hand.
+
+    What the chapter teaches, its pitfall and prerequisites (:data:`CHAPTER_NOTES`), each profile's last
+    recorded execution under ``out_dir`` (:func:`paperkit.executions.execution_table`) and the exercises
+    with the time their solutions took in the executed notebook ``chapters_dir/<name>.ipynb``
+    (:func:`solution_times`; "not executed yet" when it is absent).
+    """
+    from paperkit import chapters
+    from paperkit.executions import execution_table, format_seconds
+
+    spec = chapters.get(name).SPEC
+    notes = CHAPTER_NOTES[name]
+    executed = Path(chapters_dir) / f"{name}.ipynb"
+    times = solution_times(executed, source=root / "nbs" / f"{name}.ipynb")
+    profile = executed_profile(executed)
+    rows = ["| exercise | question | solution time |", "|---|---|---|"]
+    for row in times.itertuples():
+        when = format_seconds(row.seconds) if row.status == "ran" else row.status
+        question = row.question.replace("|", "\\|")
+        rows.append(f"| {{ref}}`{row.exercise}` | {question} | {when} |")
+    timed = (f"measured when the book was built, in the `{profile}` profile" if profile else
+             "measured when the book is built")
+    return "\n".join([
+        f"**{spec.title}** ({{doc}}`the chapter <{name}>`).", "",
+        f"**What it teaches.** {notes['teaches']}", "",
+        f"**The pitfall it shows.** {notes['pitfall']}", "",
+        f"**Prerequisites.** {notes['prerequisites']}", "",
+        "**Time per profile** on the machines that executed it (the book's own record):", "",
+        execution_table(out_dir, name), "",
+        f"**Exercises** and the time each solution took ({timed}; solutions reuse the chapter's trained models):",
+        "", *rows])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Teaching with the book")
     sub = parser.add_subparsers(dest="command", required=True)

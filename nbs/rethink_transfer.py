@@ -577,11 +577,14 @@ by_hand = pd.DataFrame([
      "by hand": np.sum(steps * (precision[:-1] + precision[1:]) / 2), "library": auc(recall, precision)}])
 plots.show_table(by_hand.round(4), "Classifier B, its median-AUPRC draw: two areas under one precision-recall curve "
                                    "(simulated scores)")
+trapezoid_minus_ap = by_hand["by hand"].iloc[1] - by_hand["by hand"].iloc[0]
 display(Markdown(
     "The two areas use the same points. AP holds precision constant over each recall step, at the value reached "
-    "once the step's positive is found; the trapezoid draws a straight line between the points, across the "
-    "stretches where precision falls as negatives are passed, and so credits the classifier with precision it "
-    f"never had. Here the trapezoid is larger by {by_hand['by hand'].iloc[1] - by_hand['by hand'].iloc[0]:.4f}."))
+    "when the step's positive is found; the trapezoid averages that value with the precision at the step's start, "
+    "which the negatives ranked just before the positive have pulled down (and, for the first step, with the "
+    "curve's starting point, precision 1). On this draw the trapezoid is "
+    f"{'larger' if trapezoid_minus_ap > 0 else 'smaller'} than AP by {abs(trapezoid_minus_ap):.4f}; the paper's "
+    "code reports the trapezoid."))
 
 # %% [markdown]
 # :::{solution-end}

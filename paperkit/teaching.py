@@ -228,7 +228,7 @@ def write_student_notebooks(out: str | Path, *, root: Path = ROOT, chapters: Seq
 def solution_times(executed: str | Path, *, source: str | Path | None = None) -> pd.DataFrame:
     """How each solution of an executed chapter notebook went: one row per exercise.
 
-    Columns ``exercise`` (its label), ``question`` (first sentence), ``status`` (``ran``, ``error`` or
+    Columns ``exercise`` (its label), ``question`` (its text on one line), ``status`` (``ran``, ``error`` or
     ``not executed yet``) and ``seconds`` (papermill's ``metadata.papermill.duration`` summed over the
     solution's tagged code cells; NaN when not executed). When ``executed`` does not exist the exercises
     are read from ``source`` (the chapter's ``.ipynb`` or ``.py``) and every row says ``not executed yet``.
@@ -245,7 +245,6 @@ def solution_times(executed: str | Path, *, source: str | Path | None = None) ->
     rows = []
     for e in exercises(nb, path.name):
         question = re.sub(r"\s+", " ", e["question"])
-        first = re.split(r"(?<=[.?!])\s", question, maxsplit=1)[0]
         status, seconds = "not executed yet", float("nan")
         if ran:
             cells = [nb.cells[i] for i in e["code"]]
@@ -257,7 +256,7 @@ def solution_times(executed: str | Path, *, source: str | Path | None = None) ->
                 status = "not executed yet"
             else:
                 status, seconds = "ran", float(sum(durations))
-        rows.append({"exercise": e["label"], "question": first, "status": status, "seconds": seconds})
+        rows.append({"exercise": e["label"], "question": question, "status": status, "seconds": seconds})
     return pd.DataFrame(rows, columns=["exercise", "question", "status", "seconds"])
 
 

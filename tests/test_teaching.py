@@ -102,7 +102,7 @@ def test_solution_times_come_from_papermill_metadata(tmp_path):
     nbformat.write(nb, executed)
     times = teaching.solution_times(executed)
     assert times["exercise"].tolist() == ["c-ex-1", "c-ex-2"]
-    assert times["question"].iloc[0] == "First."
+    assert times["question"].iloc[0] == "First. More text."
     assert times["status"].tolist() == ["ran", "error"]
     assert times["seconds"].iloc[0] == pytest.approx(1.25)
 

@@ -161,7 +161,11 @@ def test_book_builds_with_every_chapter(smoke_book):
         assert f'href="{name}.html#{name}-ex-1"' in teacher, name
     # A chapter page hides each solution behind a toggle under its exercise.
     chapter_page = (html_dir / "book" / "chapters" / "lv_segmentation.html").read_text()
-    assert chapter_page.count('class="admonition solution') >= 3 and "dropdown" in chapter_page
+    import re
+
+    solutions = re.findall(r'<div class="([^"]*\bsolution\b[^"]*)"', chapter_page)
+    assert len(solutions) >= 3 and all("dropdown" in classes.split() for classes in solutions), solutions
+    assert chapter_page.count('class="cell tag_solution') >= 3
     # Offline: no page loads a script or stylesheet from another host; math comes from _static/mathjax.
     external = {str(p.relative_to(html_dir)): found for p in html_dir.rglob("*.html")
                 if (found := external_resources(p.read_text()))}

@@ -610,14 +610,14 @@ official_keep = channel_masks(corr0, mode="minmax", threshold=official_cfg.thres
 rows = []
 for layer in paper_keep:
     for c, class_name in enumerate(classes):
-        if not seen[c]:
-            continue
         a, b = paper_keep[layer][c].bool(), official_keep[layer][c].bool()
-        rows.append({"layer": layer, "class": class_name, "kernels": a.numel(), "kept: paper's rule": int(a.sum()),
+        rows.append({"layer": layer, "class": class_name, "images diagnosed": int(corr0.counts[c]),
+                     "kernels": a.numel(), "kept: paper's rule": int(a.sum()),
                      "kept: official rule": int(b.sum()),
                      "kept by both / by either": round(float((a & b).sum() / max(1, int((a | b).sum()))), 2)})
 plots.show_table(pd.DataFrame(rows), f"Kernels kept per class by the two rules ({lead}, {S.data_label})",
-                 note="The same class-kernel correlations (this run's diagnosis); only the rule differs.")
+                 note="The same class-kernel correlations (this run's diagnosis); only the rule differs. A class with "
+                      "no image diagnosed (none correct and confident enough) keeps every kernel under both rules.")
 
 # %% [markdown]
 # :::{solution-end}

@@ -512,7 +512,7 @@ first_run = test_scans[test_scans.run == 1].set_index("case_id")
 scan_ids = first_run.index.unique().to_numpy()
 rng = np.random.default_rng(S.seed)
 n_resamples = 200
-best = pd.Series(0, index=METHODS)
+best = pd.Series(0.0, index=METHODS)
 for _ in range(n_resamples):
     pick = rng.choice(scan_ids, len(scan_ids), replace=True)
     f1 = pd.Series({m: experiment.scan_metrics(first_run[first_run.method == m].loc[pick])["f1"] for m in METHODS})

@@ -517,8 +517,9 @@ compare = pd.DataFrame([{"recalibrate_bn": S.recalibrate_bn, **{k: trained[name]
                         {"recalibrate_bn": not S.recalibrate_bn,
                          **{k: no_recalibration.metrics[k] for k in ("accuracy", "auroc")}}])
 plots.show_table(compare.round(3), f"{name}, the same training with and without BatchNorm recalibration ({S.data_label})",
-                 note="Accuracy needs the probabilities on the right side of 0.5; AUROC only needs their order. Stale "
-                      "BatchNorm statistics shift and squash every probability alike, which moves accuracy first.")
+                 note="Accuracy needs each probability on the right side of the decision; AUROC only needs their "
+                      "order. Stale BatchNorm statistics shift every probability of the test set together: a shift "
+                      "can cross the decision without changing the order, so see which of the two moved here.")
 
 # %% [markdown]
 # :::{solution-end}
@@ -549,6 +550,8 @@ for label, rate in rates.items():
                  "auroc": r3d.metrics["auroc"]})
 same_rate = pd.DataFrame(rows)
 plots.show_table(same_rate.round(4), f"R3D-18 at its own and at the common learning rate ({S.data_label})")
+if rates["this run's rate"] == rates["the common rate"]:
+    print(f"This profile already trains R3D-18 at the common rate ({S.lr:g}); the classroom profile does not.")
 print(claims.unlearnt_note(same_rate) or "R3D-18 learnt at both rates in this run's budget.")
 
 # %% [markdown]

@@ -551,7 +551,7 @@ for label, rate in rates.items():
 same_rate = pd.DataFrame(rows)
 plots.show_table(same_rate.round(4), f"R3D-18 at its own and at the common learning rate ({S.data_label})")
 if rates["this run's rate"] == rates["the common rate"]:
-    print(f"This profile already trains R3D-18 at the common rate ({S.lr:g}); the classroom profile does not.")
+    print(f"The {S.profile} profile already trains R3D-18 at the common rate ({S.lr:g}): both rows are one run.")
 print(claims.unlearnt_note(same_rate) or "R3D-18 learnt at both rates in this run's budget.")
 
 # %% [markdown]

@@ -542,7 +542,7 @@ plots.show_table(pd.DataFrame({"method": [PAPER_NAMES[m] for m in METHODS],
 # :::
 
 # %% tags=["solution"]
-by_labels = curve.pivot(index="labelled scans", columns="method", values="f1")
+by_labels = curve.pivot(index="labelled scans", columns="method", values="f1")[METHODS]
 if {"supcon_qa", "qa_resnet34"} <= set(by_labels.columns):
     by_labels["QA & Contrastive minus QA"] = by_labels["supcon_qa"] - by_labels["qa_resnet34"]
 plots.show_table(by_labels.rename(columns=PAPER_NAMES).round(3).reset_index(),

@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PROFILE ?= classroom
 
-.PHONY: install book test bench clean
+.PHONY: install book test bench student clean
 
 install: $(STAMP)
 
@@ -24,8 +24,12 @@ test: install
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
+# The chapters without their solutions and outputs, to hand out (paperkit.teaching).
+student: install
+	$(PY) -m paperkit.teaching student --out student/
+
 bench: install
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf _build book/chapters book/_static/plotly.min.js book/_static/mathjax runs
+	rm -rf _build book/chapters book/_static/plotly.min.js book/_static/mathjax runs student

@@ -525,12 +525,107 @@ display(Markdown(
 # %% [markdown]
 # ## Exercises
 #
-# 1. Raise `runs` to 5 and watch the standard deviations: is the ordering of Table 2 stable?
-# 2. Lower `label_counts` (e.g. `[6, 12]`): does contrastive pre-training help more with fewer labels?
-# 3. Change the stage-1 threshold `t` (`threshold` in the profile settings): how do selection recall
-#    and precision trade off, and does Table 2 move?
-# 4. Run `dataset="la2018-degraded"` with `PAPERKIT_DATA` set: the same defects on real anatomy.
-# 5. Set `tie_rule="mean-probability"`: how many tied scans change their call, and does the ledger move?
+# Each exercise is followed by its solution, hidden behind a toggle on the page: it runs in this
+# notebook on this run's data and models, so its numbers are this run's. The teacher's page lists how
+# long each solution took when the book was built.
+
+# %% [markdown]
+# :::{exercise}
+# :label: lge_quality-ex-1
+#
+# Is the ordering of Table 2 stable? Look at each run's F1 (raise `runs` for more of them), then resample
+# the test scans with replacement: in what share of the resamples does each method come out best?
+# :::
+
+# %% [markdown]
+# :::{solution-start} lge_quality-ex-1
+# :class: dropdown
+# :::
+
+# %% tags=["solution"]
+per_run_f1 = results.pivot(index="run", columns="method", values="f1")[METHODS].rename(columns=PAPER_NAMES)
+plots.show_table(per_run_f1.round(3).reset_index(), f"Test F1 per run ({len(split['test'])} test scans, {S.dataset})")
+first_run = test_scans[test_scans.run == 1].set_index("case_id")
+scan_ids = first_run.index.unique().to_numpy()
+rng = np.random.default_rng(S.seed)
+n_resamples = 200
+best = pd.Series(0.0, index=METHODS)
+for _ in range(n_resamples):
+    pick = rng.choice(scan_ids, len(scan_ids), replace=True)
+    f1 = pd.Series({m: experiment.scan_metrics(first_run[first_run.method == m].loc[pick])["f1"] for m in METHODS})
+    best[f1[f1 == f1.max()].index] += 1 / len(f1[f1 == f1.max()])  # a tie shares the win
+plots.show_table(pd.DataFrame({"method": [PAPER_NAMES[m] for m in METHODS],
+                               "best F1 in the resamples (%)": (100 * best / n_resamples).round(1).to_numpy()}),
+                 f"Run 1, test scans resampled {n_resamples} times ({S.data_label})",
+                 note="A method that is best in nearly every resample is ahead on these scans; shares spread over "
+                      "the methods mean the test set cannot order them.")
+
+# %% [markdown]
+# :::{solution-end}
+# :::
+
+# %% [markdown]
+# :::{exercise}
+# :label: lge_quality-ex-2
+#
+# Does contrastive pre-training help more with fewer labels? Read the limited-labels experiment as a
+# table: F1 of each method per number of labelled scans, and the gap between QA & Contrastive and the
+# plain QA network. (Lower `label_counts`, e.g. `[6, 12]`, to add points.)
+# :::
+
+# %% [markdown]
+# :::{solution-start} lge_quality-ex-2
+# :class: dropdown
+# :::
+
+# %% tags=["solution"]
+by_labels = curve.pivot(index="labelled scans", columns="method", values="f1")[METHODS]
+if {"supcon_qa", "qa_resnet34"} <= set(by_labels.columns):
+    by_labels["QA & Contrastive minus QA"] = by_labels["supcon_qa"] - by_labels["qa_resnet34"]
+plots.show_table(by_labels.rename(columns=PAPER_NAMES).round(3).reset_index(),
+                 f"Test F1 against the number of labelled training scans, run 1 ({S.data_label})",
+                 note=f"Label counts of this profile: {S.label_counts or 'none (the full training set only)'}.")
+
+# %% [markdown]
+# :::{solution-end}
+# :::
+
+# %% [markdown]
+# :::{exercise}
+# :label: lge_quality-ex-3
+#
+# Change the stage-1 threshold `t` (`threshold` in the profile settings): how do the recall and the
+# precision of the slice selection trade off on the test scans?
+# :::
+
+# %% [markdown]
+# :::{solution-start} lge_quality-ex-3
+# :class: dropdown
+# :::
+
+# %% tags=["solution"]
+if stage1 is not None:
+    rows = []
+    for t in sorted({0.1, 0.3, S.threshold, 0.7, 0.9}):
+        table_t, _ = experiment.stage1_report(unet.model, split["test"], image_size=S.image_size, threshold=t,
+                                              device=S.device)
+        rows.append({"t": t, **table_t[["selection recall", "selection precision", "selection accuracy"]].mean()})
+    plots.show_table(pd.DataFrame(rows).round(3), f"Stage-1 slice selection on the {len(split['test'])} test scans "
+                                                  f"against the threshold t ({S.data_label})",
+                     note=f"This run's t = {S.threshold}. A scan where no slice passes keeps its most probable one.")
+else:
+    print("unet_la is not among this run's models: the slices come from the ground-truth masks.")
+
+# %% [markdown]
+# :::{solution-end}
+# :::
+
+# %% [markdown]
+# ### Going further
+#
+# - Run `dataset="la2018-degraded"` with `PAPERKIT_DATA` set: the same defects on real anatomy.
+# - Retrain stage 2 with the stage-1 threshold you chose above: does Table 2 move?
+# - Set `tie_rule="mean-probability"`: how many tied scans change their call, and does the ledger move?
 
 # %%
 print(finish(S, clock))

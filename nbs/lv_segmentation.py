@@ -465,12 +465,133 @@ for key, value in {"paper_lr": paper_p["lr"], "paper_decay": paper_p["decay_rate
 # %% [markdown]
 # ## Exercises
 #
-# 1. Train the GAP network without its context branch: `registry.create("gap_net", context=False)` in a
-#    cell of your own through `train_segmenter`'s harness. Does Dice move? Does the CAM change?
-# 2. Set `split="random"` on Sunnybrook and compare with the official split. Then split by *image*
-#    (put slices of one patient on both sides) and watch the validation Dice rise: that is leakage.
-# 3. Raise the synthetic `difficulty` (in the profile settings) and find where pixel accuracy still
-#    looks excellent while Dice has collapsed.
+# Each exercise is followed by its solution, hidden behind a toggle on the page: it runs in this
+# notebook on this run's data and models, so its numbers are this run's. The teacher's page lists how
+# long each solution took when the book was built.
+
+# %% [markdown]
+# :::{exercise}
+# :label: lv_segmentation-ex-1
+#
+# Pixel accuracy under imbalance: start from a perfect prediction (the expert mask itself) and move it
+# diagonally by a growing number of pixels. At what shift has Dice collapsed while pixel accuracy still
+# looks excellent? Compare with the trained model's scores.
+# :::
+
+# %% [markdown]
+# :::{solution-start} lv_segmentation-ex-1
+# :class: dropdown
+# :::
+
+# %% tags=["solution"]
+from paperkit.metrics.segmentation import dice
+
+masks = [np.asarray(s.mask, bool) for s in report.samples]
+side = min(masks[0].shape)
+rows = []
+for shift in sorted({0, 1, 2, side // 32, side // 16, side // 8}):
+    moved = [np.roll(m, (shift, shift), axis=(0, 1)) for m in masks]
+    rows.append({"prediction": f"expert mask moved by {shift} px",
+                 "pixel accuracy (%)": 100 * np.mean([(p == m).mean() for p, m in zip(moved, masks)]),
+                 "Dice (%)": 100 * np.mean([dice(p, m) for p, m in zip(moved, masks)])})
+rows += trap.to_dict("records")  # all background, and this run's models (from the Fig. 7 table)
+shifted = pd.DataFrame(rows)
+plots.show_table(shifted.round(2), f"Pixel accuracy and Dice of moved expert masks on the {data['report_name']} set "
+                                   f"({side} px images, {S.dataset})",
+                 note="Pixel accuracy counts the background, which is most of the image: it stays high while the "
+                      "overlap with the LV, which Dice measures, disappears.")
+
+# %% [markdown]
+# :::{solution-end}
+# :::
+
+# %% [markdown]
+# :::{exercise}
+# :label: lv_segmentation-ex-2
+#
+# Leakage by image: does a "model" that memorises the training set, answering each report image with
+# the mask of its most similar training image, score better when the split is by image (other slices of
+# the same heart may be in the pool) than by patient (the report patients are unseen)? Why did the
+# paper's split matter? Then, on Sunnybrook, set `split="random"` and compare with the official split.
+# :::
+
+# %% [markdown]
+# :::{solution-start} lv_segmentation-ex-2
+# :class: dropdown
+# :::
+
+# %% tags=["solution"]
+from paperkit.nearest import dice_per_item, nearest_neighbours
+
+pool_x = torch.stack([view[i][0] for i in range(len(view))])  # training images without augmentation
+pool_y = torch.stack([view[i][1] for i in range(len(view))]) > 0
+report_x = torch.stack([report[i][0] for i in range(len(report))])
+report_y = torch.stack([report[i][1] for i in range(len(report))]) > 0
+patient = np.array([s.patient for s in report.samples])
+by_patient = nearest_neighbours(report_x, pool_x)  # other patients only
+# By image: the pool also holds every other report image, so a slice's neighbour may be its own heart's.
+by_image = nearest_neighbours(report_x, torch.cat([pool_x, report_x]),
+                              exclude=torch.arange(len(pool_x), len(pool_x) + len(report_x)))
+pool_all = torch.cat([pool_y, report_y])
+same_heart = [bool(i >= len(pool_x) and patient[i - len(pool_x)] == patient[k]) for k, i in enumerate(by_image.tolist())]
+leak = pd.DataFrame([
+    {"split": "by patient (as this chapter does)", "Dice of the copied mask (%)":
+        100 * dice_per_item(pool_y[by_patient], report_y).mean().item(), "neighbour from the same heart (%)": 0.0},
+    {"split": "by image (slices of one heart on both sides)", "Dice of the copied mask (%)":
+        100 * dice_per_item(pool_all[by_image], report_y).mean().item(),
+     "neighbour from the same heart (%)": 100 * np.mean(same_heart)}])
+plots.show_table(leak.round(1), f"A nearest-neighbour memoriser on the {data['report_name']} set ({len(report)} images, "
+                                f"{len(set(patient))} patients, {S.dataset})",
+                 note="The report image itself is never its own neighbour.")
+
+# %% [markdown]
+# :::{solution-end}
+# :::
+
+# %% [markdown]
+# :::{exercise}
+# :label: lv_segmentation-ex-3
+#
+# The pointing game counts a hit when the CAM's peak falls inside the LV mask grown by two pixels. How
+# much does the rate depend on that tolerance? Compare each rate with the share of the image the grown
+# mask covers, which is what a peak placed at random would score.
+# :::
+
+# %% [markdown]
+# :::{solution-start} lv_segmentation-ex-3
+# :class: dropdown
+# :::
+
+# %% tags=["solution"]
+if "gap_net" in trained:
+    peaks, lv_masks = [], []
+    for start_i in range(0, len(report), 16):
+        batch = [report[i] for i in range(start_i, min(start_i + 16, len(report)))]
+        with torch.no_grad():
+            cam = gap.cam(torch.stack([b[0] for b in batch]).to(S.device))[:, 1].cpu().numpy()
+        peaks += [int(np.argmax(c)) for c in cam]
+        lv_masks += [m[0].numpy() > 0 for _, m in batch]
+    rows = []
+    for grow in (0, 1, 2, 4, 8):
+        grown = [ndimage.binary_dilation(m, iterations=grow) if grow else m for m in lv_masks]
+        rows.append({"tolerance (px)": grow, "CAM peak inside (%)": 100 * np.mean([g.flat[p] for g, p in zip(grown, peaks)]),
+                     "random peak inside (%)": 100 * np.mean([g.mean() for g in grown])})
+    plots.show_table(pd.DataFrame(rows).round(1), f"gap_net's pointing game against its tolerance ({len(report)} "
+                                                  f"{data['report_name']} images, {S.dataset})")
+else:
+    print("gap_net is not among this run's models: no CAM to score (add it to `models`).")
+
+# %% [markdown]
+# :::{solution-end}
+# :::
+
+# %% [markdown]
+# ### Going further
+#
+# - Train the GAP network without its context branch (`registry.create("gap_net", context=False)`) through
+#   `train_segmenter`'s harness in a cell of your own. Does Dice move? Does the CAM change?
+# - Raise the synthetic `difficulty` (in the profile settings) and find where pixel accuracy still looks
+#   excellent while Dice has collapsed, on networks trained on harder data.
 
 # %%
 print(finish(S, clock))

@@ -481,18 +481,126 @@ display(Markdown(
 # %% [markdown]
 # ## Exercises
 #
-# 1. Make the problem balanced: call `figures.imbalance_study(500, n_neg=10, classifiers={"A": 12, "B": 20})`
-#    (10 positives, 10 negatives). Do AUROC and AUPRC now agree on which classifier is better, and by
-#    how much?
-# 2. Keep B's top-30 ranking but raise the number of negatives from 990 to 99,990. What happens to
-#    B's AUROC, and to its AUPRC? Which metric tracks what a clinician would experience?
-# 3. Compute AP and the trapezoid AUPRC on a single draw by hand from the precision-recall points and
-#    explain why they differ.
-# 4. Weaken the substitute pretraining: run with `-p source_images 64`. The source accuracy in the
-#    pretraining table drops towards chance. What happens to the TL-minus-RI table? What does that say
-#    about reading a TL-vs-RI comparison without knowing how good the source model was?
-# 5. Run the chapter on real chest X-rays: `-p dataset medmnist -p data_dir .../medmnist` (PneumoniaMNIST).
-#    Pneumonia is the *majority* class there (see the data table); how do AUROC and AUPRC compare now, and why?
+# Each exercise is followed by its solution, hidden behind a toggle on the page: it runs in this
+# notebook on this run's data and models, so its numbers are this run's. The teacher's page lists how
+# long each solution took when the book was built.
+
+# %% [markdown]
+# :::{exercise}
+# :label: rethink_transfer-ex-1
+#
+# Make the problem balanced: call `figures.imbalance_study(S.n_draws, n_neg=10, classifiers={"A": 12, "B": 20})`
+# (10 positives, 10 negatives). Do AUROC and AUPRC now agree on which classifier is better, and by
+# how much?
+# :::
+
+# %% [markdown]
+# :::{solution-start} rethink_transfer-ex-1
+# :class: dropdown
+# :::
+
+# %% tags=["solution"]
+balanced = figures.imbalance_study(S.n_draws, n_neg=10, classifiers={"A": 12, "B": 20}, seed=S.seed)
+gap_balanced = balanced.groupby("classifier")[["AUROC", "AUPRC", "AP"]].median()
+gap_imbalanced = study.groupby("classifier")[["AUROC", "AUPRC", "AP"]].median()
+answer = pd.DataFrame({"balanced: A minus B": gap_balanced.loc["A"] - gap_balanced.loc["B"],
+                       "Fig. 2 imbalance: A minus B": gap_imbalanced.loc["A"] - gap_imbalanced.loc["B"]})
+plots.show_table(answer.round(3).rename_axis("metric").reset_index(),
+                 f"Median difference between the classifiers over {S.n_draws} draws (simulated scores)",
+                 note="Balanced: 10 positives, 10 negatives, A within its top 12 and B within its top 20. "
+                      "Imbalanced: the Fig. 2 construction above (990 negatives, top 12 vs top 30).")
+display(Markdown(
+    f"Balanced, AUROC separates A from B by {answer.loc['AUROC', 'balanced: A minus B']:.3f} and AUPRC by "
+    f"{answer.loc['AUPRC', 'balanced: A minus B']:.3f}: both metrics now see the difference. Under the paper's "
+    f"imbalance AUROC's gap shrinks to {answer.loc['AUROC', 'Fig. 2 imbalance: A minus B']:.3f}, "
+    "because the false positives are divided by hundreds of negatives."))
+
+# %% [markdown]
+# :::{solution-end}
+# :::
+
+# %% [markdown]
+# :::{exercise}
+# :label: rethink_transfer-ex-2
+#
+# Keep B's top-30 ranking but raise the number of negatives from 990 to 99,990. What happens to
+# B's AUROC, and to its AUPRC? Which metric tracks what a clinician would experience?
+# :::
+
+# %% [markdown]
+# :::{solution-start} rethink_transfer-ex-2
+# :class: dropdown
+# :::
+
+# %% tags=["solution"]
+few_draws = min(S.n_draws, 50)  # each draw ranks a hundred thousand cases
+rows = []
+for n_neg in (990, 99_990):
+    draws_b = figures.imbalance_study(few_draws, n_neg=n_neg, classifiers={"B": 30}, seed=S.seed)
+    rows.append({"negatives": n_neg, "positives": 10, **draws_b[["AUROC", "AUPRC", "AP"]].median().round(4)})
+more_negatives = pd.DataFrame(rows)
+plots.show_table(more_negatives, f"Classifier B (positives within its top 30), median over {few_draws} draws "
+                                 "(simulated scores)")
+display(Markdown(
+    f"AUROC moves from {more_negatives.AUROC.iloc[0]:.4f} to {more_negatives.AUROC.iloc[1]:.4f}: the same 20 false "
+    "positives are a smaller share of a larger negative class. AUPRC goes from "
+    f"{more_negatives.AUPRC.iloc[0]:.4f} to {more_negatives.AUPRC.iloc[1]:.4f}: precision counts those false positives "
+    "against the 10 true positives, which is what a clinician reviewing the flagged cases experiences (most of the "
+    "cases B flags are negative), whatever the size of the population behind them."))
+
+# %% [markdown]
+# :::{solution-end}
+# :::
+
+# %% [markdown]
+# :::{exercise}
+# :label: rethink_transfer-ex-3
+#
+# Compute AP and the trapezoid AUPRC on a single draw by hand from the precision-recall points and
+# explain why they differ.
+# :::
+
+# %% [markdown]
+# :::{solution-start} rethink_transfer-ex-3
+# :class: dropdown
+# :::
+
+# %% tags=["solution"]
+from sklearn.metrics import auc, average_precision_score
+
+y_draw, s_draw = figures.representative_draw(study, "B", seed=S.seed)
+precision, recall, _ = precision_recall_curve(y_draw, s_draw)  # recall falls along the arrays
+steps = -np.diff(recall)
+by_hand = pd.DataFrame([
+    {"area": "AP: each recall step times the precision reached at its end", "by hand": np.sum(steps * precision[:-1]),
+     "library": average_precision_score(y_draw, s_draw)},
+    {"area": "trapezoid: each recall step times the mean precision of its two ends",
+     "by hand": np.sum(steps * (precision[:-1] + precision[1:]) / 2), "library": auc(recall, precision)}])
+plots.show_table(by_hand.round(4), "Classifier B, its median-AUPRC draw: two areas under one precision-recall curve "
+                                   "(simulated scores)")
+trapezoid_minus_ap = by_hand["by hand"].iloc[1] - by_hand["by hand"].iloc[0]
+display(Markdown(
+    "The two areas use the same points. AP holds precision constant over each recall step, at the value reached "
+    "when the step's positive is found; the trapezoid averages that value with the precision at the step's start, "
+    "which the negatives ranked just before the positive have pulled down (and, for the first step, with the "
+    "curve's starting point, precision 1). On this draw the trapezoid is "
+    f"{'larger' if trapezoid_minus_ap > 0 else 'smaller'} than AP by {abs(trapezoid_minus_ap):.4f}; the paper's "
+    "code reports the trapezoid."))
+
+# %% [markdown]
+# :::{solution-end}
+# :::
+
+# %% [markdown]
+# ### Going further
+#
+# These need a run of their own (a different pretraining or a real dataset), so no solution is computed here:
+#
+# - Weaken the substitute pretraining: run with `-p source_images 64`. The source accuracy in the
+#   pretraining table drops towards chance. What happens to the TL-minus-RI table? What does that say
+#   about reading a TL-vs-RI comparison without knowing how good the source model was?
+# - Run the chapter on real chest X-rays: `-p dataset medmnist -p data_dir .../medmnist` (PneumoniaMNIST).
+#   Pneumonia is the *majority* class there (see the data table); how do AUROC and AUPRC compare now, and why?
 
 # %%
 print(finish(S, clock))

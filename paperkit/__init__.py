@@ -28,5 +28,6 @@ The engine every chapter shares: ``train`` (the one training loop), ``distribute
 ``atomic`` (all-or-nothing file writes), ``runtime`` (devices, seeds, environment capture), ``paths``
 (``PAPERKIT_DATA`` and ``PAPERKIT_CACHE``), ``augment``, ``batchnorm``, ``schedules``, ``timing``,
 ``plots`` and ``monitor`` (figures and the live training view), ``book`` (executes the chapters and
-builds the HTML book).
+builds the HTML book), ``teaching`` (the chapters' exercises and solutions, student notebooks, the
+teacher's page) and ``nearest`` (a memorising nearest-neighbour baseline for the leakage exercise).
 """

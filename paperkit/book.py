@@ -3,7 +3,8 @@
 ``python -m paperkit.book --profile classroom`` is what ``make book`` runs. Chapters are
 executed from ``nbs/<name>.ipynb`` into ``book/chapters/<name>.ipynb`` (the executed copies
 the table of contents points at; they are build products, not sources), then the claims
-overview page gathers every chapter's ledger, then ``jupyter-book build`` renders the tree
+overview page gathers every chapter's ledger and the teacher's page reads each chapter's
+execution times and its solutions' measured times, then ``jupyter-book build`` renders the tree
 with execution off. plotly.js is copied from the installed plotly package into
 ``book/_static`` so figures render with no CDN.
 """
@@ -142,7 +143,7 @@ def tidy_for_reading(path: Path, *, hide_all_code: bool = False) -> None:
 
 def execute_chapters(profile: str, *, root: Path = ROOT, dest: Path | None = None, out_dir: Path | None = None,
                      chapters: tuple[str, ...] = CHAPTERS, extra: dict | None = None) -> dict[str, float]:
-    """Execute each chapter, then the claims overview; return the seconds per notebook.
+    """Execute each chapter, then the claims overview and the teacher's page; return the seconds per notebook.
 
     Each chapter shows a per-cell progress bar, after a line with the time its last execution of
     this profile took (the record under ``out_dir``), so a long build says where it is.
@@ -161,6 +162,7 @@ def execute_chapters(profile: str, *, root: Path = ROOT, dest: Path | None = Non
         print(f"[book] {name}: {format_seconds(times[name])}", flush=True)
     times["claims"] = execute(root / "book" / "claims.ipynb", dest / "claims.ipynb", {"out_dir": out_dir}, cwd=root,
                               hide_all_code=True)
+    times["teaching"] = execute_teaching(dest, out_dir, root=root)
     return times
 
 
@@ -188,6 +190,13 @@ def measure_paper_cost(*, root: Path = ROOT, dest: Path | None = None, out_dir: 
     times["paper_cost"] = execute(root / "book" / "paper_cost.ipynb", dest / "paper_cost.ipynb", {"out_dir": out_dir},
                                   cwd=root, hide_all_code=True)
     return times
+
+
+def execute_teaching(dest: Path, out_dir: str | Path, *, root: Path = ROOT) -> float:
+    """Execute the teacher's page into ``dest/teaching.ipynb``; it reads the chapters executed into ``dest``."""
+    chapters_dir = os.path.relpath(Path(dest).resolve(), root)
+    return execute(root / "book" / "teaching.ipynb", Path(dest) / "teaching.ipynb",
+                   {"out_dir": str(out_dir), "chapters_dir": chapters_dir}, cwd=root, hide_all_code=True)
 
 
 def expected_time(out_dir: Path, chapter: str, profile: str, dataset: str = "synthetic") -> str:

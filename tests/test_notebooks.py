@@ -12,11 +12,11 @@ import jupytext
 import nbformat
 import pytest
 
-from paperkit import book, chapters
+from paperkit import book, chapters, teaching
 from paperkit.chapters import CHAPTERS
 
 ROOT = Path(__file__).resolve().parents[1]
-PAIRS = sorted(ROOT.glob("nbs/*.py")) + [ROOT / "book" / "claims.py", ROOT / "book" / "paper_cost.py"]
+PAIRS = sorted(ROOT.glob("nbs/*.py")) + [ROOT / "book" / n for n in ("claims.py", "paper_cost.py", "teaching.py")]
 SECTIONS = ["## Parameters", "## Data", "## Method", "## Experiments", "## Results", "## Claims ledger",
             "## Differences from the paper", "## Exercises"]
 
@@ -105,6 +105,19 @@ def test_chapter_runs_in_smoke_profile(name, smoke_book):
     assert set(supported) <= needs_no_training, f"{name}: an untrained model supports {supported}"
     html = "\n".join(str(o.get("data", {}).get("text/html", "")) for o in outputs)
     assert "Claims ledger" in html
+    # Every exercise has a solution, and each solution cell ran without error and showed something.
+    found = teaching.exercises(nb, out.name)
+    assert len(found) >= 3, f"{name}: {len(found)} exercises with solutions, expected at least 3"
+    for exercise in found:
+        for i in exercise["code"]:
+            cell = nb.cells[i]
+            assert cell.get("execution_count"), f"{name}: the solution of {exercise['label']} did not run"
+            assert cell.outputs, f"{name}: the solution of {exercise['label']} produced no output"
+            assert not [o for o in cell.outputs if o.output_type == "error"], exercise["label"]
+            assert cell.metadata.get("papermill", {}).get("duration") is not None, exercise["label"]
+    times = teaching.solution_times(out)
+    assert (times["status"] == "ran").all(), times
+    print(f"{name} solutions: " + ", ".join(f"{r.exercise} {r.seconds:.1f} s" for r in times.itertuples()))
 
 
 @pytest.mark.slow
@@ -130,14 +143,15 @@ def test_book_builds_with_every_chapter(smoke_book):
                          {"profile": "smoke", "out_dir": str(smoke_book / "runs")}, cwd=ROOT)
     book.execute(ROOT / "book" / "claims.ipynb", smoke_book / "book" / "chapters" / "claims.ipynb",
                  {"out_dir": str(smoke_book / "runs")}, cwd=ROOT)
+    book.execute_teaching(smoke_book / "book" / "chapters", str(smoke_book / "runs"))
     book.measure_paper_cost(root=ROOT, dest=smoke_book / "book" / "chapters", out_dir=smoke_book / "runs-paper-capped",
-                            run=False)  # the capped runs above made the records
+                            run=False)  # the page from the capped runs' records present (none in this test)
     index = book.build_html(smoke_book, strict=True)
     html_dir = index.parent
     cost_page = (html_dir / "book" / "chapters" / "paper_cost.html").read_text()
     measured = [name for name in CHAPTERS if (smoke_book / "runs-paper-capped" / name / "cost.json").exists()]
     assert all(name in cost_page for name in measured) and "hours on NVIDIA A100" in cost_page
-    for name in (*CHAPTERS, "claims"):
+    for name in (*CHAPTERS, "claims", "teaching", "paper_cost"):
         assert (html_dir / "book" / "chapters" / f"{name}.html").exists(), name
     page = (html_dir / "book" / "chapters" / "rethink_transfer.html").read_text()
     assert "Plotly.newPlot" in page and "cdn.plot.ly" not in page
@@ -145,6 +159,18 @@ def test_book_builds_with_every_chapter(smoke_book):
     claims = (html_dir / "book" / "chapters" / "claims.html").read_text()
     assert all(name in claims for name in CHAPTERS)
     assert "not testable here" in claims and "supported" in claims
+    # The teacher's page: every chapter's exercises, linked, with a measured solution time each.
+    teacher = (html_dir / "book" / "chapters" / "teaching.html").read_text()
+    assert "not executed yet" not in teacher and "smoke" in teacher
+    for name in CHAPTERS:
+        assert f'href="{name}.html#{name}-ex-1"' in teacher, name
+    # A chapter page hides each solution behind a toggle under its exercise.
+    chapter_page = (html_dir / "book" / "chapters" / "lv_segmentation.html").read_text()
+    import re
+
+    solutions = re.findall(r'<div class="([^"]*\bsolution\b[^"]*)"', chapter_page)
+    assert len(solutions) >= 3 and all("dropdown" in classes.split() for classes in solutions), solutions
+    assert chapter_page.count('class="cell tag_solution') >= 3
     # Offline: no page loads a script or stylesheet from another host; math comes from _static/mathjax.
     external = {str(p.relative_to(html_dir)): found for p in html_dir.rglob("*.html")
                 if (found := external_resources(p.read_text()))}

@@ -88,3 +88,50 @@ def test_notebook_runs_on_an_ida_download(tmp_path, monkeypatch, dataset, fmt, g
     ledger = json.loads((tmp_path / "runs" / "video4mri" / "claims.json").read_text())
     assert ledger["context"]["dataset"] == dataset
     assert any(project in c["data"] for c in ledger["claims"])
+
+
+def test_preprocessing_is_a_setting_and_the_paper_profile_feeds_raw_images():
+    paper = spec.SPEC.resolve(profile="paper", device="cpu")
+    assert experiment.frame_preprocessing(paper) == {"normalize": "none", "keep_aspect": False}  # "not pre-processed"
+    classroom = spec.SPEC.resolve(profile="classroom")
+    assert experiment.frame_preprocessing(classroom) == {"normalize": "minmax", "keep_aspect": True}
+    chosen = spec.SPEC.resolve(profile="classroom", normalize="zscore", keep_aspect=False)
+    assert experiment.frame_preprocessing(chosen) == {"normalize": "zscore", "keep_aspect": False}
+    with pytest.raises(ValueError, match="normalize='unit'.*zscore, minmax, none"):
+        experiment.frame_preprocessing(spec.SPEC.resolve(profile="classroom", normalize="unit"))
+    with pytest.raises(ValueError, match="keep_aspect='yes'"):
+        experiment.frame_preprocessing(spec.SPEC.resolve(profile="classroom", keep_aspect="yes"))
+
+
+def test_loader_options_are_checked_against_the_loader(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAPERKIT_DATA", str(tmp_path))
+    (tmp_path / "oasis1").mkdir()
+    assert spec.SPEC.resolve(dataset="oasis1", profile="paper", device="cpu").loader_options == {"image": "raw"}
+    assert spec.SPEC.resolve(dataset="oasis1", profile="classroom").loader_options == {}  # the loader's default
+    assert experiment.loader_defaults("oasis1")["image"] == "t88_masked_gfc"
+    assert experiment.loader_defaults("oasis2")["converted"] == "cdr"
+    assert experiment.loader_options("oasis1", {"image": "raw"}) == {"image": "raw"}
+    with pytest.raises(ValueError, match=r"loader_options names \['imgae'\]: the oasis1 loader takes image"):
+        experiment.loader_options("oasis1", {"imgae": "raw"})
+    with pytest.raises(ValueError, match="loader options are for the real brain-MRI datasets"):
+        experiment.loader_options("synthetic", {"image": "raw"})
+    with pytest.raises(ValueError, match="expected a dict"):
+        experiment.loader_options("oasis1", "raw")
+
+
+def test_load_data_passes_loader_options_and_preprocessing_into_the_run_key(tmp_path):
+    from tests.fixtures.brain import write_oasis1
+
+    root = write_oasis1(tmp_path / "oasis1")
+    default = experiment.load_data(spec.SPEC.resolve(dataset="oasis1", data_dir=str(root), profile="smoke"))
+    assert all(r.path.parent.name == "T88_111" for r in default["cohort"])
+    assert "loader" not in default["data_key"] and "keep_aspect" not in default["data_key"]  # older keys stay valid
+    assert default["loader_options"]["image"] == "t88_masked_gfc"
+    raw = experiment.load_data(spec.SPEC.resolve(dataset="oasis1", data_dir=str(root), profile="smoke",
+                                                 loader_options={"image": "raw"}, normalize="none",
+                                                 keep_aspect=False))
+    assert all(r.path.parent.name == "RAW" for r in raw["cohort"]) and raw["loader_options"]["image"] == "raw"
+    assert raw["data_key"]["loader"] == {"image": "raw"} and raw["data_key"]["normalize"] == "none"
+    assert raw["data_key"]["keep_aspect"] is False
+    train, _ = raw["frames"](2)
+    assert train.normalize == "none" and train.keep_aspect is False

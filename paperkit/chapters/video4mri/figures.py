@@ -80,6 +80,9 @@ def slow_path_note(segments: int, alpha: int = 8) -> str:
     """What SlowFast's slow pathway reads at K = ``segments``: the frame indices, and a warning when it is one."""
     from paperkit.models.slowfast import slow_frame_indices
 
+    if segments < alpha or segments % alpha:
+        return (f"With K={segments} SlowFast cannot run: its lateral connections need K to be a multiple of "
+                f"alpha={alpha}.")
     frames = slow_frame_indices(segments, alpha).tolist()
     text = (f"With K={segments} and alpha={alpha}, SlowFast's fast pathway reads all {segments} frames and its slow "
             f"pathway {len(frames)} of them (frames {', '.join(map(str, frames))}, spread over the clip as the "

@@ -49,3 +49,4 @@ def test_fig1_paper_panel_takes_the_papers_parameter_counts():
 def test_slow_path_note_says_when_the_slow_pathway_sees_one_frame():
     assert "frames 0, 10, 20, 31" in figures.slow_path_note(32) and "single frame" not in figures.slow_path_note(32)
     assert "single frame" in figures.slow_path_note(8) and "frames 0," in figures.slow_path_note(8)
+    assert "cannot run" in figures.slow_path_note(4) and "cannot run" in figures.slow_path_note(12)

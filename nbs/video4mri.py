@@ -35,6 +35,9 @@
 # | Table 1 from the loaded data; ADNI/PPMI (LONI IDA), OASIS-1/-2 loaders; subject-level 7:3 split | **built** |
 # | Table 2: bootstrap accuracy and CI, training time per epoch, parameters, inference time | **built**; the classroom profile trains four models, small frames, few epochs |
 # | Fig. 1 accuracy vs parameters; Fig. 2 the K ablation; Table 3 the augmentation ablation | **built**; classroom on TSM-Res18 instead of TSM/TSN-Res50 |
+# | The paper's full Tables 2 and 3 (four datasets, two for Table 3) from the run records of many executions | **built**: each cell says which execution made it and on which data |
+# | The paper's one-number "95% CI": what it can be under its protocol, beside ours | **built**, computed from the protocol |
+# | The paper's inputs: raw images, no intensity scaling, plain resize | **built** as settings (`normalize`, `keep_aspect`, `loader_options`); the paper profile uses the paper's |
 # | On real 3D scans: all seven models on AdrenalMNIST3D (MedMNIST) | **built**, runs when the data is present |
 #
 # **Time per profile**: shown under the parameters, from the book's own record of the last execution of
@@ -45,9 +48,12 @@
 #
 # Every chapter takes the same parameters; papermill overrides them with `-p name value`. This
 # chapter's own: `segments` (K, the frames sampled per volume), `frame_size` (pixels per side), `view`
-# (`"sagittal"`, `"axial"` or `"coronal"`; `None` = the paper's plane for the dataset), and for the
-# MedMNIST data `medmnist_flag` (e.g. `"adrenalmnist3d"`) and `medmnist_size` (28 or 64).
-# `None` keeps the profile's value.
+# (`"sagittal"`, `"axial"` or `"coronal"`; `None` = the paper's plane for the dataset), the frames'
+# preprocessing (`normalize`: `"none"` feeds the stored intensities as the paper does, `"minmax"` or
+# `"zscore"` scale each volume; `keep_aspect`: `True` pads the short side, `False` resizes each slice to the
+# square frame), `loader_options` (options of the dataset's loader, e.g. `{"image": "raw"}` for OASIS-1's
+# raw scans or `{"converted": "exclude"}` for OASIS-2), and for the MedMNIST data `medmnist_flag` (e.g.
+# `"adrenalmnist3d"`) and `medmnist_size` (28 or 64). `None` keeps the profile's value.
 
 # %% tags=["parameters"]
 dataset = "synthetic"   # the chapter choices; "synthetic" always works offline
@@ -64,6 +70,9 @@ frame_size = None       # frame side in pixels, None means the profile value
 view = None             # slicing plane, None means the dataset default
 medmnist_flag = None    # MedMNIST 3D set such as adrenalmnist3d, None means the profile value
 medmnist_size = None    # 28 or 64, None means the profile value
+normalize = None        # "none" (raw, the paper), "minmax" or "zscore"; None means the profile value
+keep_aspect = None      # True pads to keep the aspect ratio, False resizes (the paper); None means the profile value
+loader_options = None   # dict of loader options such as {"image": "raw"}; None means the profile value
 
 # %%
 from functools import partial
@@ -74,11 +83,10 @@ import plotly.express as px
 import plotly.graph_objects as go
 from IPython.display import Markdown, display
 from myst_nb import glue
-from plotly.subplots import make_subplots
 
 from paperkit import plots, reference
 from paperkit.chapters.contract import finish, start
-from paperkit.chapters.video4mri import claims, experiment
+from paperkit.chapters.video4mri import claims, experiment, figures, tables, uncertainty
 from paperkit.chapters.video4mri.experiment import PAPER_AUGMENTATION_ROWS, train_video_classifier
 from paperkit.chapters.video4mri.figures import interval
 from paperkit.data.brain_mri import cohort_table, exclusion_counts, table1_row
@@ -90,7 +98,8 @@ from paperkit.paths import data_root
 
 chapter, S, clock = start("video4mri", dataset=dataset, data_dir=data_dir, profile=profile, models=models,
                           epochs=epochs, seed=seed, device=device, out_dir=out_dir, max_steps=max_steps, segments=segments,
-                          frame_size=frame_size, view=view, medmnist_flag=medmnist_flag, medmnist_size=medmnist_size)
+                          frame_size=frame_size, view=view, medmnist_flag=medmnist_flag, medmnist_size=medmnist_size,
+                          normalize=normalize, keep_aspect=keep_aspect, loader_options=loader_options)
 
 # %% [markdown]
 # ## Data
@@ -107,13 +116,7 @@ class_names = data["class_names"]
 if data["cohort"] is not None:
     cohort = data["cohort"]
     ours = pd.DataFrame([table1_row(cohort, f"this run: {S.dataset}")])
-    paper_t1 = reference.load("video4mri", source="Table 1").pivot(index="dataset", columns="metric", values="value")
-    paper_rows = pd.DataFrame([{"Dataset": f"paper: {name}",
-                                "Total subjects": ":".join(f"{int(v)}({m.split()[-1]})" for m, v in
-                                                           sorted(row.items(), key=lambda kv: kv[0] == "subjects NC")
-                                                           if m.startswith("subjects") and not np.isnan(v)),
-                                "Total images": int(row["images"]), "View": ""} for name, row in paper_t1.iterrows()])
-    plots.show_table(pd.concat([ours, paper_rows], ignore_index=True),
+    plots.show_table(pd.concat([ours, figures.paper_table1()], ignore_index=True),
                      f"Table 1: subjects and images (this run: {S.data_label})",
                      note="Paper rows: Table 1 of the paper (real cohorts). "
                           "The synthetic cohort is not a reproduction of any of them.")
@@ -121,6 +124,9 @@ if data["cohort"] is not None:
     excluded = exclusion_counts(cohort)
     if excluded:
         print("Left out by the loader:", ", ".join(f"{n} x {reason}" for reason, n in excluded.items()))
+    print(f"Loader ({cohort.dataset}) options used:",
+          ", ".join(f"{k}={v!r}" for k, v in data["loader_options"].items()),
+          "| frames:", ", ".join(f"{k}={v!r}" for k, v in data["preprocessing"].items()))
     split_rows = [{"set": name, "subjects": len(set(part.subjects)), "scans": len(part),
                    **{f"scans {c}": sum(r.label == i for r in part) for i, c in enumerate(class_names)}}
                   for name, part in data["parts"].items()]
@@ -168,12 +174,14 @@ plots.show_table(table, "Trainable parameters (M): Table 2 vs this implementatio
 paper_count = paper_params.set_index("setting")["value"]
 glue("params_gap", f"{max(abs(params_m[n] / paper_count[PAPER_NAME[n]] - 1) for n in chapter.MODELS):.1%}",
      display=False)
+display(Markdown(figures.slow_path_note(S.segments) + f" (The paper: {figures.slow_path_note(32)})"))
 
 # %% [markdown]
 # ## Experiments
 #
 # One recipe for every model (`paperkit.chapters.video4mri.experiment`): cross-entropy, Adam, linear warm-up then one
-# cosine cycle, dropout 0.4, weight decay 1e-4 on the final FC of TSN/TSM, per-volume crop/brightness/rotation
+# cosine cycle, dropout 0.4 before the final FC of every model (the 3D ResNets' included), weight decay on the
+# final FC of TSN/TSM, per-volume crop/brightness/rotation
 # (the classroom profile leaves the crop out, `crop_scale=None`; see the differences below) and CutMix (p 0.6)
 # or MixUp (p 0.4) during the first 80% of the epochs. Training samples a random frame in each of the K
 # segments; testing takes the middle one. Each run is a run record, reused when it exists.
@@ -184,6 +192,8 @@ trained = {name: run(name, S.segments, S.augmentation) for name in S.models}
 results = pd.DataFrame([{"model": name, **t.metrics} for name, t in trained.items()])
 predictions = {name: experiment.load_predictions(t) for name, t in trained.items()}  # per test volume, for the ledger
 glue("run_lr", f"{S.lr:g}", display=False)
+glue("run_preprocessing", ", ".join(f"{k}={v!r}" for k, v in experiment.frame_preprocessing(S).items()),
+     display=False)
 glue("run_warmup", str(S.warmup_epochs), display=False)
 glue("run_epochs", str(S.epochs), display=False)
 glue("run_model_lr", ", ".join(f"{m} {r:g}" for m, r in S.model_lr.items()) or "none, one rate for every model",
@@ -192,9 +202,10 @@ print(f"Table 2 runs: {len(results)} models, {int(results.n_train.iloc[0])} trai
       f"{int(results.n_test.iloc[0])} test volumes, K={S.segments}, {S.frame_size} px, {S.epochs} epochs")
 
 # %%
-k_rows = [{"model": name, "K": k, **run(name, k, S.augmentation, tag=f"K={k}").metrics}
-          for name in S.ablation_models for k in S.k_values]
-k_results = pd.DataFrame(k_rows)
+k_trained = {(name, k): run(name, k, S.augmentation, tag=f"K={k}") for name in S.ablation_models for k in S.k_values}
+k_results = pd.DataFrame([{"model": name, "K": k, **t.metrics} for (name, k), t in k_trained.items()])
+k_predictions = {name: {k: experiment.load_predictions(t) for (m, k), t in k_trained.items() if m == name}
+                 for name in S.ablation_models}
 aug_trained = ({aug: run(S.augmentation_model, S.segments, aug, tag=aug) for aug in S.augmentations}
                if S.augmentation_model else {})
 aug_results = pd.DataFrame([{"augmentation": aug, **t.metrics} for aug, t in aug_trained.items()])
@@ -213,6 +224,7 @@ display(Markdown(f"Accuracy is the paper's bootstrap: {S.boot_fraction:.0%} of t
                  "for whichever model trains first, so the cost claims are judged on models timed side by side below."))
 paper2 = reference.load("video4mri", source="Table 2")
 paper_acc = paper2[paper2.metric == "accuracy"].pivot(index="setting", columns="dataset", values="value")
+paper_ci = paper2[paper2.metric == "accuracy CI"].pivot(index="setting", columns="dataset", values="value")
 paper_cost = paper2[paper2.metric.isin(["training time per epoch", "inference time"])].pivot(
     index="setting", columns="metric", values="value")
 rows = []
@@ -223,7 +235,7 @@ for r in results.itertuples():
            "params (M)": round(r.params_m, 2)}
     key = chapter.PAPER_DATASET.get(S.dataset)
     for ds in ([key] if key else ["PPMI", "ADNI", "OASIS-1", "OASIS-2"]):
-        row[f"paper: {ds}"] = paper_acc.loc[p, ds]
+        row[f"paper: {ds} acc (CI)"] = f"{paper_acc.loc[p, ds]:.3f} ({paper_ci.loc[p, ds]:.3f})"
     row["paper: s/epoch"] = paper_cost.loc[p, "training time per epoch"]
     row["paper: inference ms"] = paper_cost.loc[p, "inference time"]
     rows.append(row)
@@ -234,26 +246,47 @@ if note := claims.unlearnt_note(results):  # models that have not learnt in this
     print(note)
 
 # %%
-fig = make_subplots(rows=1, cols=2, subplot_titles=(f"this run ({S.dataset})", "paper (PPMI, Table 2)"),
-                    horizontal_spacing=0.1)
-for k, r in enumerate(results.itertuples()):
-    color = plots.COLORS[chapter.MODELS.index(r.model) % len(plots.COLORS)]
-    fig.add_trace(go.Scatter(x=[r.params_m], y=[r.boot_mean], mode="markers+text", text=[r.model],
-                             textposition="top center",
-                             marker=dict(size=8 + r.inference_ms / max(results.inference_ms) * 20, color=color),
-                             name=r.model, legendgroup=r.model,
-                             error_y=dict(type="data", symmetric=False, array=[r.boot_high - r.boot_mean],
-                                          arrayminus=[r.boot_mean - r.boot_low])), 1, 1)
-for k, name in enumerate(chapter.MODELS):
-    p = PAPER_NAME[name]
-    fig.add_trace(go.Scatter(x=[params_m[name]], y=[paper_acc.loc[p, "PPMI"]], mode="markers+text", text=[name],
-                             textposition="top center", showlegend=False,
-                             marker=dict(size=8 + paper_cost.loc[p, "inference time"] / paper_cost["inference time"].max() * 20,
-                                         color=plots.COLORS[k % len(plots.COLORS)])), 1, 2)
-fig.update_xaxes(title_text="trainable parameters (M)")
-fig.update_yaxes(title_text="bootstrap accuracy", col=1)
-fig.update_layout(title="Fig. 1: accuracy vs parameters (marker size: inference time)", height=440, showlegend=False)
-fig.show()
+figures.fig1(results, chapter.MODELS, S.dataset).show()
+
+# %% [markdown]
+# ### The paper's "95% CI", read under its protocol
+#
+# Tables 2 and 3 print one number in parentheses after each accuracy, headed "95% CI". One number is not an
+# interval: it could be the spread (SD) of the resampled accuracies, the interval's half-width or its width.
+# The paper's protocol fixes the spread: a draw of 40% of a test set of $n$ items with replacement has an
+# accuracy whose SD is $\sqrt{p(1-p)/m}$, $m$ the draw's size, and the test set holds about 30% of Table 1's
+# images (the 7:3 split). So each printed number can be divided by that SD, and the protocol can be run
+# many times to see what an SD, a half-width or a width comes out as with only 100 draws
+# (`paperkit.chapters.video4mri.uncertainty`). Ours come from the same resampling (40%, 100 draws, the run's
+# seed), shown beside the paper's.
+
+# %%
+ci_reading = uncertainty.read_paper_ci(reps=200, seed=S.seed)
+ci = uncertainty.summary(ci_reading)
+display(Markdown(
+    f"Across the {ci['cells']} accuracy cells of Tables 2 and 3, the printed number is "
+    f"**{ci['ratio_min']:.2f}–{ci['ratio_max']:.2f}×** the bootstrap SD the protocol implies. Run with 100 draws, the "
+    f"protocol gives an SD of {ci['sd_low']:.2f}–{ci['sd_high']:.2f}× that value, a 95% half-width of "
+    f"{ci['half_width_low']:.2f}–{ci['half_width_high']:.2f}× and a width of {ci['width_low']:.2f}–"
+    f"{ci['width_high']:.2f}× (2.5th–97.5th percentiles over repeated protocols). So the number is neither an SD "
+    f"({ci['sd_cells']} cells fit) nor a width ({ci['width_cells']} fit); {ci['half_width_cells']} cells fit a "
+    f"half-width only at the low end of its range and {ci['below_half_width_cells']} lie below any half-width the "
+    "protocol gives. Read it as a number between one SD and a 95% half-width, and compare intervals, not it."))
+plots.show_table(ci_reading.round(3), "Every 'Acc. (95%CI)' cell of the paper read against its protocol",
+                 note="test items: about 30% of Table 1's images (an approximation: the split is by subject); ranges "
+                      "as multiples of the protocol SD")
+spread = pd.DataFrame([{"model": name, "this run: accuracy [95% CI]": interval(r),
+                        **{f"this run: {k}": round(v, 3) for k, v in uncertainty.our_spread(
+                            predictions[name].y_true, predictions[name].probabilities, fraction=S.boot_fraction,
+                            n_boot=S.n_boot, seed=S.seed).items() if k in uncertainty.READINGS},
+                        **{f"paper: {ds} acc (CI)": f"{paper_acc.loc[PAPER_NAME[name], ds]:.3f} "
+                                                    f"({paper_ci.loc[PAPER_NAME[name], ds]:.3f})"
+                           for ds in ([chapter.PAPER_DATASET[S.dataset]] if S.dataset in chapter.PAPER_DATASET
+                                      else ["PPMI", "ADNI", "OASIS-1", "OASIS-2"])}}
+                       for name, r in zip(results.model, results.itertuples())])
+plots.show_table(spread, f"Our spread from the paper's resampling beside the paper's number (this run: {S.data_label})",
+                 note="Ours: SD of the resampled accuracies, half-width and width of their 95% percentile interval. "
+                      "Paper: accuracy and its printed number, on real cohorts.")
 
 # %% [markdown]
 # ### Cost, timed side by side
@@ -397,6 +430,31 @@ if medmnist is not None:
         print(f"No reference baselines for {S.medmnist_flag} in paperkit/reference/video4mri.csv.")
 
 # %% [markdown]
+# ## The paper's tables from every run record
+#
+# A researcher runs this chapter once per dataset (`-p dataset adni`, then `ppmi`, `oasis1`, `oasis2`) with the
+# same `out_dir`. Each execution leaves its run records there, and this section lays all of them out as the
+# paper's Table 2, Table 3 and Fig. 2 (`paperkit.chapters.video4mri.tables`): the paper's "acc (CI)" beside
+# ours, each of ours saying whether this execution made it (`this run`) or an earlier one (`record`), and on
+# which data. Datasets the paper does not have (the synthetic cohort, MedMNIST) get their own columns.
+
+# %%
+current = {t.run.key for t in [*trained.values(), *k_trained.values(), *aug_trained.values(),
+                               *(mm_trained.values() if medmnist is not None else [])]}
+records = tables.run_records(S.out_dir)
+print(f"{len(records)} classification run records under {S.out_dir}, {len(current)} of them from this execution")
+plots.show_table(tables.table2(records, current=current, augmentation=S.augmentation),
+                 "Table 2 from every record: the paper's accuracy (CI) beside ours",
+                 note="Ours: bootstrap mean [95% interval]; 'this run' = made or reused by this execution, 'record' = "
+                      "an earlier execution's; where several records fit a cell, the one nearest the paper's "
+                      "K, frame size and epochs.")
+plots.show_table(tables.table3(records, S.augmentation_model or "tsm_r50", current=current),
+                 f"Table 3 from every record ({S.augmentation_model or 'tsm_r50'}; the paper's: TSM-Res50)")
+plots.show_table(tables.k_table(records, S.ablation_models or ["tsm_r50", "tsn_r50"], S.k_values, current=current,
+                                augmentation=S.augmentation),
+                 "Fig. 2 (K ablation) from every record")
+
+# %% [markdown]
 # ## Claims ledger
 
 # %%
@@ -407,6 +465,7 @@ ledger.judge(chapter.CLAIMS[2], claims.augmentation_helps(aug_predictions, S.aug
 ledger.judge(chapter.CLAIMS[3], claims.shift_costs_nothing(training_cost))
 ledger.judge(chapter.CLAIMS[4], claims.tsm_faster_than_3d(inference_cost))
 ledger.judge(chapter.CLAIMS[5], claims.video_models_smaller(params_m), data="model definitions (no data needed)")
+ledger.judge(chapter.CLAIMS[6], claims.k_choice(k_predictions, chosen=S.segments))
 if medmnist is not None:  # the same accuracy and speed claims on real 3D scans
     mm_data = f"{S.medmnist_flag} (real CT)"
     ledger.judge(chapter.CLAIMS[0], claims.video_beats_3d(mm_predictions, mm_data), data=mm_label)
@@ -438,10 +497,20 @@ ledger.show()
 #   (`crop_scale=None`): its frames are small (`frame_size`), so one pixel spans several millimetres, about as
 #   much as the synthetic atrophy moves the ventricle walls, and the zoom a crop applies hides that signal in a
 #   short run. Exercise 5 puts the crop back and shows what it does in this run.
-# - **Intensities.** Volumes are min-max scaled to [0, 1] per scan (background 0, so rotation fills with 0).
+# - **Intensities and frame shape.** The paper feeds raw images; the paper profile does too (`normalize="none"`,
+#   each slice resized to the square frame, `keep_aspect=False`). This run: {glue:text}`run_preprocessing`.
+#   The smoke and classroom profiles min-max scale each volume (background 0, so a rotation fills with 0) and
+#   pad the short side to keep the anatomy's proportions, so a few CPU epochs see the same contrast in every scan.
+# - **Which OASIS-1 image.** The OASIS-1 loader reads the atlas-registered, skull-stripped image by default; the
+#   paper profile reads the raw scan (`loader_options={"image": "raw"}`), as the paper says it used raw images.
+#   This run's loader options are printed under Table 1.
+# - **SlowFast's slow pathway** reads frames spread over the clip, first to last, as the reference code does.
 # - **Parameter counts** match Table 2 within {glue:text}`params_gap` with one input channel (counted in the
 #   Method section); the paper does not say how many.
-# - **CI.** The paper's "95% CI" column gives one number per cell; here the interval's two ends are shown.
+# - **CI.** The paper's "95% CI" column gives one number per cell; here the interval's two ends are shown, and
+#   the section on the paper's CI reads its number under its own protocol.
+# - **OASIS-2 counts.** No labelling of the converted subjects gives the paper's Table 1 row for OASIS-2 from the
+#   public table; `paperkit.data.datasets.oasis` lists what each `converted` option gives (a loader option).
 # - **Synthetic cohort.** Schematic atrophy on the MNI152 template: it tests whether the models can pick up a
 #   volumetric signal, not the clinical question.
 

@@ -13,9 +13,12 @@ fast channels, BatchNorm, ReLU, then concatenation along channels. The head aver
 each pathway and classifies the concatenated 2048 + 256 features (dropout, then ``fc``).
 
 This follows the defaults of facebookresearch/SlowFast (``SLOWFAST_8x8_R50``) and MMAction2's
-``slowfast_r50``, written here from the paper. One documented difference: the reference code
-picks the slow frames with ``linspace(0, T-1, T/alpha)``; here they are frames ``0, alpha, 2 alpha, ...``,
-the centres of the lateral convolution's strided windows, so ``T`` must be a multiple of ``alpha``.
+``slowfast_r50``, written here from the paper. The slow frames are picked as the reference code picks
+them (:func:`slow_frame_indices`): ``T // alpha`` frames spread evenly over the clip, first to last
+(``linspace(0, T-1, T // alpha)`` truncated to integers; 32 frames give 0, 10, 20, 31). With
+``T == alpha`` the slow pathway sees one frame, the first. ``slow_sampling="strided"`` takes frames
+``0, alpha, 2 alpha, ...`` instead (the centres of the lateral convolution's strided windows).
+``T`` must be a multiple of ``alpha`` so the lateral connections' output matches the slow frames.
 """
 from __future__ import annotations
 
@@ -25,9 +28,25 @@ from torch import nn
 from .registry import register
 from .tsn_tsm import check_clip
 
-__all__ = ["Bottleneck3d", "LateralFusion", "SlowFast", "slowfast_r50"]
+__all__ = ["Bottleneck3d", "LateralFusion", "SLOW_SAMPLINGS", "SlowFast", "slow_frame_indices", "slowfast_r50"]
 
 RESNET50_BLOCKS = (3, 4, 6, 3)
+SLOW_SAMPLINGS = ("linspace", "strided")
+
+
+def slow_frame_indices(frames: int, alpha: int, sampling: str = "linspace") -> torch.Tensor:
+    """The frames (of ``frames``) the slow pathway reads: ``frames // alpha`` of them.
+
+    ``"linspace"`` (the reference code's ``pack_pathway_output``): evenly spread from the first frame to
+    the last, ``torch.linspace(0, frames - 1, frames // alpha).long()``. ``"strided"``: ``0, alpha, 2 alpha...``.
+    """
+    if sampling not in SLOW_SAMPLINGS:
+        raise ValueError(f"slow_sampling={sampling!r}: expected one of {SLOW_SAMPLINGS}")
+    if frames < alpha:
+        raise ValueError(f"slowfast: {frames} frames, fewer than alpha={alpha}; the slow pathway would see none")
+    if sampling == "strided":
+        return torch.arange(0, frames, alpha)[: frames // alpha]
+    return torch.linspace(0, frames - 1, frames // alpha).long()
 
 
 def conv_bn_relu(dim_in: int, dim_out: int, kernel: tuple[int, int, int], stride: tuple[int, int, int] = (1, 1, 1),
@@ -93,12 +112,17 @@ class SlowFast(nn.Module):
         dropout: dropout before ``fc`` (0.4, Video4MRI's setting; the SlowFast repository uses 0.5).
         num_segments: if given, every input must have exactly this many frames.
         blocks: bottlenecks per stage res2..res5 (ResNet-50: 3, 4, 6, 3).
+        slow_sampling: which frames the slow pathway reads (:func:`slow_frame_indices`; "linspace",
+            the reference code's, by default).
     """
 
     def __init__(self, num_classes: int = 2, in_channels: int = 1, alpha: int = 8, beta_inv: int = 8,
                  fusion_ratio: int = 2, dropout: float = 0.4, num_segments: int | None = None,
-                 blocks: tuple[int, ...] = RESNET50_BLOCKS):
+                 blocks: tuple[int, ...] = RESNET50_BLOCKS, slow_sampling: str = "linspace"):
         super().__init__()
+        if slow_sampling not in SLOW_SAMPLINGS:
+            raise ValueError(f"slow_sampling={slow_sampling!r}: expected one of {SLOW_SAMPLINGS}")
+        self.slow_sampling = slow_sampling
         if num_segments is not None and (num_segments < alpha or num_segments % alpha):
             raise ValueError(f"slowfast: num_segments={num_segments} must be a positive multiple of alpha={alpha}")
         self.in_channels, self.alpha, self.num_segments = in_channels, alpha, num_segments
@@ -134,7 +158,8 @@ class SlowFast(nn.Module):
         check_clip(x, self.in_channels, self.num_segments, "slowfast")
         if x.shape[2] % self.alpha:
             raise ValueError(f"slowfast needs T (frames) to be a multiple of alpha={self.alpha}, got T={x.shape[2]}")
-        slow, fast = self.slow_stem(x[:, :, ::self.alpha]), self.fast_stem(x)
+        slow_frames = slow_frame_indices(x.shape[2], self.alpha, self.slow_sampling).to(x.device)
+        slow, fast = self.slow_stem(x.index_select(2, slow_frames)), self.fast_stem(x)
         slow = self.fusions[0](slow, fast)
         for i, (slow_stage, fast_stage) in enumerate(zip(self.slow_stages, self.fast_stages)):
             slow, fast = slow_stage(slow), fast_stage(fast)
@@ -146,6 +171,7 @@ class SlowFast(nn.Module):
 
 @register("slowfast_r50", chapter="video4mri")
 def slowfast_r50(num_classes: int = 2, in_channels: int = 1, num_segments: int | None = None, alpha: int = 8,
-                 dropout: float = 0.4) -> SlowFast:
+                 dropout: float = 0.4, slow_sampling: str = "linspace") -> SlowFast:
     """SlowFast-R50 (alpha 8, beta 1/8, lateral fusion after stem and res2-res4)."""
-    return SlowFast(num_classes, in_channels, alpha=alpha, dropout=dropout, num_segments=num_segments)
+    return SlowFast(num_classes, in_channels, alpha=alpha, dropout=dropout, num_segments=num_segments,
+                    slow_sampling=slow_sampling)

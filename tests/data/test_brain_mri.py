@@ -437,3 +437,17 @@ def test_real_adrenalmnist3d():
     assert set(labels.tolist()) == {0, 1}
     x, y = MedMNIST3DFrames(volumes, labels, segments=8)[0]
     assert x.shape == (1, 8, 28, 28) and y in (0, 1) and x.max() > 0
+
+
+@pytest.mark.parametrize("converted, ad, cn", [("cdr", 78, 86), ("demented", 78, 72), ("nondemented", 64, 86),
+                                               ("exclude", 64, 72)])
+def test_oasis2_subject_counts_of_the_public_groups(tmp_path, converted, ad, cn):
+    """What the loader docstring states: the public table's 72 Nondemented, 64 Demented and 14 Converted
+    subjects (a converter: CDR 0 at its first visit, above 0 later) give these class counts."""
+    sessions = []
+    for k, (group, cdrs) in enumerate([("Nondemented", ("0", "0"))] * 72 + [("Demented", ("0.5", "1"))] * 64
+                                      + [("Converted", ("0", "0.5"))] * 14):
+        subject = f"OAS2_{k + 1:04d}"
+        sessions += [(subject, f"{subject}_MR{v + 1}", group, v + 1, "F", 70 + v, cdr, 1) for v, cdr in enumerate(cdrs)]
+    cohort = load_oasis2(fx.write_oasis2(tmp_path, sessions=sessions), converted=converted)
+    assert table1_row(cohort)["Total subjects"] == f"{ad}(AD):{cn}(CN)"

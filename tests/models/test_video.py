@@ -158,8 +158,37 @@ def test_slowfast_needs_frames_divisible_by_alpha(built):
         video.create_video_model("slowfast_r50", num_segments=12)
 
 
+def test_slow_pathway_reads_frames_spread_over_the_clip_as_the_reference_does():
+    from paperkit.models.slowfast import slow_frame_indices
+
+    assert slow_frame_indices(32, 8).tolist() == [0, 10, 20, 31]  # linspace(0, 31, 4), as pack_pathway_output
+    assert slow_frame_indices(32, 8, "strided").tolist() == [0, 8, 16, 24]
+    assert slow_frame_indices(8, 8).tolist() == [0]  # K = alpha: the slow pathway sees one frame
+    with pytest.raises(ValueError, match="slow_sampling='random'"):
+        slow_frame_indices(32, 8, "random")
+    model = video.create_video_model("slowfast_r50").eval()
+    seen = {}
+    model.slow_stem.register_forward_hook(lambda m, inputs, out: seen.update(x=inputs[0]))
+    clip = torch.arange(16, dtype=torch.float32).view(1, 1, 16, 1, 1).expand(1, 1, 16, 32, 32).contiguous()
+    with torch.no_grad():
+        model(clip)
+    assert seen["x"][0, 0, :, 0, 0].tolist() == [0.0, 15.0]  # the first and the last frame
+
+
+@pytest.mark.parametrize("name", ["r3d_18", "r3d_50"])
+def test_3d_resnets_get_the_recipes_dropout_before_fc(name):
+    model = video.create_video_model(name, dropout=0.4)
+    drops = [m for m in model.modules() if isinstance(m, nn.Dropout)]
+    assert [d.p for d in drops] == [0.4] and isinstance(model.fc, nn.Linear)
+    plain = video.create_video_model(name, dropout=0.0)
+    assert not any(isinstance(m, nn.Dropout) for m in plain.modules())
+    assert list(model.state_dict()) == list(plain.state_dict())  # same parameters, same names
+    with pytest.raises(ValueError, match="dropout=1.5"):
+        video.create_video_model(name, dropout=1.5)
+
+
 def test_create_video_model_passes_only_accepted_options():
-    r3d = video.create_video_model("r3d_18", num_segments=8, dropout=0.4)  # ignored by the 3D ResNets
+    r3d = video.create_video_model("r3d_18", num_segments=8, dropout=0.4)  # num_segments ignored by 3D ResNets
     assert isinstance(r3d, nn.Module)
     assert video.create_video_model("tsn_r18", dropout=0.1).dropout.p == 0.1
     with pytest.raises(TypeError, match="no_such_option"):

@@ -275,3 +275,53 @@ def video_models_smaller(params_m) -> Verdict:
                    f"2D video models {min(two_d.values()):.2f}-{max(two_d.values()):.2f}M vs 3D ResNets "
                    f"{min(three.values()):.2f}-{max(three.values()):.2f}M trainable parameters, counted here",
                    criterion)
+
+
+PAPER_K = 32  # Fig. 2 / §4.1: the K the paper recommends
+
+
+def k_choice(predictions: Mapping[str, Mapping[int, ItemPredictions]], chosen: int | None = None) -> Verdict:
+    """Claim 7 (K = 32 is the better choice) from the K ablation: ``predictions[model][K]`` are the test
+    predictions of ``model`` trained with K frames, all on the same test volumes.
+
+    The chosen K is the paper's 32 when it was run, else ``chosen`` (a profile's own K standing in for it,
+    said in the evidence). For every model: the chosen K beats each smaller K run (:func:`paired_verdict`,
+    "beats", the one-volume margin), and no larger K run beats it by more than :data:`MATCH_MARGIN` (the
+    chosen K "matches" it: the paper's "K = 64 ... similar accuracy" at twice the cost). Holds when every
+    comparison holds, fails when one fails, otherwise not testable; not testable when no model was run at
+    two K values or the chosen K was not run. The effect shown is the comparison that decides (the first
+    that fails, else the first undecided, else the one with the lowest interval).
+    """
+    criterion = (f"for every model of the K ablation, the chosen K (the paper's {PAPER_K}, else the profile's K) beats "
+                 f"each smaller K: {PAIRED}; and every larger K is no better than it by more than {MATCH_MARGIN} (the "
+                 "95% paired-bootstrap interval of chosen minus larger lies above -margin; wholly below: not "
+                 "supported); all must hold")
+    runs = {m: dict(by_k) for m, by_k in predictions.items() if len(by_k) >= 2}
+    if not runs:
+        return Verdict(None, "needs one model trained at two or more K values in this run (K ablation); "
+                       + ("none was run" if not predictions else
+                          "; ".join(f"{m}: K={', '.join(map(str, sorted(ks)))}" for m, ks in predictions.items())),
+                       criterion)
+    ks = set.intersection(*(set(by_k) for by_k in runs.values()))
+    pick = PAPER_K if PAPER_K in ks else chosen
+    if pick is None or pick not in ks:
+        return Verdict(None, f"the paper's K={PAPER_K} (or the profile's K={chosen}) was not run for every model "
+                       f"of the ablation (K run: {', '.join(map(str, sorted(ks)))})", criterion)
+    stand_in = "" if pick == PAPER_K else f" (the profile's K={pick} stands in for the paper's {PAPER_K})"
+    verdicts = []
+    for model, by_k in runs.items():
+        flat = {f"{model} K={k}": p for k, p in by_k.items()}
+        me = f"{model} K={pick}"
+        for k in sorted(by_k):
+            if k < pick:
+                verdicts.append(paired_verdict(flat, me, f"{model} K={k}"))
+            elif k > pick:
+                verdicts.append(paired_verdict(flat, me, f"{model} K={k}", claim="matches", margin=MATCH_MARGIN))
+    if not verdicts:
+        return Verdict(None, f"K={pick} was the only K run", criterion)
+    holds = _all([v.holds for v in verdicts])
+    decides = (next((v for v in verdicts if v.holds is False), None) or next((v for v in verdicts if v.holds is None),
+                                                                             None)
+               or min(verdicts, key=lambda v: v.low))
+    return Verdict(holds, f"K={pick}{stand_in}: " + "; ".join(v.evidence for v in verdicts), criterion,
+                   decides.effect, decides.low, decides.high, decides.n)

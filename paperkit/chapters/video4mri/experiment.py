@@ -7,7 +7,8 @@ architectures. The recipe is the paper's §3.3-3.4:
 * cross-entropy (soft targets when CutMix/MixUp mixed the batch), Kaiming-initialised weights
   (torchvision's and MONAI's defaults);
 * learning rate ``lr`` after ``warmup_epochs`` of linear warm-up, then one cosine cycle to zero,
-  stepped per optimiser step; weight decay only on the final FC layer of TSN/TSM (1e-4), dropout 0.4;
+  stepped per optimiser step; weight decay only on the final FC layer of TSN/TSM (1e-4), dropout 0.4
+  before the final FC of every model (the 3D ResNets' too, see :mod:`paperkit.models.resnet3d`);
 * per-volume augmentation (random resized crop, brightness, rotation within +/-15 degrees; one draw
   for all slices of a volume) and batch CutMix (p 0.6) or MixUp (p 0.4) during the first 80% of
   the epochs; :data:`AUGMENTATIONS` are the rows of Table 3;
@@ -34,7 +35,7 @@ from paperkit.atomic import write_npz
 from paperkit.augment import CROP_SCALE, BatchMix, VolumeTransform, mix_epochs, soft_cross_entropy
 from paperkit.batchnorm import recalibrate_batchnorm
 from paperkit.chapters.video4mri.claims import ItemPredictions
-from paperkit.chapters.video4mri.spec import MODELS
+from paperkit.chapters.video4mri.spec import BRAIN, MODELS
 from paperkit.data.fingerprint import fingerprint
 from paperkit.metrics.classification import bootstrap_accuracy
 from paperkit.models import count_parameters
@@ -58,6 +59,10 @@ AUGMENTATIONS: dict[str, tuple[bool, str]] = {
     "rotate+cutmix": (True, "cutmix"),
     "rotate+mix": (True, "both"),
 }
+# Models whose architecture changed after run records were written: the change goes into their run key, so an
+# old record (same settings, the earlier model) is not reused for the new one.
+ARCHITECTURE = {"slowfast_r50": "slow frames spread over the clip (linspace)",
+                "r3d_18": "dropout before fc", "r3d_50": "dropout before fc"}
 PAPER_AUGMENTATION_ROWS = {"basic": "TSM", "rotate": "TSM+rotate", "mix": "TSM+MixUp/CutMix",
                            "rotate+mixup": "TSM+rotate+MixUp", "rotate+cutmix": "TSM+rotate+CutMix",
                            "rotate+mix": "TSM+rotate+MixUp/CutMix"}
@@ -128,6 +133,7 @@ def train_video_classifier(name: str, train: Dataset, test: Dataset, *, data_key
               "warmup_epochs": warmup_epochs, "augmentation": augmentation, "mix_fraction": mix_fraction,
               "fc_weight_decay": fc_weight_decay, "dropout": dropout, "n_boot": n_boot,
               "boot_fraction": boot_fraction, "seed": seed, "num_classes": num_classes, "data": dict(data_key),
+              **({"architecture": ARCHITECTURE[name]} if name in ARCHITECTURE else {}),
               **({"recalibrate_bn": True} if recalibrate_bn else {}),  # absent when off: older run keys stay valid
               **({"crop_scale": crop_scale} if crop_scale != CROP_SCALE else {})}
     torch.manual_seed(seed)
@@ -244,13 +250,16 @@ def load_data(S) -> dict:
 
     Returns ``cohort`` (None for MedMNIST), ``parts`` (``{"train", "test"}`` -> records or
     arrays), ``class_names``, ``view``, ``frames(K)`` -> ``(train, test)`` datasets with K TSN
-    segments (training: a random slice per segment; test: the middle one) and ``data_key``.
-    Synthetic volumes are written as NIfTI with an OASIS-2-style table and read back with the
-    OASIS-2 loader, the path real data takes.
+    segments (training: a random slice per segment; test: the middle one), ``data_key``, and for brain
+    MRI ``preprocessing`` (:func:`frame_preprocessing`) and ``loader_options`` (every option of the loader
+    as used: ``S.loader_options`` over :func:`loader_defaults`). Synthetic volumes are written as NIfTI
+    with an OASIS-2-style table and read back with the OASIS-2 loader, the path real data takes.
     """
     from paperkit.data.brain_mri import load_brain_mri, split_cohort
     from paperkit.data.mri_frames import MRIFrames
 
+    options = loader_options(S.dataset, S.loader_options)  # checked first: a typo fails before any data is read
+    preprocessing = frame_preprocessing(S)
     if S.dataset == "medmnist3d":
         return load_medmnist(S.data_dir, S.medmnist_flag, S.medmnist_size, axis=S.frame_axis, seed=S.seed)
     if S.dataset == "synthetic":
@@ -263,20 +272,75 @@ def load_data(S) -> dict:
                     "difficulty": S.difficulty, "seed": S.seed}
     else:
         root = S.data_dir
-        cohort = load_brain_mri(S.dataset, root)
-        data_key = {"dataset": S.dataset, "data": fingerprint(root)}
+        cohort = load_brain_mri(S.dataset, root, **options)
+        data_key = {"dataset": S.dataset, "data": fingerprint(root),
+                    **({"loader": dict(options)} if options else {})}  # absent when empty: older keys stay valid
     if S.view:
         cohort.view = S.view
     parts = split_cohort(cohort, (0.7, 0.3), seed=S.seed)
 
     def frames(segments: int):
-        kwargs = dict(view=cohort.view, segments=segments, frame_size=S.frame_size, normalize="minmax")
+        kwargs = dict(view=cohort.view, segments=segments, frame_size=S.frame_size, **preprocessing)
         return MRIFrames(parts["train"], train=True, **kwargs), MRIFrames(parts["test"], train=False, **kwargs)
 
-    data_key = {**data_key, "view": cohort.view, "frame_size": S.frame_size, "normalize": "minmax",
+    data_key = {**data_key, "view": cohort.view, "frame_size": S.frame_size, "normalize": preprocessing["normalize"],
+                **({} if preprocessing["keep_aspect"] else {"keep_aspect": False}),  # absent when True (older keys)
                 "test_subjects": sorted(set(parts["test"].subjects))}
     return {"cohort": cohort, "parts": parts, "class_names": list(cohort.class_names), "view": cohort.view,
-            "frames": frames, "data_key": data_key, "root": root}
+            "frames": frames, "data_key": data_key, "root": root, "preprocessing": preprocessing,
+            "loader_options": {**loader_defaults(cohort.dataset), **options}}
+
+
+def frame_preprocessing(S) -> dict:
+    """The frames' preprocessing of settings ``S`` as :class:`paperkit.data.mri_frames.MRIFrames` options.
+
+    ``S.normalize`` is one of :data:`paperkit.data.mri_frames.NORMALIZATIONS` (``"none"``: the stored
+    intensities, as the paper feeds them); ``S.keep_aspect`` True pads the short side to keep the physical
+    aspect ratio, False resizes each slice to the square frame (PP-Care's plain resize). Bad values raise
+    ``ValueError`` naming the setting and what it takes.
+    """
+    from paperkit.data.mri_frames import NORMALIZATIONS
+
+    if S.normalize not in NORMALIZATIONS:
+        raise ValueError(f"normalize={S.normalize!r}: expected one of {', '.join(NORMALIZATIONS)}")
+    if not isinstance(S.keep_aspect, bool):
+        raise ValueError(f"keep_aspect={S.keep_aspect!r}: expected True (pad to keep the aspect ratio) or False "
+                         "(resize each slice to the square frame)")
+    return {"normalize": S.normalize, "keep_aspect": S.keep_aspect}
+
+
+def loader_defaults(dataset: str) -> dict:
+    """The keyword options of ``dataset``'s brain-MRI loader with their defaults (file and cache options left out)."""
+    import importlib
+    import inspect
+
+    from paperkit.data.brain_mri import BRAIN_DATASETS
+
+    module, name = BRAIN_DATASETS[dataset]
+    loader = getattr(importlib.import_module(module), name)
+    return {k: p.default for k, p in inspect.signature(loader).parameters.items()
+            if p.kind is p.KEYWORD_ONLY and k not in ("on_unreadable", "cache", "csv_path")}
+
+
+def loader_options(dataset: str, options) -> dict:
+    """``options`` checked against ``dataset``'s loader (:func:`loader_defaults`): a dict of known option names.
+
+    Raises ``ValueError`` naming an unknown option and the ones the loader takes, or when ``options`` is
+    not a dict, or when options are given for a dataset without a brain-MRI loader (synthetic, MedMNIST).
+    """
+    if not isinstance(options, dict):
+        raise ValueError(f"loader_options={options!r}: expected a dict of loader options, e.g. {{'image': 'raw'}}")
+    if not options:
+        return {}
+    if dataset not in BRAIN:
+        raise ValueError(f"loader_options={options!r} with dataset={dataset!r}: loader options are for the real "
+                         f"brain-MRI datasets ({', '.join(BRAIN)})")
+    known = loader_defaults(dataset)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ValueError(f"loader_options names {unknown}: the {dataset} loader takes "
+                         + ", ".join(f"{k} (default {v!r})" for k, v in known.items()))
+    return dict(options)
 
 
 def load_medmnist(folder, flag: str, size: int, *, axis: int = 0, limit: int | None = None,

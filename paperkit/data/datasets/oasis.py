@@ -24,13 +24,16 @@ OASIS-2 -- 150 subjects aged 60-96, 373 sessions (visits), each with 3-4 raw MPR
     oasis_longitudinal.csv         # Subject ID, MRI ID, Group, Visit, MR Delay, M/F, Hand, Age,
                                    # EDUC, SES, MMSE, CDR, eTIV, nWBV, ASF
 
-The table's ``MRI ID`` is the session folder name; ``Group`` is ``Nondemented``,
-``Demented`` or ``Converted`` (control at the first visits, demented later). How
-``Converted`` subjects are labelled is the ``converted`` option: ``"cdr"`` (default) labels
-each of their visits by that visit's CDR (> 0 AD, 0 control), which reproduces the paper's
-count of 80 AD + 86 control = 166 for 150 subjects (converters counted in both classes);
-``"demented"`` / ``"nondemented"`` label all their visits so; ``"exclude"`` drops them. Each
-MPRAGE run is one image (the paper's 1368 images); ``scans="first"`` keeps ``mpr-1`` only.
+The table's ``MRI ID`` is the session folder name; ``Group`` is ``Nondemented`` (72 subjects in
+the public table), ``Demented`` (64) or ``Converted`` (14: control at the first visits, demented
+later). ``Demented`` visits are AD and ``Nondemented`` visits control, whatever their CDR. How
+``Converted`` subjects are labelled is the ``converted`` option: ``"cdr"`` (default) labels each
+of their visits by that visit's CDR (> 0 AD, 0 control), so every converter is in both classes:
+64 + 14 = 78 AD and 72 + 14 = 86 control subjects, 150 in all (:func:`paperkit.data.brain_mri.cohort_table`
+counts a subject once per class it has scans in). ``"demented"`` gives 78 AD : 72 control,
+``"nondemented"`` 64 : 86 and ``"exclude"`` 64 : 72. None of them gives the paper's Table 1 row,
+80 AD : 86 control; its 86 controls match ``"cdr"``. Each MPRAGE run is one image (the paper's
+1368 images); ``scans="first"`` keeps ``mpr-1`` only.
 
 Matching is by session id; a session folder with no table row is a :class:`DataError`.
 Table columns are matched ignoring case (public copies spell ``ID`` as ``iD``).

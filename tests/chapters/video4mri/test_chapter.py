@@ -55,31 +55,50 @@ def test_learning_rate_per_model_overrides_the_common_rate():
         experiment.learning_rate(spec.SPEC.resolve(profile="classroom", model_lr={"r3d_18": 0}), "r3d_18")
 
 
+def write_layout(root, dataset: str):
+    """A small download of ``dataset`` in its real layout: 10 subjects, one image each, both classes."""
+    from tests.fixtures.brain import write_ida, write_oasis1, write_oasis2
+
+    if dataset in ("adni", "ppmi"):
+        groups = ("CN", "AD") if dataset == "adni" else ("Control", "PD")
+        images = [(20000 + i, f"{100 + i:03d}_S_{1000 + i:04d}", groups[i % 2], "F", 70 + i, "sc") for i in range(10)]
+        return write_ida(root, project=dataset.upper(), fmt="nifti" if dataset == "adni" else "dicom", images=images,
+                         shape=(20, 24, 24))
+    if dataset == "oasis1":
+        return write_oasis1(root, sessions=[(f"OAS1_{i + 1:04d}_MR1", "F", 70 + i, ("0", "0.5")[i % 2])
+                                            for i in range(10)])
+    return write_oasis2(root, sessions=[(f"OAS2_{i + 1:04d}", f"OAS2_{i + 1:04d}_MR1",
+                                         ("Nondemented", "Demented")[i % 2], 1, "M", 70 + i, ("0", "1")[i % 2], 1)
+                                        for i in range(10)])
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("dataset, fmt, groups", [
-    ("adni", "nifti", ("CN", "AD")),
-    ("ppmi", "dicom", ("Control", "PD")),
+@pytest.mark.parametrize("dataset, extra", [
+    ("adni", {}),
+    ("ppmi", {}),
+    ("oasis1", {"loader_options": {"image": "raw"}}),  # the raw scans, as the paper profile reads them
+    ("oasis2", {"normalize": "none", "keep_aspect": False}),  # the paper's raw intensities and plain resize
 ])
-def test_notebook_runs_on_an_ida_download(tmp_path, monkeypatch, dataset, fmt, groups):
+def test_notebook_runs_on_each_real_layout(tmp_path, monkeypatch, dataset, extra):
     """The researcher's command, `papermill nbs/video4mri.ipynb out.ipynb -p dataset adni -p data_dir ...`,
-    on a small folder in the LONI IDA layout (NIfTI or DICOM series + collection CSV), smoke profile."""
+    on a small folder in each real layout (LONI IDA NIfTI / DICOM + collection CSV, OASIS-1 Analyze discs +
+    cross-sectional table, OASIS-2 raw runs + longitudinal table), smoke profile; the run record keeps the
+    loader options and preprocessing, and the record-built Table 2 puts the run under its paper column."""
     import json
     from pathlib import Path
 
     import nbformat
 
     from paperkit import book
-    from tests.fixtures.brain import write_ida
+    from paperkit.chapters.video4mri import tables
 
     root = Path(__file__).resolve().parents[3]
-    project = dataset.upper()
-    images = [(20000 + i, f"{100 + i:03d}_S_{1000 + i:04d}", groups[i % 2], "F", 70 + i, "sc") for i in range(10)]
-    write_ida(tmp_path / project, project=project, fmt=fmt, images=images, shape=(20, 24, 24))
+    data = write_layout(tmp_path / dataset, dataset)
     monkeypatch.delenv("PAPERKIT_DATA", raising=False)  # the MedMNIST section is skipped: only the download is read
     out = tmp_path / "out.ipynb"
     book.execute(root / "nbs" / "video4mri.ipynb", out,
-                 {"profile": "smoke", "dataset": dataset, "data_dir": str(tmp_path / project),
-                  "out_dir": str(tmp_path / "runs")}, cwd=root)
+                 {"profile": "smoke", "dataset": dataset, "data_dir": str(data), "out_dir": str(tmp_path / "runs"),
+                  **extra}, cwd=root)
     nb = nbformat.read(out, as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
@@ -87,4 +106,59 @@ def test_notebook_runs_on_an_ida_download(tmp_path, monkeypatch, dataset, fmt, g
     assert "Table 2 runs: 3 models, 7 training and 3 test volumes" in text
     ledger = json.loads((tmp_path / "runs" / "video4mri" / "claims.json").read_text())
     assert ledger["context"]["dataset"] == dataset
-    assert any(project in c["data"] for c in ledger["claims"])
+    assert any(spec.SPEC.datasets[dataset] in c["data"] for c in ledger["claims"])
+    records = tables.run_records(tmp_path / "runs")
+    assert len(records) == 3 and set(records["column"]) == {spec.PAPER_DATASET[dataset]}
+    if "loader_options" in extra:
+        assert (records["data.loader.image"] == "raw").all()
+    if "normalize" in extra:
+        assert (records["data.normalize"] == "none").all() and (records["data.keep_aspect"] == False).all()  # noqa: E712
+    cell = tables.table2(records).set_index("model").loc["TSM-Res18", f"{spec.PAPER_DATASET[dataset]}: here"]
+    assert cell != "not run" and "record:" in cell
+
+
+def test_preprocessing_is_a_setting_and_the_paper_profile_feeds_raw_images():
+    paper = spec.SPEC.resolve(profile="paper", device="cpu")
+    assert experiment.frame_preprocessing(paper) == {"normalize": "none", "keep_aspect": False}  # "not pre-processed"
+    classroom = spec.SPEC.resolve(profile="classroom")
+    assert experiment.frame_preprocessing(classroom) == {"normalize": "minmax", "keep_aspect": True}
+    chosen = spec.SPEC.resolve(profile="classroom", normalize="zscore", keep_aspect=False)
+    assert experiment.frame_preprocessing(chosen) == {"normalize": "zscore", "keep_aspect": False}
+    with pytest.raises(ValueError, match="normalize='unit'.*zscore, minmax, none"):
+        experiment.frame_preprocessing(spec.SPEC.resolve(profile="classroom", normalize="unit"))
+    with pytest.raises(ValueError, match="keep_aspect='yes'"):
+        experiment.frame_preprocessing(spec.SPEC.resolve(profile="classroom", keep_aspect="yes"))
+
+
+def test_loader_options_are_checked_against_the_loader(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAPERKIT_DATA", str(tmp_path))
+    (tmp_path / "oasis1").mkdir()
+    assert spec.SPEC.resolve(dataset="oasis1", profile="paper", device="cpu").loader_options == {"image": "raw"}
+    assert spec.SPEC.resolve(dataset="oasis1", profile="classroom").loader_options == {}  # the loader's default
+    assert experiment.loader_defaults("oasis1")["image"] == "t88_masked_gfc"
+    assert experiment.loader_defaults("oasis2")["converted"] == "cdr"
+    assert experiment.loader_options("oasis1", {"image": "raw"}) == {"image": "raw"}
+    with pytest.raises(ValueError, match=r"loader_options names \['imgae'\]: the oasis1 loader takes image"):
+        experiment.loader_options("oasis1", {"imgae": "raw"})
+    with pytest.raises(ValueError, match="loader options are for the real brain-MRI datasets"):
+        experiment.loader_options("synthetic", {"image": "raw"})
+    with pytest.raises(ValueError, match="expected a dict"):
+        experiment.loader_options("oasis1", "raw")
+
+
+def test_load_data_passes_loader_options_and_preprocessing_into_the_run_key(tmp_path):
+    from tests.fixtures.brain import write_oasis1
+
+    root = write_oasis1(tmp_path / "oasis1")
+    default = experiment.load_data(spec.SPEC.resolve(dataset="oasis1", data_dir=str(root), profile="smoke"))
+    assert all(r.path.parent.name == "T88_111" for r in default["cohort"])
+    assert "loader" not in default["data_key"] and "keep_aspect" not in default["data_key"]  # older keys stay valid
+    assert default["loader_options"]["image"] == "t88_masked_gfc"
+    raw = experiment.load_data(spec.SPEC.resolve(dataset="oasis1", data_dir=str(root), profile="smoke",
+                                                 loader_options={"image": "raw"}, normalize="none",
+                                                 keep_aspect=False))
+    assert all(r.path.parent.name == "RAW" for r in raw["cohort"]) and raw["loader_options"]["image"] == "raw"
+    assert raw["data_key"]["loader"] == {"image": "raw"} and raw["data_key"]["normalize"] == "none"
+    assert raw["data_key"]["keep_aspect"] is False
+    train, _ = raw["frames"](2)
+    assert train.normalize == "none" and train.keep_aspect is False

@@ -170,3 +170,31 @@ def test_unlearnt_note_names_the_models_below_the_threshold():
     frame = pd.DataFrame({"model": ["tsm_r18", "r3d_18"], "auroc": [0.8, 0.52]})
     assert "r3d_18 (AUROC 0.52)" in claims.unlearnt_note(frame) and "tsm_r18" not in claims.unlearnt_note(frame)
     assert claims.unlearnt_note(frame.iloc[:1]) is None
+
+
+def k_runs(**by_k) -> dict:
+    """K ablation predictions of two models: ``k8=30`` -> each model right on 30 volumes at K=8."""
+    return {m: {int(k[1:]): model(right) for k, right in by_k.items()} for m in ("tsm_r50", "tsn_r50")}
+
+
+@pytest.mark.parametrize("predictions, chosen, verdict", [
+    (k_runs(k8=26, k16=28, k32=38, k64=38), None, True),         # 32 beats 8 and 16; 64 is no better
+    (k_runs(k8=28, k32=38), 8, True),                             # 32 is run, so it is judged, not the profile's K
+    (k_runs(k8=38, k32=26), None, False),                         # fewer frames are clearly better
+    (k_runs(k32=26, k64=38), None, False),                        # more frames are clearly better
+    (k_runs(k8=37, k32=38), None, None),                          # a one-volume lead decides nothing
+    (k_runs(k32=38), None, None),                                 # only one K was run
+    ({}, None, None),                                             # no K ablation in this profile
+    (k_runs(k4=26, k8=38), None, None),                           # 32 not run and no stand-in given
+    ({"tsm_r50": {4: model(26), 8: model(38)}, "tsn_r50": {4: untrained(), 8: model(38)}}, 8, None),  # untrained
+])
+def test_k_choice(predictions, chosen, verdict):
+    v = claims.k_choice(predictions, chosen)
+    assert v.holds is verdict and v.evidence and v.criterion
+    if verdict is not None:
+        assert v.n == N and v.low <= v.effect <= v.high
+
+
+def test_k_choice_says_when_the_profiles_k_stands_in_for_32():
+    v = claims.k_choice(k_runs(k4=26, k8=38), chosen=8)
+    assert v.holds is True and "the profile's K=8 stands in for the paper's 32" in v.evidence

@@ -230,6 +230,17 @@ def check_imagenet_weights(names: Sequence[str]) -> None:
         raise FileNotFoundError(missing_imagenet_message(missing))
 
 
+def check_weights(S) -> None:
+    """Stop a run whose settings require ImageNet weights (``tl_weights="imagenet"``, the paper profile) that are
+    not on disk, before any data is made: :func:`check_imagenet_weights` on ``S.models``."""
+    if S.tl_weights not in TL_WEIGHTS:
+        raise ValueError(f"tl_weights={S.tl_weights!r}: expected one of {list(TL_WEIGHTS)}")
+    if S.source_dataset not in SOURCE_DATASETS:
+        raise ValueError(f"source_dataset={S.source_dataset!r}: expected one of {list(SOURCE_DATASETS)}")
+    if S.tl_weights == "imagenet":
+        check_imagenet_weights(S.models)
+
+
 def pretrained_weights(name: str, *, tl_weights: str = "auto", source_dataset: str = "synthetic",
                        source_dir: str | Path | None = None, **pretrain_kwargs) -> SourceWeights:
     """TL weights for model ``name`` as ``tl_weights`` asks (module docstring).

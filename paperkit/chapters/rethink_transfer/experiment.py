@@ -558,7 +558,8 @@ def _chexpert_source(S, setup: TrainingSetup) -> _Source:
     else:
         root = S.data_dir
         labels = list(S.labels or PAPER_LABELS)
-        # The views always join a real CheXpert key: records made when frontal-only was the default keep theirs.
+        # The views always join a real CheXpert key, so a record made when frontal-only was the default (no views in
+        # its key) is never taken for an all-views run.
         data_key = {"dataset": S.dataset, "data": fingerprint(root), "max_images": S.max_images, "views": setup.views}
     table = load_chexpert(root, "train", labels=labels, frontal_only=setup.views == "frontal",
                           uncertain=setup.uncertain)

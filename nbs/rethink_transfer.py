@@ -586,6 +586,8 @@ display(Markdown(
 #    about reading a TL-vs-RI comparison without knowing how good the source model was?
 # 5. Run the chapter on real chest X-rays: `-p dataset medmnist -p data_dir .../medmnist` (PneumoniaMNIST).
 #    Pneumonia is the *majority* class there (see the data table); how do AUROC and AUPRC compare now, and why?
+# 6. Switch to the official code's training set-up: `-p official True`. Which rows of the differences table
+#    change, and which of them change the labels rather than the training? Does the TL-minus-RI table move?
 
 # %%
 print(finish(S, clock))

@@ -6,6 +6,12 @@ AUPRC over labels (:func:`paperkit.metrics.paired.paired_bootstrap`, ``metric="m
 verdict needs the 95% interval beyond a margin never finer than what one test image can move the
 mean AUPRC (:func:`paperkit.ledger.compare`). Claim 1 is a simulation, judged on the share of its
 draws with an exact binomial interval, so that it too cannot rest on fewer draws than it needs.
+
+The secondary claims are judged the same way: §3.1's TL vs RI on deep and on shallow networks
+(:func:`tl_vs_ri_by_depth`) by a paired bootstrap of the pooled runs, §4's rare-label point
+(:func:`rare_label_gap`) by stratified bootstrap intervals of one model's AUROC and AUPRC per rare label.
+A comparison across models whose TL weights come from different sources (ImageNet for some, a
+substitute for others) is not judged (:func:`mixed_sources`).
 """
 from __future__ import annotations
 

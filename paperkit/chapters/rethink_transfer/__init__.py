@@ -3,7 +3,11 @@
 This package is the chapter; ``nbs/rethink_transfer.py`` tells its story and calls:
 
 * ``spec.py``        the contract: datasets, models, profiles, the paper's claims;
-* ``experiment.py``  loading the data as the paper arranges it, and training with run records;
+* ``setup.py``       the training set-up: the paper's (choices marked) or the official code's (``official=True``),
+  and the differences table made from it;
+* ``experiment.py``  loading the data as the paper arranges it, source pretraining and training with run records;
+* ``pretrain.py``    ``python -m paperkit.chapters.rethink_transfer.pretrain``: ImageNet weights for a CBR model
+  from an ILSVRC-layout folder, installed where ``weights="imagenet"`` finds them;
 * ``claims.py``      the ledger's verdicts, pure functions of result tables;
 * ``figures.py``     figure and table builders.
 

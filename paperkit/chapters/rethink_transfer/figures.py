@@ -6,7 +6,7 @@ single values are one draw from a distribution; :func:`imbalance_study` draws it
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -139,3 +139,105 @@ def representative_draw(study: pd.DataFrame, name: str, *, seed: int = 0, n_pos:
             if draw == target and cname == name:
                 return y, s
     raise AssertionError("unreachable: the target draw is always replayed")
+
+
+# --------------------------------------------------------------------------- results of the fine-tuning runs
+
+
+def mean_sd(values) -> str:
+    """``"mean ± sd (n=k)"`` of a group of repeats (sd over repeats, ``ddof=1``; "—" for one run)."""
+    values = np.asarray(list(values), dtype=float)
+    if not len(values):
+        return "—"
+    sd = f"{values.std(ddof=1):.3f}" if len(values) > 1 else "—"
+    return f"{values.mean():.3f} ± {sd} (n={len(values)})"
+
+
+def repeats_table(results: pd.DataFrame, by: Sequence[str],
+                  metrics: Sequence[str] = ("AUROC", "AUPRC")) -> pd.DataFrame:
+    """One row per group ``by`` (e.g. fraction, model, init) with ``metric`` as ``mean ± sd (n=repeats)``."""
+    missing = [c for c in (*by, *metrics) if c not in results]
+    if missing:
+        raise ValueError(f"repeats_table: results lack columns {missing}")
+    return results.groupby(list(by), sort=False)[list(metrics)].agg(mean_sd).reset_index()
+
+
+def per_pathology(results: pd.DataFrame) -> pd.DataFrame:
+    """Long table of every run's per-label scores: ``fraction, model, init, repeat, pathology, AUROC, AUPRC, AP``.
+
+    ``results`` has one row per fine-tuning run with its ``per_label`` dict (label -> metric -> value).
+    """
+    rows = [{"fraction": r.fraction, "model": r.model, "init": r.init, "repeat": r.repeat, "pathology": label,
+             **values} for r in results.itertuples() for label, values in r.per_label.items()]
+    return pd.DataFrame(rows)
+
+
+def tl_vs_ri_per_pathology(results: pd.DataFrame, *, fraction: float, data_label: str,
+                           metrics: Sequence[str] = ("AUROC", "AUPRC"), models: Sequence[str] | None = None):
+    """The paper's Fig. 3: per-pathology TL vs RI bars for each model, one row per metric.
+
+    Bars are the mean over repeats with the standard deviation as error bars (none for a single
+    repeat); the hover text gives n. ``results`` as for :func:`per_pathology`; only runs on the
+    training-set ``fraction`` are drawn. Returns a plotly figure with one subplot per (metric, model).
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from paperkit import plots
+
+    long = per_pathology(results)
+    if long.empty or fraction not in set(long["fraction"]):
+        raise ValueError(f"tl_vs_ri_per_pathology: no per-label results for fraction {fraction}")
+    long = long[long.fraction == fraction]
+    models = list(models or dict.fromkeys(long["model"]))
+    stats = long.groupby(["model", "init", "pathology"], sort=False)[list(metrics)].agg(["mean", "std", "count"])
+    fig = make_subplots(rows=len(metrics), cols=len(models), shared_yaxes=True, vertical_spacing=0.18,
+                        horizontal_spacing=0.02, subplot_titles=[f"{model}: {metric}" for metric in metrics
+                                                                 for model in models])
+    for r, metric in enumerate(metrics, start=1):
+        for c, model in enumerate(models, start=1):
+            for init, color in (("RI", plots.COLORS[1]), ("TL", plots.COLORS[0])):
+                if (model, init) not in stats.index.droplevel("pathology"):
+                    continue
+                part = stats.loc[(model, init)][metric]
+                fig.add_trace(go.Bar(x=list(part.index), y=part["mean"], name=init, marker_color=color,
+                                     error_y=dict(type="data", array=part["std"].fillna(0).to_numpy()),
+                                     customdata=part["count"].to_numpy(), legendgroup=init,
+                                     hovertemplate="%{x}: %{y:.3f} (n=%{customdata})",
+                                     showlegend=(r == 1 and c == 1)), r, c)
+    fig.update_yaxes(range=[0, 1])
+    fig.update_layout(barmode="group", height=360 * len(metrics),
+                      title=f"Fig. 3, rebuilt: TL vs RI per pathology, {fraction:.0%} of the training set "
+                            f"({data_label})")
+    return fig
+
+
+# --------------------------------------------------------------------------- split sizes beside the paper's
+
+
+def split_counts_vs_paper(tables, dataset: str, all_rows: int | None = None):
+    """This run's images per split beside the paper's CheXpert split (§2.3), or None for other datasets.
+
+    Returns (reference rows, measured rows) for :func:`paperkit.plots.paper_vs_run` with settings
+    ``train``, ``val``, ``test`` and ``all splits`` (the paper's row is the sum of its three splits:
+    every view of CheXpert's train.csv), metric ``images``; with ``all_rows`` (the rows the loaded
+    table held) a row ``train.csv rows loaded`` is measured too, beside the dataset's own count of
+    train.csv's rows from the reference CSV.
+    """
+    from paperkit import reference
+
+    if dataset not in ("synthetic", "chexpert"):
+        return None
+    ref = reference.load("rethink_transfer", metric="images")
+    splits = ref[ref.setting.isin(["train", "val", "test"]) & (ref.source == "§2.3")]
+    total = splits.iloc[[0]].assign(setting="all splits", value=splits["value"].sum(),
+                                    note="sum of the paper's three splits")
+    rows_ref = ref[ref.setting == "train.csv rows loaded"]
+    paper = pd.concat([splits, total, rows_ref], ignore_index=True)
+    counts = {name: len(t) for name, t in tables.items()}
+    measured = [{"setting": name, "metric": "images", "value": float(counts[name])}
+                for name in ("train", "val", "test") if name in counts]
+    measured.append({"setting": "all splits", "metric": "images", "value": float(sum(counts.values()))})
+    if all_rows is not None:
+        measured.append({"setting": "train.csv rows loaded", "metric": "images", "value": float(all_rows)})
+    return paper, pd.DataFrame(measured)

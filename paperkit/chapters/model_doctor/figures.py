@@ -220,10 +220,10 @@ def settings_rows(S, cfg, *, hooked: Sequence[str], image_size: int, sgd: Mappin
     mini = S.dataset == "mini-imagenet"
 
     def row(setting, this, paper, *, equal=None, note="", official_value=False):
-        if paper is None:
-            status = CHOICE
-        elif official and official_value:
+        if official and official_value:
             status = OFFICIAL
+        elif paper is None:
+            status = CHOICE
         else:
             same = (str(this) == str(paper)) if equal is None else equal
             status = PAPER if same else DIFFERS
@@ -253,7 +253,7 @@ def settings_rows(S, cfg, *, hooked: Sequence[str], image_size: int, sgd: Mappin
             _paper_fact("category draws"), equal=(not mini) or S.category_draws == _paper_fact("category draws")),
         row("feature map constrained", "convolution output" if conv_point else "after the activation",
             "after the activation (Eq. 1: m = f(c * m'))", equal=not conv_point, official_value=conv_point),
-        row("layers constrained", ", ".join(hooked), None,
+        row("layers constrained", ", ".join(hooked), None, official_value=official,
             note="the paper: 'the deep layers', no number" + ("; official code: the last Conv2d" if official else "")),
         row("noise draws J", cfg.effective_draws, j_paper, official_value=official),
         row("images per class T", cfg.per_class, t_paper, official_value=official),
@@ -261,7 +261,9 @@ def settings_rows(S, cfg, *, hooked: Sequence[str], image_size: int, sgd: Mappin
             _paper_fact("minimum confidence"), official_value=official),
         row("noise range δ", cfg.noise, None, official_value=official),
         row("channel threshold v", "class mean" if cfg.threshold is None else cfg.threshold, None,
-            note="kernels below their class's mean correlation count as uncorrelated"),
+            official_value=official,
+            note="of the per-class min-max normalised correlation" if cfg.mask == "minmax" else
+            "kernels below their class's mean correlation count as uncorrelated"),
         row("constraint weights (channel, space)", f"{cfg.lambda_channel:g}, {cfg.lambda_space:g}",
             f"{_paper_fact('constraint weight')}, {_paper_fact('constraint weight')}",
             equal=cfg.lambda_channel == cfg.lambda_space == _paper_fact("constraint weight"),

@@ -207,6 +207,8 @@ def test_settings_label_unstated_values_as_choices():
     official = {r["setting"]: r for r in _rows("paper", official=True)}
     assert official["feature map constrained"]["status"] == figures.OFFICIAL
     assert official["feature map constrained"]["this run"] == "convolution output"
+    for setting in ("layers constrained", "noise range δ", "channel threshold v", "noise draws J"):
+        assert official[setting]["status"] == figures.OFFICIAL, setting
 
 
 def test_differences_are_the_settings_not_as_in_the_paper():

@@ -14,7 +14,8 @@ CIFAR-100           ``cifar-100-python/{train,test,meta}`` (pickles, fine labels
 SVHN                ``{train,test,extra}_32x32.mat`` (cropped digits; label 10 means digit 0)
 STL-10              ``stl10_binary/{train,test}_{X,y}.bin`` + ``class_names.txt`` (labels 1..10)
 mini-ImageNet       ``{train,val,test}/<wnid>/*.jpg`` (ImageFolder); the few-shot split (disjoint
-                    classes per split) is pooled and re-split per class by :func:`load_mini_imagenet_draw`
+                    classes per split), also as ``images/*.jpg`` + ``{train,val,test}.csv``
+                    (``filename,label``), is pooled and re-split per class by :func:`load_mini_imagenet_draw`
 ImageFolder+masks   ``<root>/<class>/<name>.<ext>`` and, in a parallel folder,
                     ``<mask_root>/<class>/<name>.png`` coarse foreground masks (nonzero =
                     object), as exported from labelme annotations
@@ -529,8 +530,14 @@ def mini_imagenet_pool(root: str | os.PathLike) -> dict[str, list[Path]]:
     Reads ``root/{train,val,test}/<wnid>/*.jpg`` (the few-shot split of Vinyals et al. as it is
     usually unpacked: 64 + 16 + 20 disjoint classes of 600 images) or, without split folders,
     ``root/<wnid>/*.jpg``. A class found in several split folders keeps the images of all of them.
+    Also the layout of Ravi & Larochelle's split files (github twitter/meta-learning-lstm,
+    ``data/miniImagenet``): ``root/images/<file>.jpg`` with ``root/{train,val,test}.csv`` of columns
+    ``filename,label`` (label = wnid).
     """
     root = _need_dir(root, "mini_imagenet")
+    csvs = [root / f"{s}.csv" for s in SPLIT_FOLDERS if (root / f"{s}.csv").is_file()]
+    if (root / "images").is_dir() and csvs:
+        return _mini_imagenet_csv_pool(root / "images", csvs)
     splits = [root / s for s in SPLIT_FOLDERS if (root / s).is_dir()] or [root]
     pool: dict[str, list[Path]] = {}
     for folder in splits:
@@ -542,6 +549,26 @@ def mini_imagenet_pool(root: str | os.PathLike) -> dict[str, list[Path]]:
         raise DataError(f"{root}: {'no class folders' if not pool else f'no images for class(es) {empty}'}; "
                         f"expected {root}/{{train,val,test}}/<wnid>/*.jpg or {root}/<wnid>/*.jpg")
     return pool
+
+
+def _mini_imagenet_csv_pool(images: Path, csvs: Sequence[Path]) -> dict[str, list[Path]]:
+    import csv
+
+    pool: dict[str, list[Path]] = {}
+    for path in csvs:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if not {"filename", "label"} <= set(reader.fieldnames or []):
+                raise DataError(f"{path}: columns {reader.fieldnames}; expected filename,label (Ravi & Larochelle's "
+                                "split files)")
+            for line, row in enumerate(reader, start=2):
+                file = images / row["filename"]
+                if not file.is_file():
+                    raise DataError(f"{path} line {line}: image {file} not found; expected it in {images}")
+                pool.setdefault(row["label"], []).append(file)
+    if not pool:
+        raise DataError(f"{', '.join(map(str, csvs))}: no rows; expected one filename,label row per image")
+    return {name: sorted(files) for name, files in pool.items()}
 
 
 def load_mini_imagenet_draw(root: str | os.PathLike, *, categories: int = 10, draw: int = 0, seed: int = 0,

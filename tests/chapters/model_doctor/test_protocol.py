@@ -74,6 +74,28 @@ def test_a_category_draw_pools_the_splits_and_splits_each_class(tmp_path):
         load_mini_imagenet_draw(root, categories=7)
 
 
+def test_the_split_files_layout_pools_the_same_way(tmp_path):
+    """Ravi & Larochelle's layout: images/<wnid><index>.jpg and {train,val,test}.csv with filename,label."""
+    folders = write_mini_imagenet(tmp_path / "folders", per_class=5)
+    root = tmp_path / "csv"
+    (root / "images").mkdir(parents=True)
+    for split, classes in FEW_SHOT.items():
+        lines = ["filename,label"]
+        for wnid in classes:
+            for p in sorted((folders / split / wnid).iterdir()):
+                (root / "images" / p.name).write_bytes(p.read_bytes())
+                lines.append(f"{p.name},{wnid}")
+        (root / f"{split}.csv").write_text("\n".join(lines) + "\n")
+    a, b = load_mini_imagenet_draw(root, categories=3, draw=2), load_mini_imagenet_draw(folders, categories=3, draw=2)
+    assert a[0].classes == b[0].classes and [p.name for p, _ in a[1].samples] == [p.name for p, _ in b[1].samples]
+    (root / "test.csv").write_text("filename,label\nmissing.jpg,n01930112\n")
+    with pytest.raises(DataError, match="line 2: image .*missing.jpg not found"):
+        load_mini_imagenet_draw(root, categories=3)
+    (root / "test.csv").write_text("file,class\n")
+    with pytest.raises(DataError, match="expected filename,label"):
+        load_mini_imagenet_draw(root, categories=3)
+
+
 def test_the_chapter_loads_mini_imagenet_by_draws(tmp_path):
     root = write_mini_imagenet(tmp_path)
     S = spec.SPEC.resolve(dataset="mini-imagenet", data_dir=str(root), profile="smoke", categories=4,

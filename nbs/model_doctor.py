@@ -120,6 +120,10 @@ glue("spurious", S.spurious, display=False)
 # set. Every image has an exact foreground mask. The set is written as PNG files in an ImageFolder layout
 # with a parallel mask folder and read back through the same loader a user's annotated ImageFolder takes.
 # Digit sets (scikit-learn digits, MNIST, Fashion-MNIST) get "ink" masks: the bright pixels are the object.
+# mini-ImageNet follows the paper's protocol: its usual few-shot split holds different classes in its training and
+# test folders, so the classes of every split are pooled, each draw picks `categories` of them at random, and each
+# chosen class's images are split between training and test (the paper trains on 480 images per category). A
+# training and test set whose classes differ is refused with the classes named, whatever the dataset.
 
 # %%
 data = experiment.load_data(S)

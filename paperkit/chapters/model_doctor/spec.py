@@ -49,7 +49,9 @@ SPEC = ChapterSpec(
               "cifar100": "CIFAR-100 (pickles)",
               "svhn": "SVHN cropped digits (.mat files)",
               "stl10": "STL-10 (stl10_binary)",
-              "mini-imagenet": "mini-ImageNet (ImageFolder)",
+              "mini-imagenet": "mini-ImageNet, the paper's protocol: random category draws from the pooled split "
+                               "folders ({train,val,test}/<wnid>/ or images/ + {train,val,test}.csv), each class "
+                               "split for training and test",
               "imagefolder": "an ImageFolder <root>/{train,test}/<class>/ "
                              "with optional masks in <root>/masks/{train,test}/"},
     models=MODELS,

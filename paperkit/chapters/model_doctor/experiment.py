@@ -12,6 +12,12 @@ The ``model_doctor`` chapter drives these:
   predictions (``test_predictions.npz``: item, label, predicted class, class probabilities), so two
   runs can be compared image by image (:func:`load_predictions`, :func:`prediction_table`).
 
+Which maps the constraints act on is :func:`hooked_layers` (the paper: the deep layers after their
+activation; ``official=True``: the last convolution's raw output); :func:`constraint_reach` and
+:func:`reach_summary` measure which weights the constraint terms can then move, in eval and in train mode.
+:func:`load_data` reads a chapter dataset, mini-ImageNet by the paper's random category draws, and
+:func:`check_classes` refuses a training and test set whose classes differ.
+
 Every run is keyed by its configuration (the base run's key is part of a treatment's), so a
 finished run is loaded instead of retrained. Helpers for the space-wise constraint's masks:
 :class:`InkMasks` (foreground = ink, for digit images that carry no annotation) and

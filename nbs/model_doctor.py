@@ -37,6 +37,8 @@
 # | Fig. 2b: summed derivative maps over confident and unconfident images | **built**, with the share of the map on the background |
 # | Fig. 3: normal vs FGSM samples under feature noise | **built** |
 # | Table 1: base / +channel / +space / +all, beside the paper's rows | **built**; the classroom profile treats one small CNN, the paper profile the 16 classifiers; a fine-tuning-only control row is added |
+# | Table 1's protocol: runs averaged (mean ± sd), mini-ImageNet's random category draws | **built**: `repeats` runs per configuration; on mini-ImageNet `category_draws` draws of `categories` classes, each class's images split for training and test |
+# | Fig. 4: accuracy and gain of each category | **built** from the per-class accuracies of the runs |
 # | Fig. 6, Tables 2-3: layer depth, annotated samples, mask expansion | **built** where the profile lists them (classroom, paper) and masks exist |
 # | Fig. 5: Grad-CAM before and after treatment | **built** (grad-cam's `GradCAM`), with the share of the map on the background |
 #
@@ -54,7 +56,11 @@
 # own: `image_size` (pixels per side; `None` = the dataset's), `treat_epochs` (fine-tuning epochs of each
 # treatment), `draws` (J, noise draws per image), `per_class` (T, images per class in the diagnosis),
 # `expand` (mask expansion in pixels; `None` = the paper's 30 px scaled to the image side as 30/224) and
-# `official` (`True` = the official code's choices instead of the paper's, see the differences section).
+# `repeats` (training runs per configuration, averaged in Table 1), `categories` and `category_draws`
+# (mini-ImageNet: how many random classes per draw, and how many draws) and
+# `official` (`True` = the official code's choices instead of the paper's, see the differences section: among
+# them, the constraints act on the last convolution's raw output instead of the deep layers' maps after the
+# activation).
 
 # %% tags=["parameters"]
 dataset = "synthetic"   # the chapter choices; "synthetic" always works offline, "digits" too
@@ -72,6 +78,9 @@ draws = None            # J noise draws, None means the profile value
 per_class = None        # T images per class for the diagnosis, None means the profile value
 expand = None           # mask expansion in pixels, None means 30 px scaled to the image side
 official = None         # True: the official code's settings instead of the paper's
+repeats = None          # training runs per configuration (seeds seed, seed+1, ...), None means the profile value
+categories = None       # mini-ImageNet: classes per category draw, None means the profile value
+category_draws = None   # mini-ImageNet: number of random category draws, None means the profile value
 
 # %%
 import math
@@ -83,22 +92,24 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 import torch
+from IPython.display import Markdown, display
 from myst_nb import glue
 from plotly.subplots import make_subplots
 
 from paperkit import plots, reference
 from paperkit.chapters.contract import finish, start
 from paperkit.chapters.model_doctor import claims, experiment, figures
-from paperkit.chapters.model_doctor.experiment import diagnose, has_masks, train_base, treat_base
+from paperkit.chapters.model_doctor.experiment import diagnose, has_masks, hooked_layers, train_base, treat_base
 from paperkit.chapters.model_doctor.figures import as_rgb8, cam_overlay
 from paperkit.explain import DoctorConfig, FeatureTaps, background_mask, discovery2_curves
-from paperkit.explain.hooks import conv_layer_names
+from paperkit.explain.hooks import conv_layer_names, feature_point_names, select_feature_layers
 from paperkit.ledger import Ledger
 
 chapter, S, clock = start("model_doctor", dataset=dataset, data_dir=data_dir,
                           profile=profile, models=models, epochs=epochs, seed=seed, device=device, out_dir=out_dir, max_steps=max_steps,
                           image_size=image_size, treat_epochs=treat_epochs, draws=draws, per_class=per_class,
-                          expand=expand, official=official)
+                          expand=expand, official=official, repeats=repeats, categories=categories,
+                          category_draws=category_draws)
 glue("spurious", S.spurious, display=False)
 
 # %% [markdown]
@@ -110,6 +121,10 @@ glue("spurious", S.spurious, display=False)
 # set. Every image has an exact foreground mask. The set is written as PNG files in an ImageFolder layout
 # with a parallel mask folder and read back through the same loader a user's annotated ImageFolder takes.
 # Digit sets (scikit-learn digits, MNIST, Fashion-MNIST) get "ink" masks: the bright pixels are the object.
+# mini-ImageNet follows the paper's protocol: its usual few-shot split holds different classes in its training and
+# test folders, so the classes of every split are pooled, each draw picks `categories` of them at random, and each
+# chosen class's images are split between training and test (the paper trains on 480 images per category). A
+# training and test set whose classes differ is refused with the classes named, whatever the dataset.
 
 # %%
 data = experiment.load_data(S)
@@ -160,16 +175,17 @@ fig.show()
 # term sums the predicted class's gradients on the background of the (expanded) mask. Both are computed with
 # `create_graph=True`, so they train the weights (a double backward), and are added to the cross-entropy while
 # fine-tuning the trained classifier with its original optimiser settings.
+#
+# **Which feature maps.** Eq. 1 defines a layer's feature map after its activation, $m_k = f(c_k \circledast m')$,
+# and the treating stage constrains "the deep layers". So by default the constraints act on the maps after the
+# activation of the last `treat_layers` convolutions (a number the paper does not give); with `official=True`
+# they act, as in the official code, on the raw output of the last convolution only. The table of classifiers
+# below names the modules hooked.
 
 # %%
 paper_cfg, official_cfg = DoctorConfig.paper(), DoctorConfig.official()
-class_p = chapter.SPEC.profiles["classroom"]
-for key, value in {"min_confidence": paper_cfg.min_confidence, "paper_draws": paper_cfg.draws,
-                   "paper_per_class": paper_cfg.per_class, "paper_lambda": paper_cfg.lambda_channel,
-                   "official_per_class": official_cfg.per_class, "official_threshold": official_cfg.threshold,
-                   "official_lambda": official_cfg.lambda_channel, "noise": S.noise,
-                   "class_draws": class_p["draws"], "class_per_class": class_p["per_class"],
-                   "class_epochs": class_p["epochs"], "class_treat_epochs": class_p["treat_epochs"],
+for key, value in {"min_confidence": paper_cfg.min_confidence, "paper_lambda": paper_cfg.lambda_channel,
+                   "official_lambda": official_cfg.lambda_channel,
                    "sgd_momentum": experiment.SGD_SETTINGS["momentum"],
                    "sgd_weight_decay": experiment.SGD_SETTINGS["weight_decay"]}.items():
     glue(key, value, display=False)
@@ -180,7 +196,7 @@ if S.official:
 else:
     cfg = DoctorConfig.paper(draws=S.draws, per_class=S.per_class, noise=S.noise, expand=expand_px)
 fields = ["gradient", "draws", "noise", "per_class", "selection", "min_confidence", "mask", "threshold",
-          "target", "channel_rule", "lambda_channel", "lambda_space", "expand"]
+          "target", "channel_rule", "lambda_channel", "lambda_space", "expand", "point"]
 plots.show_table(pd.DataFrame({"setting": fields, "paper": [str(getattr(paper_cfg, f)) for f in fields],
                                "official code": [str(getattr(official_cfg, f)) for f in fields],
                                "this run": [str(getattr(cfg, f)) for f in fields]}),  # str first: None stays "None"
@@ -193,10 +209,18 @@ from paperkit.chapters.model_doctor.experiment import build_classifier  # noqa: 
 arch = pd.DataFrame([{"model": name, "paper's name": chapter.PAPER_NAME.get(name, "(classroom stand-in)"),
                       "parameters (M)": round(sum(p.numel() for p in m.parameters()) / 1e6, 2),
                       "conv layers": len(conv_layer_names(m)),
-                      "treated layers": ", ".join(conv_layer_names(m)[-S.treat_layers:])}
+                      "hooked modules": ", ".join(f"{n} ({type(modules[n]).__name__})" for n in hooked)}
                      for name in S.models
-                     for m in [build_classifier(name, num_classes, data["in_channels"], size)]])
+                     for m in [build_classifier(name, num_classes, data["in_channels"], size)]
+                     for modules in [dict(m.named_modules())]
+                     for hooked in [hooked_layers(m, official=bool(S.official), treat_layers=S.treat_layers)]])
 plots.show_table(arch, f"Classifiers of this run ({num_classes} classes, {size} px)")
+lead_hooked = hooked_layers(build_classifier(S.models[0], num_classes, data["in_channels"], size),
+                            official=bool(S.official), treat_layers=S.treat_layers)
+settings = figures.settings_rows(S, cfg, hooked=lead_hooked, image_size=size, sgd=experiment.SGD_SETTINGS)
+plots.show_table(pd.DataFrame(settings), "Settings of this run beside the paper's",
+                 note="status: as in the paper; a choice where the paper states no value; or where this run differs "
+                      f"(for {S.models[0]}; the paper's values are from paperkit/reference/model_doctor.csv).")
 
 # %% [markdown]
 # ## Experiments
@@ -206,51 +230,73 @@ plots.show_table(arch, f"Classifiers of this run ({num_classes} classes, {size} 
 # then fine-tune copies with each constraint and, as a control, with no constraint at all (same optimiser,
 # epochs and data): a gain the control also shows comes from the extra epochs, not from Model Doctor. Every
 # step is a run record under `out_dir/model_doctor/`, reused when it exists.
+#
+# As the paper, each configuration runs `repeats` times (seeds `seed`, `seed + 1`, ...) and Table 1 reports
+# mean ± sd; on mini-ImageNet every run is repeated for each of the `category_draws` random category draws. The
+# figures, ablations and the claims ledger use the first run (seed `seed`, first draw).
 
 # %%
 constraints = ["none", "channel"] + (["space", "all"] if masked else [])
-bases, corrs, treated = {}, {}, {}
-for name in S.models:
-    base = train_base(name, train_set, test_set, data_key=data["data_key"], num_classes=num_classes,
-                      in_channels=data["in_channels"], image_size=size, epochs=S.epochs, batch_size=S.batch_size,
-                      lr=S.lr, seed=S.seed, device=S.device, out_dir=S.out_dir)
-    convs = conv_layer_names(base.model)
-    depth_layers = [convs[max(1, math.ceil(f * len(convs))) - 1] for f in S.depths] if name == S.models[0] else []
-    wanted = set(convs[-S.diagnose_layers:]) | set(convs[-S.treat_layers:]) | set(depth_layers)
-    corrs[name] = diagnose(base, train_set, num_classes, layers=[c for c in convs if c in wanted], config=cfg,
-                           seed=S.seed, device=S.device, out_dir=S.out_dir)
-    bases[name] = base
-    for c in constraints:
-        treated[name, c] = treat_base(base, train_set, test_set, constraint=c, num_classes=num_classes,
-                                      layers=S.treat_layers, config=cfg, epochs=S.treat_epochs, lr=S.treat_lr,
-                                      batch_size=S.batch_size, annotated_per_class=S.annotated_per_class,
-                                      correlation=corrs[name], seed=S.seed, device=S.device, out_dir=S.out_dir)
-print(f"{len(bases)} classifier(s) trained, {len(treated)} treatments; {len(train_set)} training and "
-      f"{len(test_set)} test images, {S.epochs} + {S.treat_epochs} epochs")
+n_draws = S.category_draws if S.dataset == "mini-imagenet" else 1
+bases, corrs, treated, hooked, runs = {}, {}, {}, {}, []
+for draw in range(n_draws):
+    d = data if draw == 0 else experiment.load_data(S, draw=draw)
+    for rep in range(S.repeats):
+        for name in S.models:
+            base = train_base(name, d["train"], d["test"], data_key=d["data_key"], num_classes=num_classes,
+                              in_channels=data["in_channels"], image_size=size, epochs=S.epochs,
+                              batch_size=S.batch_size, lr=S.lr, seed=S.seed + rep, device=S.device, out_dir=S.out_dir)
+            convs = conv_layer_names(base.model)
+            taps = feature_point_names(base.model, cfg.point)
+            layers = hooked_layers(base.model, official=bool(S.official), treat_layers=S.treat_layers)
+            first = draw == 0 and rep == 0
+            depth_taps = [taps[convs[max(1, math.ceil(f * len(convs))) - 1]] for f in S.depths] \
+                if first and name == S.models[0] else []
+            wanted = set(select_feature_layers(base.model, S.diagnose_layers, cfg.point)) | set(layers) | set(depth_taps)
+            corr = diagnose(base, d["train"], num_classes, layers=[t for t in dict.fromkeys(taps.values()) if t in wanted],
+                            config=cfg, seed=S.seed + rep, device=S.device, out_dir=S.out_dir)
+            run = {"model": name, "draw": draw, "repeat": rep, "base": base.metrics["accuracy"], "gains": {},
+                   "classes": list(d["classes"]), "per_class": {"base": base.metrics["per_class"]}}
+            for c in constraints:
+                t = treat_base(base, d["train"], d["test"], constraint=c, num_classes=num_classes, layers=layers,
+                               config=cfg, epochs=S.treat_epochs, lr=S.treat_lr, batch_size=S.batch_size,
+                               annotated_per_class=S.annotated_per_class, correlation=corr, seed=S.seed + rep,
+                               device=S.device, out_dir=S.out_dir)
+                run["gains"][c], run["per_class"][c] = t.metrics["gain"], t.metrics["per_class"]
+                if first:
+                    treated[name, c] = t
+            runs.append(run)
+            if first:
+                bases[name], corrs[name], hooked[name] = base, corr, layers
+print(f"{len(S.models)} classifier(s) x {S.repeats} run(s) x {n_draws} draw(s): {len(runs)} base runs and "
+      f"{len(runs) * len(constraints)} treatments; {len(train_set)} training and {len(test_set)} test images "
+      f"(first draw), {S.epochs} + {S.treat_epochs} epochs")
 
 # %%
 # Ablations on the first classifier (the paper uses VGG-16 on mini-ImageNet): layer depth (Fig. 6),
 # annotated images per class (Table 2) and mask expansion (Table 3).
 lead = S.models[0]
 base0, convs0 = bases[lead], conv_layer_names(bases[lead].model)
+taps0 = feature_point_names(base0.model, cfg.point)
 depth_constraint = "all" if masked else "channel"
 depth_rows, annotated_rows, expand_rows = [], [], []
 for f in S.depths:
-    layer = convs0[max(1, math.ceil(f * len(convs0))) - 1]
+    conv = convs0[max(1, math.ceil(f * len(convs0))) - 1]
+    layer = taps0[conv]
     r = treat_base(base0, train_set, test_set, constraint=depth_constraint, num_classes=num_classes, layers=[layer],
                    config=cfg, epochs=S.treat_epochs, lr=S.treat_lr, batch_size=S.batch_size,
                    annotated_per_class=S.annotated_per_class, correlation=corrs[lead], seed=S.seed, device=S.device,
                    out_dir=S.out_dir, tag=f"at {layer}")
-    depth_rows.append({"depth": f, "layer": layer, "conv index": convs0.index(layer) + 1, **r.metrics})
+    depth_rows.append({"depth": f, "layer": layer, "conv index": convs0.index(conv) + 1, **r.metrics})
 if masked:
     for n in S.annotated_counts:
-        r = treat_base(base0, train_set, test_set, constraint="space", num_classes=num_classes, layers=S.treat_layers,
+        r = treat_base(base0, train_set, test_set, constraint="space", num_classes=num_classes, layers=hooked[lead],
                        config=cfg, epochs=S.treat_epochs, lr=S.treat_lr, batch_size=S.batch_size, annotated_per_class=n,
                        correlation=corrs[lead], seed=S.seed, device=S.device, out_dir=S.out_dir, tag=f"{n} masks/class")
         annotated_rows.append({"annotated per class": n, **r.metrics})
     for m in S.expansions:
         px_m = int(round(m * expand_px))
-        r = treat_base(base0, train_set, test_set, constraint="space", num_classes=num_classes, layers=S.treat_layers,
+        r = treat_base(base0, train_set, test_set, constraint="space", num_classes=num_classes, layers=hooked[lead],
                        config=DoctorConfig(**{**cfg.__dict__, "expand": px_m}), epochs=S.treat_epochs, lr=S.treat_lr,
                        batch_size=S.batch_size, annotated_per_class=S.annotated_per_class, correlation=corrs[lead],
                        seed=S.seed, device=S.device, out_dir=S.out_dir, tag=f"expand {px_m}px")
@@ -258,7 +304,7 @@ if masked:
 # The weight of the channel term (Eq. 7 adds it with weight 1; the official code uses 10).
 weight_rows = [{"lambda_channel": cfg.lambda_channel, **treated[lead, "channel"].metrics}]
 for weight in S.channel_weights:
-    r = treat_base(base0, train_set, test_set, constraint="channel", num_classes=num_classes, layers=S.treat_layers,
+    r = treat_base(base0, train_set, test_set, constraint="channel", num_classes=num_classes, layers=hooked[lead],
                    config=replace(cfg, lambda_channel=weight), epochs=S.treat_epochs, lr=S.treat_lr,
                    batch_size=S.batch_size, correlation=corrs[lead], seed=S.seed, device=S.device, out_dir=S.out_dir,
                    tag=f"weight {weight:g}")
@@ -280,7 +326,7 @@ print(f"Ablations: {len(depth_rows)} depths, {len(annotated_rows)} annotation co
 # %%
 corr0 = corrs[lead]
 seen = corr0.counts > 0  # classes with at least one confident image (the others have no row to measure)
-fig_layers = conv_layer_names(base0.model)[-S.diagnose_layers:]
+fig_layers = select_feature_layers(base0.model, S.diagnose_layers, cfg.point)
 sparsity = figures.layer_sparsity(corr0.values, fig_layers, seen)
 fig = make_subplots(rows=len(fig_layers), cols=1, vertical_spacing=0.12,
                     subplot_titles=[f"{n}: sparsity {sparsity[n][0]:.2f}, overlap {sparsity[n][1]:.2f}"
@@ -377,20 +423,16 @@ if curves is not None:
 # %% [markdown]
 # ### Table 1: base, +channel, +space, +all
 #
-# This run's test accuracy (%) of each base classifier and the change in points after each treatment,
-# beside the paper's rows. "+none" is the control (the same fine-tuning without constraints).
+# This run's test accuracy (%) of each base classifier and the change in points after each treatment, as
+# mean ± sd over the runs (the paper: means of three runs), beside the paper's rows. "+none" is the control (the
+# same fine-tuning without constraints).
 
 # %%
-rows = []
-for name in S.models:
-    row = {"model": name, "base": round(100 * bases[name].metrics["accuracy"], 2)}
-    for c in ["none", "channel", "space", "all"]:
-        row[f"+{c}"] = round(treated[name, c].metrics["gain"], 2) if (name, c) in treated else "-"
-    rows.append(row)
-table1 = pd.DataFrame(rows)
+table1 = figures.table1_runs(runs)
 plots.show_table(table1, f"Table 1, this run: accuracy (%) and change in points ({S.data_label})",
-                 note=f"Test set: {len(test_set)} images; {S.epochs} training epochs, {S.treat_epochs} fine-tuning "
-                      f"epoch(s) per treatment, constraints on the last {S.treat_layers} conv layer(s). "
+                 note=f"Mean ± sd over {S.repeats} run(s) x {n_draws} category draw(s) per model; test set of the first "
+                      f"draw: {len(test_set)} images; {S.epochs} training epochs, {S.treat_epochs} fine-tuning "
+                      f"epoch(s) per treatment, constraints at {', '.join(hooked[lead])} of {lead}. "
                       "'-': not applicable (no masks for the space-wise constraint).")
 paper1 = reference.load("model_doctor", source="Table 1")
 columns = [data["paper_column"]] if data["paper_column"] else ["MNIST", "CIFAR-10", "STL-10", "mini-ImageNet"]
@@ -408,6 +450,37 @@ plots.show_table(pd.DataFrame(paper_rows).fillna("-"), "Table 1, the paper: accu
                  note="Copied from the paper. '-' where the paper did not apply +All (small images)."
                       + ("" if data["paper_column"] else " This run's data is not one of the paper's sets: compare the "
                          "pattern (signs and sizes), not the values."))
+
+# %% [markdown]
+# ### Fig. 4: which categories gain
+#
+# Each category's base accuracy and its change after each treatment, from the per-class test accuracies the
+# runs record (mean over the runs of the first classifier on the first category draw; sorted from the weakest
+# category). The paper (VGG-16, one draw of ten mini-ImageNet categories) finds the largest gains on the
+# categories with the lowest accuracy.
+
+# %%
+first_draw = [r for r in runs if r["model"] == lead and r["draw"] == 0]
+per_cat = figures.per_category(first_draw[0]["classes"], [r["per_class"]["base"] for r in first_draw],
+                               {c: [r["per_class"][c] for r in first_draw] for c in constraints})
+figures.fig4(per_cat, title=f"Fig. 4: accuracy and change per category ({lead}, {len(first_draw)} run(s), "
+                            f"{S.data_label})").show()
+
+# %% [markdown]
+# ### Which weights a constraint can move
+#
+# The constraint terms are gradients of a class score with respect to a feature map, trained through a double
+# backward. In eval mode (BatchNorm with its running statistics, as in the diagnosis) the gradient at a map does
+# not depend on the weights that produced the map, only on those after it; in train mode BatchNorm normalises
+# with the batch's own statistics, which do. The sentence below is measured on the first classifier at the hooked
+# modules: the gradient of the constraint terms alone on each weight tensor for one training batch, in both
+# modes (`experiment.constraint_reach`).
+
+# %%
+reach = experiment.constraint_reach(base0.model, train_set, corrs[lead], layers=hooked[lead],
+                                    config=experiment.constraint_config(cfg, "all" if masked else "channel"),
+                                    device=S.device)
+display(Markdown(f"**{lead} at {', '.join(hooked[lead])}.** {experiment.reach_summary(reach)}"))
 
 # %% [markdown]
 # ### Fig. 6: at which depth to treat
@@ -474,7 +547,7 @@ if annotated_rows:
 if expand_rows:
     paper3 = reference.load("model_doctor", source="Table 3")
     # What the space term can act on: the background cells left at the treated layer's map size after expansion.
-    treated_layer = conv_layer_names(base0.model)[-S.treat_layers]
+    treated_layer = hooked[lead][0]
     with torch.no_grad(), FeatureTaps(base0.model.to(dev).eval(), [treated_layer]) as taps:
         base0.model(test_x[:1].to(dev))
         cells = tuple(taps.features[treated_layer].shape[-2:])
@@ -554,32 +627,13 @@ ledger.show()
 # %% [markdown]
 # ## Differences from the paper and from its official code
 #
-# - **Classifiers.** The classroom profile trains `small_cnn`, a four-convolution network, not one of the
-#   paper's 16 (all 16 are registered as `md_*` builders, adapted to small inputs, and the paper profile uses
-#   them). WideResNet-28 is stood in for by torchvision's Wide ResNet-50-2.
-# - **Budgets.** Classroom: {glue:text}`class_epochs:d` training epochs, J={glue:text}`class_draws:d` noise
-#   draw(s) and T={glue:text}`class_per_class:d` images per class instead of the paper's
-#   J={glue:text}`paper_draws:d`, T={glue:text}`paper_per_class:d`, and {glue:text}`class_treat_epochs:d`
-#   fine-tuning epochs per treatment; the paper gives no treatment length. Results are single runs (the paper
-#   averages three).
-# - **Threshold v and noise δ.** Not given in the paper; v = each class's mean correlation over the layer's
-#   kernels, δ = {glue:text}`noise:g` (this run).
-# - **Which classes are constrained.** As Eq. 5 is written: the prediction and the second prediction. On a
-#   training image the model gets wrong, the second prediction can be the label, whose gradients the term then
-#   suppresses; the official code constrains the label and its confusing class instead (`target="label"`).
-# - **Mask expansion.** The paper's 30 px is scaled to the image side (30/224) unless `expand` is given.
-# - **Control row.** The "+none" column (fine-tuning without constraints) is not in the paper; it separates
-#   the effect of the constraints from that of the extra epochs.
-# - **Claims.** Each comparison (treated vs base, treated vs control) is judged image by image on the stored
-#   test predictions, with a paired bootstrap interval and a margin of at least one test image; the treatment
-#   judged is +all where masks exist, else +channel, fixed in advance rather than the best on the test set.
-# - **The official code** (switch with `official=True`; `paperkit.explain.DoctorConfig.official()`): ReLU of
-#   the raw logit's gradient instead of its absolute value; the top-{glue:text}`official_per_class:d` most
-#   confident images; no feature noise; per-class min-max normalised masks at {glue:text}`official_threshold:g`;
-#   the label constrained, and its confusing class penalised on its own mask; weight
-#   {glue:text}`official_lambda:g`; only the last conv layer; and its treatment retrains from scratch (paperkit always
-#   fine-tunes). Until May 2023 its constraints were computed without `create_graph` and carried no gradient;
-#   paperkit's tests check that the terms here do.
+# Generated from this run's settings (`figures.settings_rows`, the table in the Method section): every setting
+# that is a choice (the paper states no value), differs from the paper, or follows the official code
+# (`official=True`), then what this chapter adds or replaces. The Model Doctor settings of the paper and of the
+# official code side by side are the Method section's first table.
+
+# %%
+plots.show_table(figures.differences(settings), f"Differences from the paper ({S.profile} profile, {S.data_label})")
 
 # %% [markdown]
 # ## Exercises

@@ -11,7 +11,16 @@ With ``repeat=J`` the first hooked layer reached in a forward pass repeats its o
 along the batch (row ``j * B + i``) before the noise is added, so the layers before it run once
 per image instead of once per noise draw (they see no noise, so the J copies would be equal).
 
-Layers are chosen by name (``model.named_modules()`` names) or as "the last k Conv2d layers".
+Layers are chosen by name (``model.named_modules()`` names) or as "the last k Conv2d layers",
+at one of two points (:func:`feature_point_names`):
+
+* ``point="conv"``: the Conv2d's own output, before BatchNorm and the activation (the official
+  code's hook point);
+* ``point="activation"``: the output of the activation module registered after the Conv2d and
+  before the next one (the paper's Eq. 1, ``m = f(c * m')`` with f the activation). A Conv2d with
+  no activation of its own before the next Conv2d is tapped at its output. An activation module
+  a network calls several times per forward (torchvision's ResNet blocks reuse one ``relu``)
+  keeps the output of its last call (the block's output); noise is added at every call.
 """
 from __future__ import annotations
 
@@ -52,6 +61,62 @@ def select_conv_layers(model: nn.Module, layers: Sequence[str] | str | int | Non
     return names
 
 
+POINTS = ("conv", "activation")
+ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
+               nn.Hardswish, nn.Hardtanh, nn.Sigmoid, nn.Tanh)
+
+
+def activation_after(model: nn.Module) -> dict[str, str | None]:
+    """Each Conv2d name -> the activation module registered after it and before the next Conv2d (None if none)."""
+    found: dict[str, str | None] = {}
+    last = None
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Conv2d):
+            last = name
+            found[name] = None
+        elif last is not None and found[last] is None and isinstance(module, ACTIVATIONS):
+            found[last] = name
+    return found
+
+
+def feature_point_names(model: nn.Module, point: str = "conv") -> dict[str, str]:
+    """Each Conv2d name -> the module whose output is tapped at ``point`` (``"conv"`` or ``"activation"``)."""
+    if point not in POINTS:
+        raise ValueError(f"point={point!r}: expected one of {POINTS}")
+    if point == "conv":
+        return {c: c for c in conv_layer_names(model)}
+    return {c: a or c for c, a in activation_after(model).items()}
+
+
+def select_feature_layers(model: nn.Module, layers: Sequence[str] | str | int | None = 1,
+                          point: str = "conv") -> list[str]:
+    """Resolve a layer choice to the module names to tap.
+
+    An int k means the last k Conv2d layers, each at ``point`` (:func:`feature_point_names`; two
+    Conv2d sharing a tap give one name). Names may be Conv2d names or tap names of either point,
+    and are used as given. Unknown names raise ``ValueError`` listing the choices.
+    """
+    taps = feature_point_names(model, point)
+    if isinstance(layers, int) or layers is None:
+        convs = select_conv_layers(model, layers)
+        return list(dict.fromkeys(taps[c] for c in convs))
+    names = [layers] if isinstance(layers, str) else list(layers)
+    valid = set(taps) | set(feature_point_names(model, "activation").values())
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        shown = ", ".join(list(taps.values())[-8:])
+        raise ValueError(f"layers {unknown} are not Conv2d layers of {type(model).__name__} or the activations "
+                         f"after them; expected names from feature_point_names(model) (the last ones: {shown})")
+    return names
+
+
+def tap_channels(model: nn.Module, names: Sequence[str]) -> dict[str, int]:
+    """Output channels of each tap: a Conv2d's own, or the Conv2d's whose activation it is."""
+    modules = dict(model.named_modules())
+    owner = {a: c for c, a in activation_after(model).items() if a is not None}
+    return {n: modules[n if isinstance(modules[n], nn.Conv2d) else owner[n]].out_channels for n in names}
+
+
 class FeatureTaps:
     """Context manager hooking the named Conv2d layers of ``model``.
 
@@ -64,11 +129,12 @@ class FeatureTaps:
     """
 
     def __init__(self, model: nn.Module, layers: Sequence[str] | str | int | None = 1,
-                 noise_fn: NoiseFn | None = None, repeat: int = 1):
+                 noise_fn: NoiseFn | None = None, repeat: int = 1, point: str = "conv"):
         if not isinstance(repeat, int) or repeat < 1:
             raise ValueError(f"repeat={repeat!r}: expected a positive integer")
         self.model = model
-        self.layers = select_conv_layers(model, layers)
+        self.layers = select_feature_layers(model, layers, point)
+        self._calls: dict[str, int] = {}
         self.noise_fn = noise_fn
         self.repeat = repeat
         self.features: dict[str, torch.Tensor] = {}
@@ -80,7 +146,10 @@ class FeatureTaps:
             if self.repeat > 1 and not self._repeated:
                 output = output.repeat(self.repeat, *([1] * (output.ndim - 1)))
                 self._repeated = True
-            noise = self.noise_fn(name, output) if self.noise_fn is not None else None
+            call = self._calls.get(name, 0)
+            self._calls[name] = call + 1
+            key = name if call == 0 else f"{name}#{call}"  # a module called again gets its own noise
+            noise = self.noise_fn(key, output) if self.noise_fn is not None else None
             kept = output + noise.to(output.dtype) if noise is not None else output
             self.features[name] = kept
             return kept.clone()  # downstream in-place ops must not touch the kept tensor
@@ -94,6 +163,7 @@ class FeatureTaps:
 
     def _new_pass(self, module, inputs) -> None:
         self._repeated = False
+        self._calls = {}
 
     def __exit__(self, *exc) -> None:
         self.remove()
@@ -107,5 +177,4 @@ class FeatureTaps:
 
     def channels(self) -> dict[str, int]:
         """Output channels of each hooked layer."""
-        modules = dict(self.model.named_modules())
-        return {n: modules[n].out_channels for n in self.layers}
+        return tap_channels(self.model, self.layers)

@@ -35,6 +35,7 @@ constrained class   the prediction and the 2nd prediction        the label and t
 channel rule        class off-mask + *all* of runner-up          class off-mask + runner-up *on its own* mask
 weights             lambda_channel = lambda_space = 1 (Eq. 7)    lambda_channel = 10, space 0 on small images
 layers              deep layers (``layers=k``: the last k)       the last Conv2d only (``layers=1``)
+feature map         after the activation (Eq. 1, ``point``)      the Conv2d's raw output (``point="conv"``)
 ==================  ===========================================  ==============================================
 
 The paper gives no value for v; ``threshold=None`` uses each class's mean correlation over
@@ -59,7 +60,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from paperkit.explain.hooks import FeatureTaps, select_conv_layers
+from paperkit.explain.hooks import POINTS, FeatureTaps, select_feature_layers
 from paperkit.runtime import derive_seed, resolve_device
 
 GRADIENTS = ("abs", "relu")
@@ -86,13 +87,15 @@ class DoctorConfig:
     lambda_space: float = 1.0
     expand: int = 30
     target: str = "predicted"
+    point: str = "activation"
 
     def __post_init__(self):
         for name, value, choices in (("gradient", self.gradient, GRADIENTS),
                                      ("selection", self.selection, SELECTIONS),
                                      ("mask", self.mask, MASK_MODES),
                                      ("channel_rule", self.channel_rule, CHANNEL_RULES),
-                                     ("target", self.target, TARGETS)):
+                                     ("target", self.target, TARGETS),
+                                     ("point", self.point, POINTS)):
             if value not in choices:
                 raise ValueError(f"DoctorConfig.{name}={value!r}: expected one of {choices}")
         if self.draws < 1:
@@ -112,7 +115,7 @@ class DoctorConfig:
         weight 10)."""
         base = cls(gradient="relu", draws=1, noise=0.0, per_class=50, selection="top", mask="minmax",
                    threshold=0.2, channel_rule="confusing", lambda_channel=10.0, lambda_space=1.0, expand=0,
-                   target="label")
+                   target="label", point="conv")
         return replace(base, **overrides)
 
     @property
@@ -193,7 +196,7 @@ def per_sample_correlation(model: nn.Module, images: torch.Tensor, classes: torc
     batch is repeated J times at the input instead.
     """
     config = config or DoctorConfig()
-    names = select_conv_layers(model, layers)
+    names = select_feature_layers(model, layers, config.point)
     J, B = config.effective_draws, images.shape[0]
     bank = NoiseBank(config.noise, J, B, seed, batch_id)
     crossed = _SKIP_CROSSES_FIRST_TAP.setdefault(model, set())
@@ -256,7 +259,7 @@ def _aggregate(model, dataset, num_classes, layers, config, batch_size, device, 
     config = config or DoctorConfig()
     dev = resolve_device(device)
     model.to(dev)
-    names = select_conv_layers(model, layers)
+    names = select_feature_layers(model, layers, config.point)
     if indices is None:
         indices = select_samples(model, dataset, num_classes, config, batch_size=batch_size, device=dev)
     was_training = model.training

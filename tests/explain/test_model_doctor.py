@@ -18,6 +18,7 @@ from paperkit.explain import (
     fgsm,
     runner_up_class,
     select_conv_layers,
+    select_feature_layers,
     select_samples,
     treat,
 )
@@ -75,7 +76,7 @@ def test_batched_matches_per_image_loop_with_noise():
     cfg = DoctorConfig(noise=0.3, draws=3)
     a = aggregate_correlation(net, data, 3, layers=2, config=cfg, indices=range(20), batch_size=8, seed=4)
     b = aggregate_correlation_reference(net, data, 3, layers=2, config=cfg, indices=range(20), batch_size=8, seed=4)
-    assert a.layers == b.layers == ["0", "4"]
+    assert a.layers == b.layers == ["2", "6"]  # the paper's point: the ReLU after each of the last two convs
     for name in a.layers:
         assert (a.values[name] - b.values[name]).abs().max() < 1e-5
     assert net.training  # the model's mode is restored
@@ -215,7 +216,7 @@ def test_treat_fine_tunes_with_constraints():
     cfg = DoctorConfig(min_confidence=0.0, draws=2, noise=0.1, expand=0)
     result = treat(net, data, 3, layers=1, config=cfg, epochs=1, batch_size=8, device="cpu", progress=False,
                    optimizer=lambda p: torch.optim.SGD(p, lr=0.05))
-    assert result.correlation.layers == ["4"] and result.masks["4"].shape == (3, 8)
+    assert result.correlation.layers == ["6"] and result.masks["6"].shape == (3, 8)  # the last conv's ReLU
     assert len(result.fit.history) == 1 and torch.isfinite(torch.tensor(result.fit.history[0]["train_loss"]))
     assert any(not torch.equal(before[k], v) for k, v in net.state_dict().items())
 
@@ -248,3 +249,36 @@ def test_sparsity_and_config_validation():
         DoctorConfig(target="truth")
     with pytest.raises(ValueError, match="Conv2d"):
         select_conv_layers(small_cnn(), ["nope"])
+
+
+def test_feature_point_paper_after_the_activation_official_at_the_conv():
+    net = small_cnn()
+    paper, official = DoctorConfig.paper(), DoctorConfig.official()
+    assert (paper.point, official.point) == ("activation", "conv")
+    assert select_feature_layers(net, 2, paper.point) == ["2", "6"]
+    assert select_feature_layers(net, 1, official.point) == ["4"]
+    with FeatureTaps(net, ["6"]) as taps:
+        net(torch.rand(2, 1, 8, 8))
+        assert taps.features["6"].min() >= 0  # a post-ReLU map
+        assert taps.channels() == {"6": 8}
+    with pytest.raises(ValueError, match="point='pool'"):
+        select_feature_layers(net, 1, "pool")
+    with pytest.raises(ValueError, match=r"\['5'\]"):
+        select_feature_layers(net, ["5"])
+
+
+def test_a_shared_activation_keeps_its_last_call_with_its_own_noise():
+    class Shared(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.relu = nn.Conv2d(1, 2, 3, padding=1), nn.ReLU()
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 3))
+
+        def forward(self, x):
+            h = self.relu(self.conv(x))
+            return self.head(self.relu(h - 1.0))
+
+    net, seen = Shared(), []
+    with FeatureTaps(net, 1, point="activation", noise_fn=lambda key, out: seen.append(key)) as taps:
+        net(torch.rand(2, 1, 6, 6))
+        assert taps.layers == ["relu"] and seen == ["relu", "relu#1"]

@@ -12,6 +12,12 @@ The ``model_doctor`` chapter drives these:
   predictions (``test_predictions.npz``: item, label, predicted class, class probabilities), so two
   runs can be compared image by image (:func:`load_predictions`, :func:`prediction_table`).
 
+Which maps the constraints act on is :func:`hooked_layers` (the paper: the deep layers after their
+activation; ``official=True``: the last convolution's raw output); :func:`constraint_reach` and
+:func:`reach_summary` measure which weights the constraint terms can then move, in eval and in train mode.
+:func:`load_data` reads a chapter dataset, mini-ImageNet by the paper's random category draws, and
+:func:`check_classes` refuses a training and test set whose classes differ.
+
 Every run is keyed by its configuration (the base run's key is part of a treatment's), so a
 finished run is loaded instead of retrained. Helpers for the space-wise constraint's masks:
 :class:`InkMasks` (foreground = ink, for digit images that carry no annotation) and
@@ -39,7 +45,7 @@ from torch.utils.data import Dataset
 from paperkit.atomic import torch_save, write_npz
 from paperkit.chapters.model_doctor.spec import REAL
 from paperkit.data.fingerprint import fingerprint
-from paperkit.explain.hooks import select_conv_layers
+from paperkit.explain.hooks import select_feature_layers
 from paperkit.explain.model_doctor import DoctorConfig, aggregate_correlation, treat
 from paperkit.models import count_parameters
 from paperkit.models.registry import create
@@ -261,9 +267,20 @@ def constraint_config(config: DoctorConfig, constraint: str) -> DoctorConfig:
                    lambda_space=config.lambda_space if constraint in ("space", "all") else 0.0)
 
 
-def resolve_layers(model: nn.Module, layers: Sequence[str] | str | int) -> list[str]:
-    """Conv layer names for ``layers`` (an int k = the last k, a name, or names)."""
-    return select_conv_layers(model, layers)
+def resolve_layers(model: nn.Module, layers: Sequence[str] | str | int, point: str = "conv") -> list[str]:
+    """Module names to tap for ``layers`` (an int k = the last k Conv2d at ``point``, a name, or names)."""
+    return select_feature_layers(model, layers, point)
+
+
+def hooked_layers(model: nn.Module, *, official: bool, treat_layers: int) -> list[str]:
+    """The modules whose feature maps the constraints act on, paper or official code.
+
+    Paper: the deep layers' feature maps after the activation (Eq. 1 defines ``m = f(c * m')``
+    with f the activation; "the space-wise and channel-wise constraints are adopted to constrain
+    the deep layers"), here the last ``treat_layers`` Conv2d, each tapped at its activation.
+    Official code (``official=True``): the last Conv2d's raw output only, whatever ``treat_layers``.
+    """
+    return resolve_layers(model, 1, "conv") if official else resolve_layers(model, treat_layers, "activation")
 
 
 def treat_base(base: TrainedModel, train: Dataset, test: Dataset, *, constraint: str, num_classes: int,
@@ -289,7 +306,7 @@ def treat_base(base: TrainedModel, train: Dataset, test: Dataset, *, constraint:
     masked = any(has_masks(train)) if constraint in ("space", "all") else False
     if constraint in ("space", "all") and not masked:
         raise ValueError(f"constraint={constraint!r} needs foreground masks, but the training set has none")
-    names = resolve_layers(base.model, layers)
+    names = resolve_layers(base.model, layers, config.point)
     cfg = constraint_config(config, constraint)
     run_config = {"stage": "treat", "base": base.run.key, "constraint": constraint, "layers": names,
                   "doctor": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}, "epochs": epochs, "lr": lr,
@@ -336,6 +353,83 @@ def treat_base(base: TrainedModel, train: Dataset, test: Dataset, *, constraint:
     return _store_predictions(trained, test, dev)
 
 
+def constraint_reach(model: nn.Module, dataset: Dataset, correlation, *, config: DoctorConfig,
+                     layers: Sequence[str] | None = None, batch_size: int = 16,
+                     device: str | torch.device = "auto") -> pd.DataFrame:
+    """Which weights the constraint terms can move: their gradient on each parameter tensor, eval vs train mode.
+
+    One batch (the first ``batch_size`` items of ``dataset``) goes through
+    :class:`paperkit.explain.DoctorObjective` at ``correlation.layers`` with ``config``; the gradient of
+    ``lambda_channel * channel + lambda_space * space`` (no cross-entropy) is taken with respect to every
+    parameter, once with the model in eval mode (BatchNorm uses its running statistics) and once in
+    train mode (batch statistics), on copies so the model's own statistics stay as they were. ``layers``
+    (default: all of the correlation's) are the taps the constraints act on. Rows:
+    ``parameter``, ``module`` (its type), ``before_taps`` (its module is, or comes before, the first tapped
+    module in registration order: it helps produce the maps), ``eval`` and ``train`` (gradient norms).
+    """
+    import copy
+
+    from paperkit.explain.model_doctor import DoctorObjective, channel_masks
+
+    dev = resolve_device(device)
+    if layers is not None:
+        correlation = _subset(correlation, layers)
+    items = [dataset[i] for i in range(min(batch_size, len(dataset)))]
+    batch = [torch.stack([torch.as_tensor(it[k]) for it in items]).to(dev) for k in range(len(items[0]))]
+    masks = channel_masks(correlation)
+    order = {name: i for i, (name, _) in enumerate(model.named_modules())}
+    first_tap = min(order[n] for n in correlation.layers)
+    kinds = {name: type(m).__name__ for name, m in model.named_modules()}
+    norms: dict[str, dict[str, float]] = {}
+    for mode in ("eval", "train"):
+        net = copy.deepcopy(model).to(dev).train(mode == "train")
+        objective = DoctorObjective(net, correlation.layers, masks, config)
+        output, _ = objective.forward(net, batch)
+        loss = config.lambda_channel * output["channel"] + config.lambda_space * output["space"]
+        params = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
+        grads = torch.autograd.grad(loss, [p for _, p in params], allow_unused=True)
+        norms[mode] = {n: 0.0 if g is None else float(g.detach().norm()) for (n, _), g in zip(params, grads)}
+    rows = []
+    for name in norms["eval"]:
+        owner = name.rsplit(".", 1)[0] if "." in name else ""
+        rows.append({"parameter": name, "module": kinds.get(owner, type(model).__name__),
+                     "before_taps": order.get(owner, 0) <= first_tap, "eval": norms["eval"][name],
+                     "train": norms["train"][name]})
+    return pd.DataFrame(rows)
+
+
+def reach_summary(reach: pd.DataFrame, *, tol: float = 1e-12) -> str:
+    """One sentence, from :func:`constraint_reach`'s rows, on which convolution weights the constraints move.
+
+    Counts the Conv2d weight tensors the constraint gradient reaches in eval mode and in train mode, and
+    says whether the extra ones in train mode come before the tapped maps (reached only through
+    BatchNorm's batch statistics, which exist in train mode only).
+    """
+    conv = reach[reach.module == "Conv2d"]
+    if conv.empty:
+        raise ValueError("reach_summary: the rows hold no Conv2d parameter; expected constraint_reach's table")
+    in_eval = conv[conv["eval"] > tol]
+    in_train = conv[conv["train"] > tol]
+    only_train = in_train[~in_train.parameter.isin(in_eval.parameter)]
+    head = reach[(reach.module == "Linear") & (reach["eval"] > tol)]
+
+    def names(df):
+        return ", ".join(df.parameter) if len(df) else "none"
+
+    text = (f"In eval mode the constraint terms reach {len(in_eval)} of the {len(conv)} convolution weight tensors "
+            f"({names(in_eval)}){' and the linear head' if len(head) else ''}; in train mode {len(in_train)} "
+            f"({names(in_train)}).")
+    if len(only_train):
+        before = bool(only_train.before_taps.all())
+        text += (f" The {len(only_train)} reached only in train mode "
+                 + ("all lie before the tapped feature maps: the terms reach them only through BatchNorm's batch "
+                    "statistics, since in eval mode the gradient at a map does not depend on the weights that "
+                    "produced it." if before else "include weights after the tapped maps."))
+    else:
+        text += " Train mode reaches no further convolution: the terms can move only weights after the tapped maps."
+    return text
+
+
 def _subset(correlation, names: Sequence[str]):
     missing = [n for n in names if n not in correlation.values]
     if missing:
@@ -358,7 +452,7 @@ def diagnose(base: TrainedModel, train: Dataset, num_classes: int, *, layers: Se
 
     config = config or DoctorConfig()
     dev = resolve_device(device)
-    names = resolve_layers(base.model, layers)
+    names = resolve_layers(base.model, layers, config.point)
     run = start_run(CHAPTER, {"stage": "diagnose", "base": base.run.key, "layers": names, "seed": seed,
                               "doctor": {k: getattr(config, k) for k in config.__dataclass_fields__}},
                     out_dir, force=force, device=str(dev))
@@ -374,13 +468,13 @@ def diagnose(base: TrainedModel, train: Dataset, num_classes: int, *, layers: Se
     return corr
 
 
-__all__ = ["CONSTRAINTS", "AnnotatedSubset", "InkMasks", "build_classifier",
-           "constraint_config", "diagnose", "evaluate_accuracy", "has_masks", "load_predictions",
-           "low_confidence_indices", "predict_items", "prediction_table", "resolve_layers", "train_base",
-           "treat_base"]
+__all__ = ["CONSTRAINTS", "AnnotatedSubset", "InkMasks", "build_classifier", "check_classes",
+           "constraint_config", "constraint_reach", "diagnose", "evaluate_accuracy", "has_masks", "hooked_layers",
+           "load_predictions", "low_confidence_indices", "predict_items", "prediction_table", "reach_summary",
+           "resolve_layers", "train_base", "treat_base"]
 
 
-def load_data(S) -> dict:
+def load_data(S, draw: int = 0) -> dict:
     """Training and test sets of a chapter run, and what they are.
 
     Returns ``train`` and ``test`` (datasets of ``(image, label[, mask])``), ``classes``,
@@ -390,6 +484,12 @@ def load_data(S) -> dict:
     ImageFolder with mask PNGs and read back through the ImageFolder loader. A folder holding
     only a test set (the MNIST and CIFAR-10 samples in ``$PAPERKIT_DATA``) is split 70/30 by a
     seeded class-stratified draw; ``train_limit`` / ``test_limit`` take stratified subsets.
+
+    mini-ImageNet follows the paper's protocol: draw ``draw`` (0 .. ``S.category_draws - 1``) picks
+    ``S.categories`` of its classes, pooled over its split folders, and splits each chosen class's
+    images 80/20 (:func:`paperkit.data.datasets.classification_sets.load_mini_imagenet_draw`).
+    Whatever the dataset, the training and test sets must list the same classes in the same order,
+    or a :class:`~paperkit.data.io.errors.DataError` names them (a label would mean another class).
     """
     from paperkit.chapters.model_doctor.experiment import InkMasks
     from paperkit.data.datasets.classification_sets import ImageFolderDataset, load_classification_set, load_digits_set
@@ -426,6 +526,19 @@ def load_data(S) -> dict:
         channels = 3
         masks = "coarse masks from <root>/masks/train" if train.mask_root is not None else None
         data_key = {"dataset": "imagefolder", "data": fingerprint(S.data_dir), "size": size}
+    elif S.dataset == "mini-imagenet":
+        from paperkit.data.datasets.classification_sets import load_mini_imagenet_draw
+
+        _, paper_column, channels, native = REAL[S.dataset]
+        size = S.image_size or native
+        if not 0 <= draw < max(1, S.category_draws):
+            raise ValueError(f"draw={draw}: expected 0..{max(1, S.category_draws) - 1} (category_draws)")
+        train, test = load_mini_imagenet_draw(S.data_dir, categories=S.categories, draw=draw, seed=S.seed,
+                                              channels=channels, image_size=size)
+        split = (f"draw {draw + 1} of {S.category_draws}: {S.categories} random categories of the pooled split "
+                 "folders, each class's images split 80/20 (seeded)")
+        data_key = {"dataset": S.dataset, "data": fingerprint(S.data_dir), "size": size, "categories": S.categories,
+                    "draw": draw, "seed": S.seed}
     else:
         loader, paper_column, channels, native = REAL[S.dataset]
         size = S.image_size or native
@@ -440,12 +553,32 @@ def load_data(S) -> dict:
             train, test = InkMasks(train), InkMasks(test)
             masks = "ink masks (pixels above 0.3), derived"
         data_key = {"dataset": S.dataset, "data": fingerprint(S.data_dir), "size": size, "split": split}
+    check_classes(_classes(train), _classes(test))
     train = _limit(train, S.train_limit, S.seed)
     test = _limit(test, S.test_limit, S.seed + 1)
     data_key = {**data_key, "train_limit": S.train_limit, "test_limit": S.test_limit}
     classes = list(_classes(train))
     return {"train": train, "test": test, "classes": classes, "in_channels": channels, "image_size": size,
             "masks": masks, "split": split, "data_key": data_key, "paper_column": paper_column, "root": root}
+
+
+def check_classes(train_classes, test_classes) -> None:
+    """Raise a DataError naming the classes unless training and test sets list the same classes in the same order.
+
+    Label k is ``classes[k]`` on both sides; otherwise the test set is scored against the wrong classes.
+    """
+    from paperkit.data.io.errors import DataError
+
+    train_classes, test_classes = list(train_classes), list(test_classes)
+    if train_classes == test_classes:
+        return
+    only_train = [c for c in train_classes if c not in test_classes]
+    only_test = [c for c in test_classes if c not in train_classes]
+    what = (f"only in train: {only_train}, only in test: {only_test}" if only_train or only_test
+            else f"same classes in another order: train {train_classes}, test {test_classes}")
+    raise DataError(f"training and test classes differ ({what}); expected the same classes in the same order "
+                    "(for mini-ImageNet's few-shot split, dataset='mini-imagenet' pools the folders and draws "
+                    "categories)")
 
 
 def labels_of(dataset):

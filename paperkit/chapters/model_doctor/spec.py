@@ -22,9 +22,14 @@ REAL = {"mnist": ("mnist", "MNIST", 1, 28), "fashion-mnist": ("fashion_mnist", "
         "mini-imagenet": ("mini_imagenet", "mini-ImageNet", 3, 84)}
 SMALL_IMAGES = 64  # below this side the paper's Table 1 finds the space-wise constraint harmful
 
+# repeats: training runs per configuration (seeds seed, seed+1, ...), averaged in Table 1 (the paper: three).
+# categories / category_draws: mini-ImageNet only, the classes per draw and the number of draws (the paper: 10 x 10).
+# treat_layers: the deep layers the constraints act on, the last k convolutions each tapped after its activation
+# (the paper: "the deep layers", no number; official=True: the last convolution's raw output only).
 _COMMON = {"image_size": None, "batch_size": 32, "lr": 0.05, "treat_lr": 0.02, "treat_epochs": 2,
            "draws": 10, "noise": 0.1, "per_class": 100, "expand": None, "annotated_per_class": 20,
-           "treat_layers": 1, "diagnose_layers": 3, "depths": [], "annotated_counts": [], "expansions": [],
+           "repeats": 1, "categories": 10, "category_draws": 1,
+           "treat_layers": 2, "diagnose_layers": 3, "depths": [], "annotated_counts": [], "expansions": [],
            "channel_weights": [],
            "synthetic_train": 600, "synthetic_test": 300, "synthetic_size": 64, "synthetic_classes": None,
            "difficulty": 0.5, "spurious": 0.9,
@@ -44,12 +49,15 @@ SPEC = ChapterSpec(
               "cifar100": "CIFAR-100 (pickles)",
               "svhn": "SVHN cropped digits (.mat files)",
               "stl10": "STL-10 (stl10_binary)",
-              "mini-imagenet": "mini-ImageNet (ImageFolder)",
+              "mini-imagenet": "mini-ImageNet, the paper's protocol: random category draws from the pooled split "
+                               "folders ({train,val,test}/<wnid>/ or images/ + {train,val,test}.csv), each class "
+                               "split for training and test",
               "imagefolder": "an ImageFolder <root>/{train,test}/<class>/ "
                              "with optional masks in <root>/masks/{train,test}/"},
     models=MODELS,
     profiles={
         "smoke": {**_COMMON, "models": ["small_cnn"], "epochs": 3, "treat_epochs": 1, "draws": 1, "per_class": 10,
+                  "repeats": 2,
                   **_CLASSROOM_SHAPES, "synthetic_train": 90, "synthetic_test": 45, "synthetic_size": 32,
                   "train_limit": 120, "test_limit": 60, "diagnose_layers": 2, "flip_images": 30},
         "classroom": {**_COMMON, "models": ["small_cnn"], "epochs": 30, "treat_epochs": 3, "treat_lr": 0.005,
@@ -57,8 +65,10 @@ SPEC = ChapterSpec(
                       "train_limit": 1200, "test_limit": 600, "depths": [0.75, 1.0],
                       "annotated_counts": [5, 20], "expansions": [0, 1], "channel_weights": [0.001, 0.01, 0.1]},
         "paper": {**_COMMON, "models": PAPER_MODELS, "epochs": 200, "lr": 0.01, "treat_lr": 0.01, "treat_epochs": 20,
-                  "synthetic_train": 6000, "synthetic_test": 3000,
-                  "depths": [0.25, 0.5, 0.75, 1.0], "annotated_counts": [2, 4, 8, 12, 16, 20],
+                  "synthetic_train": 6000, "synthetic_test": 3000, "repeats": 3, "category_draws": 10,
+                  "treat_layers": 3,
+                  # Table 2: 100-1000 annotated images over 10 classes
+                  "depths": [0.25, 0.5, 0.75, 1.0], "annotated_counts": [10, 20, 40, 60, 80, 100],
                   "expansions": [0, 0.17, 0.33, 0.67, 1.0, 1.33], "channel_weights": [0.01, 0.1]},
     },
     bundled=("digits",),

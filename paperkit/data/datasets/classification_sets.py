@@ -13,7 +13,9 @@ CIFAR-10            ``cifar-10-batches-py/{data_batch_1..5,test_batch,batches.me
 CIFAR-100           ``cifar-100-python/{train,test,meta}`` (pickles, fine labels)
 SVHN                ``{train,test,extra}_32x32.mat`` (cropped digits; label 10 means digit 0)
 STL-10              ``stl10_binary/{train,test}_{X,y}.bin`` + ``class_names.txt`` (labels 1..10)
-mini-ImageNet       ``{train,val,test}/<wnid>/*.jpg`` (ImageFolder)
+mini-ImageNet       ``{train,val,test}/<wnid>/*.jpg`` (ImageFolder); the few-shot split (disjoint
+                    classes per split), also as ``images/*.jpg`` + ``{train,val,test}.csv``
+                    (``filename,label``), is pooled and re-split per class by :func:`load_mini_imagenet_draw`
 ImageFolder+masks   ``<root>/<class>/<name>.<ext>`` and, in a parallel folder,
                     ``<mask_root>/<class>/<name>.png`` coarse foreground masks (nonzero =
                     object), as exported from labelme annotations
@@ -480,7 +482,128 @@ def load_mini_imagenet(root: str | os.PathLike, split: str = "train", **dataset_
     root = _need_dir(root, "mini_imagenet")
     if not (root / split).is_dir():
         raise DataError(f"{root / split}: split folder not found; expected {root}/{{train,val,test}}/<wnid>/*.jpg")
-    return ImageFolderDataset(root / split, **dataset_kwargs)
+    try:
+        return ImageFolderDataset(root / split, **dataset_kwargs)
+    except DataError as err:
+        if "class list differs" not in str(err):
+            raise
+        raise DataError(f"{err}. To train and test on the same classes, pool the split folders and draw categories "
+                        "with load_mini_imagenet_draw (Model Doctor's protocol)") from err
+
+
+MINI_IMAGENET_TEST_FRACTION = 0.2  # Model Doctor: "480 samples for each category" of mini-ImageNet's 600 train
+
+
+class ImageListDataset(Dataset):
+    """``(image path, label)`` pairs read lazily -> ``(image, label)``, with ``.classes`` and ``.targets``.
+
+    The pooled, re-split mini-ImageNet (:func:`load_mini_imagenet_draw`) is one; ``channels``,
+    ``image_size``, ``transform`` and ``normalize`` as in :class:`ImageFolderDataset`.
+    """
+
+    def __init__(self, samples: Sequence[tuple[Path, int]], classes: Sequence[str], *, channels: int | None = 3,
+                 image_size: int | Sequence[int] | None = None,
+                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 normalize: tuple[Any, Any] | None = None):
+        self.samples, self.classes = [(Path(p), int(y)) for p, y in samples], list(classes)
+        bad = sorted({y for _, y in self.samples if not 0 <= y < len(self.classes)})
+        if bad:
+            raise DataError(f"ImageListDataset: labels {bad}; expected 0..{len(self.classes) - 1} "
+                            f"(one per class of {self.classes})")
+        self.prepare = _Prepare(channels, image_size, transform, normalize)
+
+    @property
+    def targets(self) -> list[int]:
+        return [y for _, y in self.samples]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int):
+        path, label = self.samples[index]
+        return self.prepare.image(_to_tensor(_read_rgb_or_grey(path))), torch.tensor(label, dtype=torch.long)
+
+
+def mini_imagenet_pool(root: str | os.PathLike) -> dict[str, list[Path]]:
+    """Every mini-ImageNet class folder under ``root`` -> its image files, pooled over the split folders.
+
+    Reads ``root/{train,val,test}/<wnid>/*.jpg`` (the few-shot split of Vinyals et al. as it is
+    usually unpacked: 64 + 16 + 20 disjoint classes of 600 images) or, without split folders,
+    ``root/<wnid>/*.jpg``. A class found in several split folders keeps the images of all of them.
+    Also the layout of Ravi & Larochelle's split files (github twitter/meta-learning-lstm,
+    ``data/miniImagenet``): ``root/images/<file>.jpg`` with ``root/{train,val,test}.csv`` of columns
+    ``filename,label`` (label = wnid).
+    """
+    root = _need_dir(root, "mini_imagenet")
+    csvs = [root / f"{s}.csv" for s in SPLIT_FOLDERS if (root / f"{s}.csv").is_file()]
+    if (root / "images").is_dir() and csvs:
+        return _mini_imagenet_csv_pool(root / "images", csvs)
+    splits = [root / s for s in SPLIT_FOLDERS if (root / s).is_dir()] or [root]
+    pool: dict[str, list[Path]] = {}
+    for folder in splits:
+        for name in class_folders(folder):
+            pool.setdefault(name, []).extend(
+                p for p in sorted((folder / name).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES)
+    empty = sorted(c for c, files in pool.items() if not files)
+    if not pool or empty:
+        raise DataError(f"{root}: {'no class folders' if not pool else f'no images for class(es) {empty}'}; "
+                        f"expected {root}/{{train,val,test}}/<wnid>/*.jpg or {root}/<wnid>/*.jpg")
+    return pool
+
+
+def _mini_imagenet_csv_pool(images: Path, csvs: Sequence[Path]) -> dict[str, list[Path]]:
+    import csv
+
+    pool: dict[str, list[Path]] = {}
+    for path in csvs:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if not {"filename", "label"} <= set(reader.fieldnames or []):
+                raise DataError(f"{path}: columns {reader.fieldnames}; expected filename,label (Ravi & Larochelle's "
+                                "split files)")
+            for line, row in enumerate(reader, start=2):
+                file = images / row["filename"]
+                if not file.is_file():
+                    raise DataError(f"{path} line {line}: image {file} not found; expected it in {images}")
+                pool.setdefault(row["label"], []).append(file)
+    if not pool:
+        raise DataError(f"{', '.join(map(str, csvs))}: no rows; expected one filename,label row per image")
+    return {name: sorted(files) for name, files in pool.items()}
+
+
+def load_mini_imagenet_draw(root: str | os.PathLike, *, categories: int = 10, draw: int = 0, seed: int = 0,
+                            test_fraction: float = MINI_IMAGENET_TEST_FRACTION,
+                            **dataset_kwargs) -> tuple[ImageListDataset, ImageListDataset]:
+    """Model Doctor's mini-ImageNet protocol: ``categories`` random classes, their images split per class.
+
+    The paper "randomly selected 10 categories 10 times" from the 100 and trains and tests on the
+    same categories; the few-shot folders cannot give that (their splits hold different classes).
+    So the classes of every split folder are pooled (:func:`mini_imagenet_pool`), draw ``draw``
+    picks ``categories`` of them (seeded by ``seed`` and ``draw``: draws differ, a draw is
+    reproducible), and each chosen class's images are shuffled and split, ``test_fraction`` to the
+    test set (0.2: the paper's 480 training images of a class's 600). Returns ``(train, test)``,
+    both with the same ``classes`` (sorted wnids).
+    """
+    from paperkit.runtime import derive_seed
+
+    pool = mini_imagenet_pool(root)
+    if not 2 <= categories <= len(pool):
+        raise DataError(f"{root}: categories={categories}, but the folder holds {len(pool)} classes; "
+                        f"expected 2..{len(pool)} categories per draw")
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction={test_fraction}: expected a fraction between 0 and 1")
+    rng = np.random.default_rng(derive_seed(seed, "mini-imagenet categories", draw))
+    classes = sorted(rng.choice(sorted(pool), size=categories, replace=False).tolist())
+    train, test = [], []
+    for label, name in enumerate(classes):
+        files = pool[name]
+        if len(files) < 2:
+            raise DataError(f"{root}: class {name} has {len(files)} image; expected at least 2 to split it")
+        order = rng.permutation(len(files))
+        n_test = min(len(files) - 1, max(1, int(round(test_fraction * len(files)))))
+        test += [(files[i], label) for i in sorted(order[:n_test])]
+        train += [(files[i], label) for i in sorted(order[n_test:])]
+    return ImageListDataset(train, classes, **dataset_kwargs), ImageListDataset(test, classes, **dataset_kwargs)
 
 
 def load_digits_set(split: str = "train", *, image_size: int = 28, test_fraction: float = 0.25, seed: int = 0,

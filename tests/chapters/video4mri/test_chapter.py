@@ -108,7 +108,8 @@ def test_notebook_runs_on_each_real_layout(tmp_path, monkeypatch, dataset, extra
     assert ledger["context"]["dataset"] == dataset
     assert any(spec.SPEC.datasets[dataset] in c["data"] for c in ledger["claims"])
     records = tables.run_records(tmp_path / "runs")
-    assert len(records) == 3 and set(records["column"]) == {spec.PAPER_DATASET[dataset]}
+    # Table 2's three models, and the runs an exercise's solution adds (e.g. TSM without BN recalibration)
+    assert len(records) >= 3 and set(records["column"]) == {spec.PAPER_DATASET[dataset]}
     if "loader_options" in extra:
         assert (records["data.loader.image"] == "raw").all()
     if "normalize" in extra:

@@ -183,13 +183,14 @@ def md_googlenet(num_classes: int = 10, in_channels: int = 3, image_size: int = 
 
 @register("md_inceptionv3", chapter=CHAPTER)
 def md_inceptionv3(num_classes: int = 10, in_channels: int = 3, image_size: int = 299) -> nn.Module:
-    """Inception-v3 (Szegedy et al. 2016), without the auxiliary head; needs 75 px unless small-stemmed."""
+    """Inception-v3 (Szegedy et al. 2016), without the auxiliary head.
+
+    Its own stem shrinks an image 8-fold before the first Inception block and needs at least 75 px, so
+    below 75 px (not only below :data:`SMALL`) the small stem is used.
+    """
     from torchvision.models import inception_v3
 
-    small = _check(num_classes, in_channels, image_size)
-    if not small and image_size < 75:
-        raise ValueError(f"image_size={image_size}: Inception-v3 needs at least 75 px "
-                         f"(or < {SMALL} for the small stem)")
+    small = _check(num_classes, in_channels, image_size) or image_size < 75
     net = inception_v3(weights=None, num_classes=num_classes, aux_logits=False, init_weights=True,
                        transform_input=False)
     # Only the convolutions are new: their BatchNorms are as fresh ones would be.

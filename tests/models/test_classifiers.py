@@ -43,3 +43,12 @@ def test_bad_arguments_name_the_parameter():
         create("md_vgg16", num_classes=10, in_channels=2, image_size=32)
     with pytest.raises(ValueError, match="num_classes"):
         create("md_alexnet", num_classes=1, in_channels=3, image_size=32)
+
+
+@pytest.mark.parametrize("size", [64, 74])
+def test_inception_takes_the_small_stem_below_its_own_75_px(size):
+    """Its stock stem needs 75 px; the paper profile's 64-px synthetic images used to stop the chapter."""
+    net = create("md_inceptionv3", num_classes=3, in_channels=1, image_size=size).eval()
+    assert isinstance(net.maxpool1, torch.nn.Identity) and net(torch.randn(2, 1, size, size)).shape == (2, 3)
+    assert not isinstance(create("md_inceptionv3", num_classes=3, in_channels=1, image_size=75).maxpool1,
+                          torch.nn.Identity)

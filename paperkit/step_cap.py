@@ -2,10 +2,11 @@
 
 A chapter's ``max_steps`` parameter sets it (``contract.start``), so a chapter's ``paper``
 profile can be executed at the paper's image sizes, widths and batch sizes in minutes on a CPU:
-every :func:`paperkit.train.fit` call makes at most ``n`` optimizer steps and every
-:func:`paperkit.train.predict` (and any evaluation loop wrapped in :func:`limit`) reads at most
-``n`` batches. Numbers from such a run prove that the code runs at those shapes; they measure
-nothing else, and pages say so (:func:`describe`).
+every :func:`paperkit.train.fit` call makes at most ``n`` optimizer steps, and a chapter cuts its
+evaluation sets to ``n`` batches with :func:`head` before predicting them (never by stopping a
+prediction loop early: its outputs must stay lined up with the data they belong to). Numbers from
+such a run prove that the code runs at those shapes; they measure nothing else, and pages say so
+(:func:`describe`).
 
 The cap is module state on purpose: a chapter has a dozen training and evaluation calls spread
 over its experiment module, and threading one test-only argument through all of them would
@@ -71,5 +72,5 @@ def describe() -> str:
     if _cap is None:
         return ""
     return (f"This run is step-capped (max_steps={_cap}): every training stage stopped after {_cap} optimizer "
-            f"step(s) and every evaluation after {_cap} batch(es). Its numbers only show that the pipeline runs "
-            "at these settings; they are not results.")
+            f"step(s), and evaluation sets the chapter cuts hold {_cap} batch(es). Its numbers only show that the "
+            "pipeline runs at these settings; they are not results.")

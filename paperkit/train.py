@@ -542,8 +542,9 @@ def predict(model: nn.Module, data: Dataset | DataLoader, *, batch_size: int = 3
     """Run ``model`` over ``data`` in eval mode; return (outputs, targets) concatenated on the CPU.
 
     ``forward(model, batch) -> (output, target)`` adapts other batch layouts (default:
-    ``batch[0]`` in, ``batch[1]`` as target if present). Under a step cap (:mod:`paperkit.step_cap`)
-    only the first ``cap`` batches are run, so outputs and targets cover the first items only.
+    ``batch[0]`` in, ``batch[1]`` as target if present). A step cap (:mod:`paperkit.step_cap`) does
+    not shorten it: callers line its outputs up with their data (selections, per-item tables), so an
+    evaluation set is cut before it is predicted (:func:`paperkit.step_cap.head`).
     """
     dev = resolve_device(device)
     model.to(dev).eval()
@@ -553,8 +554,7 @@ def predict(model: nn.Module, data: Dataset | DataLoader, *, batch_size: int = 3
     loader = data
     autocast_dtype = _autocast_dtype(amp, dev)
     outputs, targets = [], []
-    for batch in tqdm(step_cap.limit(loader), desc=desc, disable=not progress, file=sys.stderr, mininterval=1.0,
-                      ncols=100):
+    for batch in tqdm(loader, desc=desc, disable=not progress, file=sys.stderr, mininterval=1.0, ncols=100):
         batch = _to_device(batch, dev, False)
         with torch.autocast(dev.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
             if forward is not None:

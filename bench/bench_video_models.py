@@ -17,6 +17,7 @@ from paperkit.models.video import create_video_model
 from paperkit.timing import inference_step, time_side_by_side, training_step
 
 BATCH, SEGMENTS, SIZE, ROUNDS, WARMUP = 2, 8, 112, 7, 2
+RESULTS: list[tuple[str, float, str, bool]] = []  # (ratio, value, target, met), summarised by run_all.py
 if "--paper" in sys.argv:
     BATCH, SEGMENTS, SIZE = 4, 32, 224
 
@@ -42,6 +43,9 @@ def main():
     for name in infer.names:
         print(f"  {name:<8} inference     : {infer.median(name) * 1000 / BATCH:.1f} ms per sample")
     shift, speed = train.ratio("tsm_r18", "tsn_r18"), infer.ratio("tsm_r18", "r3d_18")
+    shapes = f"{BATCH} x {SEGMENTS} x {SIZE} px"
+    RESULTS.append((f"TSM-R18 / TSN-R18 training step ({shapes})", shift.value, "<= 1.05", shift.value <= 1.05))
+    RESULTS.append((f"TSM-R18 / R3D-18 inference ({shapes})", speed.value, "< 1", speed.value < 1))
     print(f"  training step {shift.describe()} (target <= 1.05; paper 20 s / 19 s = 1.053) -> "
           f"{'OK' if shift.value <= 1.05 else 'ABOVE TARGET'}")
     print(f"  inference {speed.describe()} (target < 1; paper 28.9 / 38.4 = 0.75) -> "

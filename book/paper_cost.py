@@ -16,17 +16,22 @@
 # %% [markdown]
 # # What the paper profile costs
 #
-# Before renting a GPU, read what each chapter's `paper` profile asks of it. When the book is built with `python
-# -m paperkit.book --measure-cost`, every chapter is also executed once with `-p profile paper -p max_steps 1`
-# on its synthetic data: the paper's image sizes, widths, frame counts and batch sizes, with every training
-# stage stopped after one optimizer step. That step is measured (`paperkit.cost`): the floating-point operations
-# of its forward and backward pass (`torch.utils.flop_counter.FlopCounterMode`) and the peak memory. Each stage
-# also knows how many steps its full run would make (its epochs times its steps per epoch on that data), so the
-# table below gives the training steps of the whole profile, their total PFLOPs, and the hours that would take
-# on named GPUs sustaining a stated share of their datasheet bf16 peak. Not counted: evaluation passes, data
-# loading, early stopping (which can only shorten a run), and real datasets of other sizes than the synthetic
-# ones (steps scale with the number of training items). Peak memory measured on a CPU is the process's peak
-# resident set, an upper bound that includes the data held in memory.
+# Before renting a GPU, read what each chapter's `paper` profile asks of it. `make book` executes every chapter
+# once more with `-p profile paper -p max_steps 1` on its synthetic data (skip it with `python -m paperkit.book
+# --skip-cost`): the paper's image sizes, widths and frame counts, with every training stage stopped after one
+# optimizer step. That step is measured (`paperkit.cost`): the floating-point operations of its forward and
+# backward pass (`torch.utils.flop_counter.FlopCounterMode`) and the peak memory. Each stage also knows how many
+# steps its full run would make (its epochs times its steps per epoch on that data), so the table below gives the
+# training steps of the whole profile, their total PFLOPs, and the hours that would take on named GPUs
+# sustaining a stated share of their datasheet bf16 peak.
+#
+# Where the paper's batch does not fit the machine that measured (`paperkit.book.PAPER_CAPPED_FIT`), the
+# run used a smaller one, and the table says so: the same items then pass in more, smaller steps, so the totals
+# are still the profile's. A run that also left stages out (fewer models or sub-experiments) gives a lower
+# bound, and the "totals" column says that too. Not counted: evaluation passes, data loading, early stopping
+# (which can only shorten a run), and real datasets of other sizes than the synthetic ones (steps scale with
+# the number of training items). Peak memory measured on a CPU is the process's peak resident set, an upper
+# bound that includes the data held in memory.
 
 # %% tags=["parameters"]
 out_dir = "runs/paper-capped"   # where the step-capped paper runs saved their cost records

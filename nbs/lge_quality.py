@@ -80,6 +80,8 @@ scores_csv = None       # your quality scores for the la2018 dataset (default: s
 pretrained = None       # True: ImageNet weights (must be cached), False: random, None means the profile value
 seg_data_dir = None     # stage-1 cohort (LA 2018 layout with masks), None: the data's own masked scans
 tie_rule = None         # tied scan votes: "non-diagnostic" | "diagnostic" | "mean-probability", None: profile
+batch_size = None       # slices per QA training batch, None means the profile value
+supcon_batch_size = None# slices per SupCon batch, None means the profile value (the paper: 512)
 
 # %%
 import warnings
@@ -103,7 +105,8 @@ chapter, S, clock = start("lge_quality", dataset=dataset, data_dir=data_dir,
                           profile=profile, models=models, epochs=epochs, seed=seed, device=device, out_dir=out_dir, max_steps=max_steps,
                           runs=runs, image_size=image_size, width=width, max_slices=max_slices,
                           label_counts=label_counts, scores_csv=scores_csv, pretrained=pretrained,
-                          seg_data_dir=seg_data_dir, tie_rule=tie_rule)
+                          seg_data_dir=seg_data_dir, tie_rule=tie_rule,
+                          batch_size=batch_size, supcon_batch_size=supcon_batch_size)
 METHODS = [m for m in chapter.QA_METHODS if m in S.models]
 init_weights, init_note = experiment.initial_weights(S)  # stops here when ImageNet weights are required but absent
 experiment.check_tie_rule(S.tie_rule)

@@ -66,6 +66,7 @@ split = None            # "official" or "random", None means the dataset default
 image_size = None       # network input side in pixels (a multiple of 16), None means the profile value
 width = None            # channel multiplier of every model, None means the profile value
 optimizer = None        # "sgd" (the paper) or "adam", None means the profile value
+batch_size = None       # images per training batch, None means the profile value (the paper: 1)
 
 # %%
 import numpy as np
@@ -109,7 +110,8 @@ from paperkit.timing import inference_ms_per_sample
 
 chapter, S, clock = start("lv_segmentation", dataset=dataset, data_dir=data_dir, profile=profile, models=models,
                           epochs=epochs, seed=seed, device=device, out_dir=out_dir, max_steps=max_steps, split=split,
-                          image_size=image_size, width=width, optimizer=optimizer)
+                          image_size=image_size, width=width, optimizer=optimizer,
+                          batch_size=batch_size)
 glue("good_mm", GOOD_CONTOUR_MM, display=False)
 glue("level", CONTOUR_LEVEL, display=False)
 

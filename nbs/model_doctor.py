@@ -81,6 +81,11 @@ official = None         # True: the official code's settings instead of the pape
 repeats = None          # training runs per configuration (seeds seed, seed+1, ...), None means the profile value
 categories = None       # mini-ImageNet: classes per category draw, None means the profile value
 category_draws = None   # mini-ImageNet: number of random category draws, None means the profile value
+batch_size = None       # images per training batch, None means the profile value
+depths = None           # Table 2 study: fractions of the training set, None means the profile value
+annotated_counts = None # Table 2 study: annotated images per class, None means the profile value
+expansions = None       # mask-expansion study, None means the profile value
+channel_weights = None  # channel-constraint weight study, None means the profile value
 
 # %%
 import math
@@ -109,7 +114,9 @@ chapter, S, clock = start("model_doctor", dataset=dataset, data_dir=data_dir,
                           profile=profile, models=models, epochs=epochs, seed=seed, device=device, out_dir=out_dir, max_steps=max_steps,
                           image_size=image_size, treat_epochs=treat_epochs, draws=draws, per_class=per_class,
                           expand=expand, official=official, repeats=repeats, categories=categories,
-                          category_draws=category_draws)
+                          category_draws=category_draws,
+                          batch_size=batch_size, depths=depths, annotated_counts=annotated_counts,
+                          expansions=expansions, channel_weights=channel_weights)
 glue("spurious", S.spurious, display=False)
 
 # %% [markdown]

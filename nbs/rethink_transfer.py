@@ -92,6 +92,8 @@ csv_date_column = None      # default "date" (acquisition date, ISO or parseable
 cutoff_date = None          # default "2020-06-30", the paper's: train/val before it, test on or after
 # dataset="medmnist": data_dir/<medmnist_subset>.npz, default "pneumoniamnist"
 medmnist_subset = None
+batch_size = None           # images per training batch, None means the profile value
+n_patients = None           # patients of the synthetic set, None means the profile value
 
 # %%
 import numpy as np
@@ -121,7 +123,8 @@ chapter, S, clock = start("rethink_transfer", dataset=dataset, data_dir=data_dir
                           csv_label_columns=csv_label_columns, csv_date_column=csv_date_column,
                           cutoff_date=cutoff_date, medmnist_subset=medmnist_subset, source_images=source_images,
                           repeats=repeats, official=official, views=views, tl_weights=tl_weights,
-                          source_dataset=source_dataset, source_dir=source_dir)
+                          source_dataset=source_dataset, source_dir=source_dir,
+                          batch_size=batch_size, n_patients=n_patients)
 experiment.check_weights(S)  # the paper profile stops here, naming each missing file, if ImageNet weights are absent
 setup = experiment.setup_of(S)
 

@@ -73,6 +73,10 @@ medmnist_size = None    # 28 or 64, None means the profile value
 normalize = None        # "none" (raw, the paper), "minmax" or "zscore"; None means the profile value
 keep_aspect = None      # True pads to keep the aspect ratio, False resizes (the paper); None means the profile value
 loader_options = None   # dict of loader options such as {"image": "raw"}; None means the profile value
+batch_size = None       # clips per training batch, None means the profile value (the paper: 4)
+k_values = None         # frame counts of the K study (Fig. 2), e.g. [8, 16]; None means the profile value
+ablation_models = None  # models of the K study, None means the profile value
+augmentations = None    # rows of the augmentation study (Table 3), None means the profile value
 
 # %%
 from functools import partial
@@ -99,7 +103,9 @@ from paperkit.paths import data_root
 chapter, S, clock = start("video4mri", dataset=dataset, data_dir=data_dir, profile=profile, models=models,
                           epochs=epochs, seed=seed, device=device, out_dir=out_dir, max_steps=max_steps, segments=segments,
                           frame_size=frame_size, view=view, medmnist_flag=medmnist_flag, medmnist_size=medmnist_size,
-                          normalize=normalize, keep_aspect=keep_aspect, loader_options=loader_options)
+                          normalize=normalize, keep_aspect=keep_aspect, loader_options=loader_options,
+                          batch_size=batch_size, k_values=k_values, ablation_models=ablation_models,
+                          augmentations=augmentations)
 
 # %% [markdown]
 # ## Data
@@ -189,7 +195,7 @@ display(Markdown(figures.slow_path_note(S.segments) + f" (The paper: {figures.sl
 # %%
 run = partial(experiment.train_model, S, data)  # run(name, segments, augmentation, tag) -> TrainedModel
 trained = {name: run(name, S.segments, S.augmentation) for name in S.models}
-results = pd.DataFrame([{"model": name, **t.metrics} for name, t in trained.items()])
+results = experiment.metrics_table([{"model": name, **t.metrics} for name, t in trained.items()])
 predictions = {name: experiment.load_predictions(t) for name, t in trained.items()}  # per test volume, for the ledger
 glue("run_lr", f"{S.lr:g}", display=False)
 glue("run_preprocessing", ", ".join(f"{k}={v!r}" for k, v in experiment.frame_preprocessing(S).items()),
@@ -203,12 +209,12 @@ print(f"Table 2 runs: {len(results)} models, {int(results.n_train.iloc[0])} trai
 
 # %%
 k_trained = {(name, k): run(name, k, S.augmentation, tag=f"K={k}") for name in S.ablation_models for k in S.k_values}
-k_results = pd.DataFrame([{"model": name, "K": k, **t.metrics} for (name, k), t in k_trained.items()])
+k_results = experiment.metrics_table([{"model": name, "K": k, **t.metrics} for (name, k), t in k_trained.items()])
 k_predictions = {name: {k: experiment.load_predictions(t) for (m, k), t in k_trained.items() if m == name}
                  for name in S.ablation_models}
 aug_trained = ({aug: run(S.augmentation_model, S.segments, aug, tag=aug) for aug in S.augmentations}
                if S.augmentation_model else {})
-aug_results = pd.DataFrame([{"augmentation": aug, **t.metrics} for aug, t in aug_trained.items()])
+aug_results = experiment.metrics_table([{"augmentation": aug, **t.metrics} for aug, t in aug_trained.items()])
 aug_predictions = {aug: experiment.load_predictions(t) for aug, t in aug_trained.items()}
 print(f"K ablation: {len(k_results)} runs; augmentation ablation: {len(aug_results)} runs")
 
@@ -381,7 +387,8 @@ elif medmnist_folder is None or not medmnist_folder.is_dir():
 else:
     try:
         medmnist = experiment.load_medmnist(medmnist_folder, S.medmnist_flag, S.medmnist_size, axis=S.frame_axis,
-                                         limit=S.medmnist_limit, test_limit=S.medmnist_test_limit, seed=S.seed)
+                                         limit=S.medmnist_limit, test_limit=S.medmnist_test_limit, seed=S.seed,
+                                         batch_size=S.batch_size)
     except Exception as err:  # the file of this flag/size is absent: say which, do not fake
         print(f"Skipped: {err}")
 if medmnist is not None:

@@ -20,13 +20,15 @@ def recalibrate_batchnorm(model: nn.Module, data: Dataset, *, batch_size: int = 
     but every test volume in one class until recalibrated. One pass in train mode with
     cumulative averages (``torch.optim.swa_utils.update_bn``) fixes the statistics; the
     weights are untouched. The paper's recipes do not do this; the chapters switch it on only
-    in their short CPU profiles.
+    in their short CPU profiles. Under a step cap the pass stops after ``cap`` batches.
     """
     from torch.optim.swa_utils import update_bn
     from torch.utils.data import DataLoader
 
+    from . import step_cap
     from .runtime import resolve_device
 
     dev = resolve_device(device)
     loader = DataLoader(data, batch_size=batch_size)
-    update_bn((x for x, _ in loader), model, device=dev)
+    # under a step cap (paperkit.step_cap) a pass of `cap` batches: the run only checks that it works
+    update_bn(step_cap.limit(x for x, _ in loader), model, device=dev)

@@ -102,6 +102,27 @@ def load_stages(out_dir: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def changes_text(changed) -> str:
+    """The settings a capped run changed from its profile, as ``k=v; ...`` ("none" when it ran the profile as is).
+
+    A lowered batch leaves the total FLOPs as they are (more steps of fewer items); a shortened list of
+    sub-experiments (e.g. fewer frame counts) leaves their stages out, so the totals are then a lower bound.
+    """
+    if not isinstance(changed, dict) or not changed:
+        return "none"
+    return "; ".join(f"{k}={v}" for k, v in sorted(changed.items()))
+
+
+def totals_complete(changed) -> bool:
+    """Whether a run with these changes from its profile still trains every stage of it on every item.
+
+    Only batch sizes may change (their keys end in ``batch_size``): the same items pass in more, smaller
+    steps, so the FLOPs add up to the profile's. Any other change (fewer models, frame counts or repeats)
+    leaves stages out, and the totals are a lower bound.
+    """
+    return not isinstance(changed, dict) or all(k.endswith("batch_size") for k in changed)
+
+
 def gpus() -> pd.DataFrame:
     """Named GPUs with their dense peak TFLOPS (``reference/hardware/gpus.csv``, datasheet as source)."""
     return pd.read_csv(GPUS_CSV)
@@ -115,7 +136,8 @@ def cost_table(out_dir: str | Path, *, share: float = 0.4) -> pd.DataFrame:
     if not 0 < share <= 1:
         raise ValueError(f"share={share!r}: expected the fraction of a GPU's peak it sustains, in (0, 1]")
     stages = load_stages(out_dir)
-    columns = ["chapter", "profile", "stages", "training steps", "PFLOPs", "peak memory (MB)", "memory measured as"]
+    columns = ["chapter", "profile", "changed to fit the measuring machine", "totals", "stages", "training steps",
+               "PFLOPs", "peak memory (MB)", "memory measured as"]
     table = gpus()
     hours = [f"hours on {g} at {share:.0%} of bf16 peak" for g in table["gpu"]]
     if stages.empty:
@@ -123,7 +145,10 @@ def cost_table(out_dir: str | Path, *, share: float = 0.4) -> pd.DataFrame:
     rows = []
     for chapter, group in stages.groupby("chapter", sort=True):
         flops = float(group["total_flops"].sum())
+        changed = group["changed"].iloc[0] if "changed" in group else None
         row = {"chapter": chapter, "profile": group["profile"].iloc[0] if "profile" in group else "",
+               "changed to fit the measuring machine": changes_text(changed),
+               "totals": "the profile's" if totals_complete(changed) else "lower bound (stages left out)",
                "stages": len(group), "training steps": int(group["total_steps"].sum()), "PFLOPs": flops / 1e15,
                "peak memory (MB)": float(group["peak_memory_mb"].max()), "memory measured as": group["memory"].iloc[0]}
         for label, peak in zip(hours, table["peak_tflops"]):

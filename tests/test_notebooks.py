@@ -120,6 +120,38 @@ def test_chapter_runs_in_smoke_profile(name, smoke_book):
     print(f"{name} solutions: " + ", ".join(f"{r.exercise} {r.seconds:.1f} s" for r in times.itertuples()))
 
 
+def _capped_id(name: str) -> str:
+    changed = book.PAPER_CAPPED_FIT[name]
+    return name + "".join(f"-{k}={v}" for k, v in changed.items()).replace(" ", "")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CHAPTERS, ids=_capped_id)
+def test_chapter_runs_its_paper_profile_step_capped(name, smoke_book):
+    """The paper profile, every training stage and evaluation capped at two steps, on synthetic data at the paper's
+    image sizes, widths and frame counts; what is changed to fit this CPU machine (book.PAPER_CAPPED_FIT, the
+    changes ``make book`` measures the cost page with) is in the test's id."""
+    out_dir = smoke_book / "runs-paper-capped"
+    out = smoke_book / "paper-capped" / f"{name}.ipynb"
+    t0 = time.perf_counter()
+    book.execute(ROOT / "nbs" / f"{name}.ipynb", out, {"profile": "paper", "max_steps": 2, "out_dir": str(out_dir),
+                                                      **book.PAPER_CAPPED_FIT[name]}, cwd=ROOT)
+    print(f"{name}: {time.perf_counter() - t0:.1f} s in the paper profile capped at 2 steps")
+    nb = nbformat.read(out, as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/markdown", "")) for o in outputs)
+    assert "Step-capped run" in text and "not recorded as the profile's time" in text
+    ledger = json.loads((out_dir / name / "claims.json").read_text())
+    assert "step-capped at 2 steps" in ledger["data"]
+    # A capped run's models have made two steps: no verdict may rest on them.
+    assert not [c["claim"] for c in ledger["claims"] if c["verdict"] == "supported"
+                and (name, ledger["claims"].index(c)) not in NO_TRAINING_NEEDED]
+    record = json.loads((out_dir / name / "cost.json").read_text())
+    assert record["context"]["changed"] == book.PAPER_CAPPED_FIT[name]
+    assert record["stages"] and all(s["flops_per_step"] > 0 and s["epochs"] >= 1 for s in record["stages"])
+
+
 @pytest.mark.slow
 def test_rethink_transfer_fig2_section_is_complete(smoke_book):
     out = smoke_book / "book" / "chapters" / "rethink_transfer.ipynb"
@@ -145,7 +177,7 @@ def test_book_builds_with_every_chapter(smoke_book):
                  {"out_dir": str(smoke_book / "runs")}, cwd=ROOT)
     book.execute_teaching(smoke_book / "book" / "chapters", str(smoke_book / "runs"))
     book.measure_paper_cost(root=ROOT, dest=smoke_book / "book" / "chapters", out_dir=smoke_book / "runs-paper-capped",
-                            run=False)  # the page from the capped runs' records present (none in this test)
+                            run=False)  # the capped runs above made the records
     index = book.build_html(smoke_book, strict=True)
     html_dir = index.parent
     cost_page = (html_dir / "book" / "chapters" / "paper_cost.html").read_text()

@@ -135,6 +135,24 @@ def test_a_capped_chapter_saves_its_stage_costs(tmp_path, monkeypatch):
     stages = cost.load_stages(tmp_path)
     assert list(stages["stage"]) == ["a"] and stages.loc[0, "total_flops"] == 100.0
     assert "step-capped" in stages.loc[0, "data"] and stages.loc[0, "profile"] == "paper"
+    assert cost.cost_table(tmp_path).loc[0, "changed to fit the measuring machine"] == "none"
+    assert cost.cost_table(tmp_path).loc[0, "totals"] == "the profile's"
+
+
+def test_a_capped_run_with_a_lowered_setting_says_so_in_the_cost_table(tmp_path, monkeypatch):
+    from paperkit import cost
+
+    monkeypatch.setenv("PAPERKIT_CACHE", str(tmp_path / "cache"))
+    settings = SPEC.resolve(profile="paper", max_steps=1, out_dir=str(tmp_path), device="cpu", epochs=1)
+    assert settings.changed_from_profile() == {"epochs": 1}  # the profile's is 3
+    step_cap.set_cap(1)
+    cost.record(cost.StageCost("a", 10.0, 4, 5, 2, 1.0, "process peak RSS (CPU, upper bound)"))
+    finish(settings, Stopwatch())
+    assert cost.cost_table(tmp_path).loc[0, "changed to fit the measuring machine"] == "epochs=1"
+    assert cost.cost_table(tmp_path).loc[0, "totals"] == "lower bound (stages left out)"  # fewer epochs: fewer steps
+    assert cost.changes_text({"k_values": [32], "batch_size": 1}) == "batch_size=1; k_values=[32]"
+    assert cost.totals_complete({"batch_size": 1, "supcon_batch_size": 64}) and cost.totals_complete({})
+    assert not cost.totals_complete({"batch_size": 1, "k_values": [32]})
 
 
 def test_timings_under_a_cap_skip_the_warm_up_and_keep_cap_rounds():

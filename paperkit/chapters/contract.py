@@ -150,6 +150,12 @@ class Settings:
         capped = f", step-capped at {self.max_steps} steps (not results)" if self.max_steps else ""
         return f"{what} — {self.profile} profile, seed {self.seed}{capped}"
 
+    def changed_from_profile(self) -> dict[str, Any]:
+        """The profile's settings this run was given other values of (papermill ``-p``), e.g. a lowered batch."""
+        base = {**self.spec.profiles[self.profile], **self.spec.dataset_settings.get(self.dataset, {}).get(
+            self.profile, {})}
+        return {k: v for k, v in self.values.items() if k in base and base[k] != v}
+
     def as_config(self, **extra: Any) -> dict:
         """A JSON-able configuration for :func:`paperkit.runs.start_run` (paths and device as strings)."""
         cfg = {k: (str(v) if isinstance(v, Path) else v) for k, v in self.values.items()
@@ -264,7 +270,7 @@ def finish(settings: Settings, clock: Stopwatch) -> str:
     stages = cost.drain()
     if settings.max_steps:
         cost.save(settings.out_dir, settings.spec.name, stages, profile=settings.profile, dataset=settings.dataset,
-                  data=settings.data_label, device=settings.device.type)
+                  data=settings.data_label, device=settings.device.type, changed=settings.changed_from_profile())
         return (f"This step-capped execution ({settings.profile} profile, {settings.dataset}, max_steps="
                 f"{settings.max_steps}) took {clock}; it is not recorded as the profile's time.")
     record_execution(settings.out_dir, settings.spec.name, profile=settings.profile, dataset=settings.dataset,

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from paperkit import models
+from paperkit import models, step_cap
 from paperkit.atomic import write_npz
 from paperkit.data.datasets.la2018 import LACase, LGESlices
 from paperkit.data.fingerprint import fingerprint
@@ -56,7 +56,7 @@ from paperkit.runs import Run, TrainedModel, reuse_or_train
 from paperkit.runtime import resolve_device
 from paperkit.train import Batches, Evaluation, Steps, fit
 
-__all__ = ["CHAPTER", "METHODS", "TwoViews", "train_stage1", "stage1_report", "thin_slices",
+__all__ = ["CHAPTER", "METHODS", "evaluated_scans", "TwoViews", "train_stage1", "stage1_report", "thin_slices",
            "train_qa", "pretrain_supcon", "predict_slices", "scan_predictions", "scan_metrics", "summarise_runs",
            "label_subset", "selected_slices", "train_method", "load_data", "scan_mode", "slices_with_atrium",
            "split_qa", "store_test_scans", "load_test_scans", "stage1_cohort", "initial_weights", "load_stage1_test",
@@ -537,8 +537,19 @@ def load_data(S) -> dict:
                             "dataset='la2018-degraded' for synthetic labels on the real volumes")
         cases = load_la2018(root, scores=scores, masks="optional")
         data_key = {"dataset": "la2018", "data": fingerprint(root), "scores": fingerprint(scores)}
-    split = split_qa(cases, n_test=S.n_test, seed=S.seed)
+    split = evaluated_scans(split_qa(cases, n_test=S.n_test, seed=S.seed))
     return {"root": root, "cases": cases, "split": split, "data_key": data_key}
+
+
+def evaluated_scans(split: Split) -> Split:
+    """``split`` itself, or under a step cap (:mod:`paperkit.step_cap`) with its validation and test parts cut to
+    ``cap`` scans each: fewer slices than ``cap`` batches, so a capped run evaluates a few batches."""
+    cap = step_cap.current()
+    if cap is None:
+        return split
+    parts = {name: items if name == "train" else items[:cap] for name, items in split.items()}
+    return Split(parts, subject="subject", source=split.source, dropped=split.dropped, official=split.official,
+                 notes=[*split.notes, f"step-capped run: validation and test cut to {cap} scan(s) each"])
 
 
 def stage1_cohort(S, data: Mapping[str, Any]) -> dict:
@@ -577,7 +588,7 @@ def stage1_cohort(S, data: Mapping[str, Any]) -> dict:
         source = f"the {len(cases)} scans of the QA data that have masks"
     qa_test = {name for c in data["split"]["test"] for name in (c.case_id, c.subject)}
     held_out = [c.case_id for c in cases if c.list_name != "test" and ({c.case_id, c.subject} & qa_test)]
-    split = split_stage1([c for c in cases if c.case_id not in set(held_out)], seed=S.seed)
+    split = evaluated_scans(split_stage1([c for c in cases if c.case_id not in set(held_out)], seed=S.seed))
     if held_out:
         split.notes.append(f"{len(held_out)} QA test scan(s) held out of stage-1 training and validation")
     return {"cases": cases, "split": split, "source": source, "held_out": held_out,

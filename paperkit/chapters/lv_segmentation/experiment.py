@@ -401,7 +401,7 @@ def load_data(S, progress: bool = True) -> dict:
     if crop == "auto":  # the tightest centred crop holding every training mask, with room to spare
         crop = covering_crop_fraction(groups[train_name])
         print(f"crop_fraction='auto': {crop:.2f} of the image side holds every training mask with a 1.5x margin")
-    evaluated = partial(step_cap.head, batch_size=EVAL_BATCH)  # a step-capped run evaluates `cap` batches
+    evaluated = partial(step_cap.head, batch_size=S.batch_size)  # a step-capped run evaluates `cap` batches
     datasets = {"train": SegmentationSlices(groups[train_name], size, augment=True, crop_fraction=crop),
                 "monitor": SegmentationSlices(evaluated(groups[monitor_name]), size, crop_fraction=crop),
                 "report": SegmentationSlices(evaluated(groups[report_name]), size, crop_fraction=crop)}

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from paperkit import step_cap
 from paperkit.atomic import torch_save, write_npz
 from paperkit.chapters.model_doctor.spec import REAL
 from paperkit.data.fingerprint import fingerprint
@@ -441,6 +442,9 @@ def _sgd_params(params, lr: float) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=lr, **SGD_SETTINGS)
 
 
+DIAGNOSE_BATCH = 32  # images per aggregation batch (each carries this many times J noise draws)
+
+
 def diagnose(base: TrainedModel, train: Dataset, num_classes: int, *, layers: Sequence[str] | str | int = 3,
              config: DoctorConfig | None = None, seed: int = 0, device: str | torch.device = "auto",
              out_dir: str | Path = "runs", force: bool = False):
@@ -461,8 +465,10 @@ def diagnose(base: TrainedModel, train: Dataset, num_classes: int, *, layers: Se
         saved = torch.load(path, weights_only=True)
         return Correlation(saved["layers"], saved["values"], saved["counts"], saved["indices"], config)
     t0 = time.perf_counter()
+    if step_cap.current() is not None:  # a step-capped run aggregates over `cap` batches of candidates
+        train = _limit(train, step_cap.current() * DIAGNOSE_BATCH, seed)
     corr = aggregate_correlation(base.model, _labels_only(train), num_classes, layers=names, config=config,
-                                 device=dev, seed=seed)
+                                 batch_size=DIAGNOSE_BATCH, device=dev, seed=seed)
     torch_save({"layers": corr.layers, "values": corr.values, "counts": corr.counts, "indices": corr.indices}, path)
     run.finish({"seconds": time.perf_counter() - t0, "images": int(corr.counts.sum())})
     return corr
@@ -554,9 +560,12 @@ def load_data(S, draw: int = 0) -> dict:
             masks = "ink masks (pixels above 0.3), derived"
         data_key = {"dataset": S.dataset, "data": fingerprint(S.data_dir), "size": size, "split": split}
     check_classes(_classes(train), _classes(test))
+    test_limit = S.test_limit
+    if step_cap.current() is not None:  # a step-capped run evaluates `cap` batches, stratified by class
+        test_limit = min(test_limit or len(test), step_cap.current() * S.batch_size)
     train = _limit(train, S.train_limit, S.seed)
-    test = _limit(test, S.test_limit, S.seed + 1)
-    data_key = {**data_key, "train_limit": S.train_limit, "test_limit": S.test_limit}
+    test = _limit(test, test_limit, S.seed + 1)
+    data_key = {**data_key, "train_limit": S.train_limit, "test_limit": test_limit}
     classes = list(_classes(train))
     return {"train": train, "test": test, "classes": classes, "in_channels": channels, "image_size": size,
             "masks": masks, "split": split, "data_key": data_key, "paper_column": paper_column, "root": root}

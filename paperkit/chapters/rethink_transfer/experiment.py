@@ -34,7 +34,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
-from paperkit import models
+from paperkit import models, step_cap
 from paperkit.atomic import write_npz
 from paperkit.batchnorm import recalibrate_batchnorm
 from paperkit.chapters.rethink_transfer.setup import TrainingSetup, train_transform, training_setup
@@ -508,6 +508,10 @@ def load_task(S, progress: bool = True, setup: TrainingSetup | None = None):
         raise ValueError(f"dataset={S.dataset!r}: load_task knows {sorted(DATASET_LABELS)}")
     source = readers[S.dataset](S, setup)
     splits = source.splits if S.dataset == "synthetic" else _cap(source.splits, source.labels, S.max_images, S.seed)
+    if step_cap.current() is not None:  # a step-capped run evaluates about `cap` batches (whole patients)
+        evaluated = _cap({k: v for k, v in splits.items() if k != "train"}, source.labels,
+                         step_cap.current() * S.batch_size, S.seed)
+        splits = {**splits, **evaluated}
     # Keep labels that have positives and negatives in every split: AUROC/AUPRC need both.
     kept = [lab for lab in source.labels if all(0 < t[lab].sum() < len(t) for t in splits.values())]
     if not kept:

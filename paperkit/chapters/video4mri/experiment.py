@@ -31,6 +31,7 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 from torch.utils.data import Dataset
 
+from paperkit import step_cap
 from paperkit.atomic import write_npz
 from paperkit.augment import CROP_SCALE, BatchMix, VolumeTransform, mix_epochs, soft_cross_entropy
 from paperkit.batchnorm import recalibrate_batchnorm
@@ -47,7 +48,7 @@ from paperkit.timing import SideBySide, inference_ms_per_sample, inference_step,
 from paperkit.train import Batches, fit, predict, steps_per_epoch
 
 __all__ = ["AUGMENTATIONS", "PAPER_AUGMENTATION_ROWS", "train_video_classifier", "evaluate_predictions",
-           "load_predictions", "time_models"]
+           "load_predictions", "metrics_table", "time_models"]
 
 CHAPTER = "video4mri"
 # Table 3's rows: (rotation on?, batch mixing mode). Crop (unless crop_scale=None) and brightness are always on.
@@ -72,8 +73,8 @@ def evaluate_predictions(y_true: np.ndarray, probabilities: np.ndarray, *, n_boo
                          boot_fraction: float = 0.4, seed: int = 0) -> dict[str, float]:
     """Accuracy, the paper's bootstrap accuracy (mean and 95% interval) and AUROC of class probabilities.
 
-    AUROC is binary (class 1's probability) for two classes, macro one-vs-rest for more; NaN when
-    the test set holds a single class.
+    AUROC is binary (class 1's probability) for two classes, macro one-vs-rest for more; None when
+    the test set holds a single class (undefined; a run record holds finite numbers only).
     """
     y_true = np.asarray(y_true).astype(int)
     probabilities = np.asarray(probabilities, dtype=float)
@@ -81,7 +82,7 @@ def evaluate_predictions(y_true: np.ndarray, probabilities: np.ndarray, *, n_boo
         raise ValueError(f"probabilities {probabilities.shape} vs {len(y_true)} labels: expected (n, classes)")
     boot = bootstrap_accuracy(y_true, probabilities, fraction=boot_fraction, n_boot=n_boot, seed=seed)
     if len(np.unique(y_true)) < 2:
-        auroc = float("nan")
+        auroc = None
     elif probabilities.shape[1] == 2:
         auroc = float(roc_auc_score(y_true, probabilities[:, 1]))
     else:
@@ -245,6 +246,16 @@ def learning_rate(S, name: str) -> float:
     return float(rate)
 
 
+def metrics_table(rows):
+    """Run metrics (one dict per run) as a DataFrame; an undefined AUROC (None in a run record) becomes NaN."""
+    import pandas as pd
+
+    frame = pd.DataFrame(list(rows))
+    if "auroc" in frame:
+        frame["auroc"] = frame["auroc"].astype(float)
+    return frame
+
+
 def load_data(S) -> dict:
     """The cohort, its subject-level 7:3 split and a factory of clip datasets for this run.
 
@@ -261,7 +272,8 @@ def load_data(S) -> dict:
     options = loader_options(S.dataset, S.loader_options)  # checked first: a typo fails before any data is read
     preprocessing = frame_preprocessing(S)
     if S.dataset == "medmnist3d":
-        return load_medmnist(S.data_dir, S.medmnist_flag, S.medmnist_size, axis=S.frame_axis, seed=S.seed)
+        return load_medmnist(S.data_dir, S.medmnist_flag, S.medmnist_size, axis=S.frame_axis, seed=S.seed,
+                             batch_size=S.batch_size)
     if S.dataset == "synthetic":
         from paperkit.data.synthetic.brain import SYNTHETIC_LAYOUT, make_synthetic_brain
 
@@ -278,6 +290,8 @@ def load_data(S) -> dict:
     if S.view:
         cohort.view = S.view
     parts = split_cohort(cohort, (0.7, 0.3), seed=S.seed)
+    if step_cap.current() is not None:  # a step-capped run evaluates `cap` batches of the test scans
+        parts["test"] = parts["test"].like(step_cap.head(parts["test"], S.batch_size))
 
     def frames(segments: int):
         kwargs = dict(view=cohort.view, segments=segments, frame_size=S.frame_size, **preprocessing)
@@ -344,12 +358,14 @@ def loader_options(dataset: str, options) -> dict:
 
 
 def load_medmnist(folder, flag: str, size: int, *, axis: int = 0, limit: int | None = None,
-                  test_limit: int | None = None, frame_size: int | None = None, seed: int = 0) -> dict:
+                  test_limit: int | None = None, frame_size: int | None = None, seed: int = 0,
+                  batch_size: int = 4) -> dict:
     """A 3D MedMNIST set with its official split, as the same kind of dict as :func:`load_data`.
 
     Training uses the official ``train`` split (``limit``: a class-stratified subset of that many
     volumes, for CPU budgets); results are reported on the official ``test`` split (``test_limit``:
-    a stratified subset, for the smoke profile only). ``axis`` is the volume axis read as frames.
+    a stratified subset, for the smoke profile only; under a step cap at most ``cap`` batches of
+    ``batch_size``). ``axis`` is the volume axis read as frames.
     The ``val`` split is not used (no model selection).
     """
     import numpy as np
@@ -359,6 +375,8 @@ def load_medmnist(folder, flag: str, size: int, *, axis: int = 0, limit: int | N
     path = find_medmnist3d(folder, flag, size)
     splits = load_medmnist3d(path)
     train_x, train_y = _stratified(*splits["train"], limit, seed)
+    if step_cap.current() is not None:  # a step-capped run evaluates `cap` batches
+        test_limit = min(test_limit or len(splits["test"][1]), step_cap.current() * batch_size)
     test_x, test_y = _stratified(*splits["test"], test_limit, seed)
     classes = int(max(train_y.max(), test_y.max())) + 1
 

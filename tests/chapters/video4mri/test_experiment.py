@@ -32,7 +32,12 @@ def test_evaluate_predictions_matches_direct_numbers():
     assert out["accuracy"] == pytest.approx(3 / 5)
     assert out["auroc"] == pytest.approx(5 / 6)
     assert out["boot_low"] <= out["boot_mean"] <= out["boot_high"]
-    assert np.isnan(evaluate_predictions(np.zeros(3), np.full((3, 2), 0.5))["auroc"])
+    single_class = evaluate_predictions(np.zeros(3), np.full((3, 2), 0.5))
+    assert single_class["auroc"] is None  # undefined, and storable in a run record
+    from paperkit.chapters.video4mri.experiment import metrics_table
+
+    table = metrics_table([{"model": "a", **single_class}, {"model": "b", "auroc": 0.75}])
+    assert np.isnan(table.auroc[0]) and table.auroc[1] == 0.75 and round(table.auroc[0], 3) != 0.5
     with pytest.raises(ValueError, match="expected"):
         evaluate_predictions(y, p[:3])
 

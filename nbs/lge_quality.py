@@ -82,6 +82,7 @@ seg_data_dir = None     # stage-1 cohort (LA 2018 layout with masks), None: the 
 tie_rule = None         # tied scan votes: "non-diagnostic" | "diagnostic" | "mean-probability", None: profile
 batch_size = None       # slices per QA training batch, None means the profile value
 supcon_batch_size = None# slices per SupCon batch, None means the profile value (the paper: 512)
+n_cases = None          # synthetic scans generated, None means the profile value
 
 # %%
 import warnings
@@ -106,7 +107,7 @@ chapter, S, clock = start("lge_quality", dataset=dataset, data_dir=data_dir,
                           runs=runs, image_size=image_size, width=width, max_slices=max_slices,
                           label_counts=label_counts, scores_csv=scores_csv, pretrained=pretrained,
                           seg_data_dir=seg_data_dir, tie_rule=tie_rule,
-                          batch_size=batch_size, supcon_batch_size=supcon_batch_size)
+                          batch_size=batch_size, supcon_batch_size=supcon_batch_size, n_cases=n_cases)
 METHODS = [m for m in chapter.QA_METHODS if m in S.models]
 init_weights, init_note = experiment.initial_weights(S)  # stops here when ImageNet weights are required but absent
 experiment.check_tie_rule(S.tie_rule)

@@ -131,14 +131,24 @@ def has_masks(dataset: Dataset) -> list[bool]:
 def low_confidence_indices(model: nn.Module, dataset: Dataset, num_classes: int, per_class: int, *,
                            candidates: Sequence[bool] | None = None, batch_size: int = 64,
                            device: str | torch.device = "auto") -> list[int]:
-    """Per class, the ``per_class`` images (among ``candidates``) with the lowest softmax probability of their label."""
-    logits, targets = predict(model, dataset, batch_size=batch_size, device=device, amp="off")
+    """Per class, the ``per_class`` images (among ``candidates``) with the lowest softmax probability of their label.
+
+    Only the candidates are predicted; the result indexes ``dataset``.
+    """
+    from torch.utils.data import Subset
+
+    flags = [True] * len(dataset) if candidates is None else list(candidates)
+    if len(flags) != len(dataset):
+        raise ValueError(f"{len(flags)} candidate flags for {len(dataset)} images: expected one per image")
+    pool = [i for i, ok in enumerate(flags) if ok]
+    if not pool:
+        return []
+    logits, targets = predict(model, Subset(dataset, pool), batch_size=batch_size, device=device, amp="off")
     prob = logits.softmax(1).gather(1, targets.long().view(-1, 1)).view(-1)
-    ok = torch.ones(len(prob), dtype=torch.bool) if candidates is None else torch.as_tensor(list(candidates))
     chosen: list[int] = []
     for n in range(num_classes):
-        idx = torch.nonzero(ok & (targets.view(-1) == n)).view(-1)
-        chosen += idx[torch.argsort(prob[idx], stable=True)][:per_class].tolist()
+        idx = torch.nonzero(targets.view(-1) == n).view(-1)
+        chosen += [pool[j] for j in idx[torch.argsort(prob[idx], stable=True)][:per_class].tolist()]
     return sorted(chosen)
 
 
@@ -320,8 +330,13 @@ def treat_base(base: TrainedModel, train: Dataset, test: Dataset, *, constraint:
         model.to(dev)
         data = train
         if masked and annotated_per_class is not None:
+            candidates = has_masks(train)
+            if step_cap.current() is not None:  # a step-capped run ranks `cap` batches of the images, by class
+                ranked = _limit(train, step_cap.current() * batch_size, seed)
+                within = set(ranked.indices) if hasattr(ranked, "indices") else set(range(len(train)))
+                candidates = [ok and i in within for i, ok in enumerate(candidates)]
             keep = low_confidence_indices(base.model, _labels_only(train), num_classes, annotated_per_class,
-                                          candidates=has_masks(train), device=dev)
+                                          candidates=candidates, device=dev)
             data = AnnotatedSubset(train, keep)
         elif not masked:
             data = _labels_only(train)

@@ -89,6 +89,18 @@ def test_low_confidence_indices_pick_the_least_sure_per_class():
     assert picked == [0, 7]  # class 0: the dimmest image; class 1: the brightest
     assert low_confidence_indices(Fixed(), TensorDataset(x, y), 2, 1, candidates=[False] + [True] * 7,
                                   device="cpu") == [1, 7]
+    seen = []
+
+    class Counting(Fixed):
+        def forward(self, x):
+            seen.append(len(x))
+            return super().forward(x)
+    # only the candidates are predicted, and the indices still point into the whole set
+    assert low_confidence_indices(Counting(), TensorDataset(x, y), 2, 1, candidates=[False] * 5 + [True] * 3,
+                                  device="cpu") == [7]  # class 1 only among them: its brightest
+    assert sum(seen) == 3
+    with pytest.raises(ValueError, match="3 candidate flags for 8 images"):
+        low_confidence_indices(Fixed(), TensorDataset(x, y), 2, 1, candidates=[True] * 3, device="cpu")
 
 
 def test_constraint_config_and_evaluate_accuracy():

@@ -143,14 +143,20 @@ class FeatureTaps:
 
     def _hook(self, name: str):
         def hook(module, inputs, output):
-            if self.repeat > 1 and not self._repeated:
+            repeated = self.repeat > 1 and not self._repeated
+            if repeated:
                 output = output.repeat(self.repeat, *([1] * (output.ndim - 1)))
                 self._repeated = True
             call = self._calls.get(name, 0)
             self._calls[name] = call + 1
             key = name if call == 0 else f"{name}#{call}"  # a module called again gets its own noise
             noise = self.noise_fn(key, output) if self.noise_fn is not None else None
-            kept = output + noise.to(output.dtype) if noise is not None else output
+            if noise is None:
+                kept = output
+            elif repeated:  # the repeated copy is ours (no autograd node saves it): add in place
+                kept = output.add_(noise.to(output.dtype))
+            else:
+                kept = output + noise.to(output.dtype)
             self.features[name] = kept
             return kept.clone()  # downstream in-place ops must not touch the kept tensor
         return hook

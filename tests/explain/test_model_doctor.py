@@ -22,7 +22,7 @@ from paperkit.explain import (
     select_samples,
     treat,
 )
-from paperkit.explain.model_doctor import Correlation, DoctorObjective
+from paperkit.explain.model_doctor import GRADIENTS, Correlation, DoctorObjective
 
 
 def linear_head_net(channels=4, classes=3, relu=False):
@@ -80,6 +80,48 @@ def test_batched_matches_per_image_loop_with_noise():
     for name in a.layers:
         assert (a.values[name] - b.values[name]).abs().max() < 1e-5
     assert net.training  # the model's mode is restored
+
+
+def test_batched_equals_per_image_loop_in_float64():
+    # float64 leaves no ReLU or max-pool tie to rounding, so batched and loop agree to rounding
+    # error, for both gradient transforms (the batched one runs in place on the gradients).
+    net, data = small_cnn().double(), toy_data(n=12)
+    for gradient in GRADIENTS:
+        cfg = DoctorConfig(noise=0.3, draws=3, gradient=gradient)
+        a = aggregate_correlation(net, data, 3, layers=2, config=cfg, indices=range(12), batch_size=6, seed=3)
+        b = aggregate_correlation_reference(net, data, 3, layers=2, config=cfg, indices=range(12), batch_size=6,
+                                            seed=3)
+        for name in a.layers:
+            assert (a.values[name] - b.values[name]).abs().max() < 1e-12
+
+
+class TwoTapHead(nn.Module):
+    """Two parallel conv -> ReLU taps, added, then a spatial sum or mean."""
+
+    def __init__(self, reduce, classes=3):
+        super().__init__()
+        torch.manual_seed(3)
+        self.a, self.relu_a = nn.Conv2d(1, 4, 3, padding=1), nn.ReLU()  # each ReLU registered after its conv
+        self.b, self.relu_b = nn.Conv2d(1, 4, 3, padding=1), nn.ReLU()
+        self.head, self.reduce = nn.Linear(4, classes), reduce
+
+    def forward(self, x):
+        return self.head(getattr(self.relu_a(self.a(x)) + self.relu_b(self.b(x)), self.reduce)((2, 3)))
+
+
+@pytest.mark.parametrize("reduce", [
+    "sum",   # autograd hands both taps an expanded (stride 0) gradient
+    "mean",  # autograd hands both taps one and the same contiguous gradient tensor
+])
+def test_batched_handles_expanded_and_shared_gradients(reduce):
+    net, data = TwoTapHead(reduce).double(), toy_data(n=8)
+    for gradient in GRADIENTS:
+        cfg = DoctorConfig(noise=0.3, draws=2, gradient=gradient)
+        a = aggregate_correlation(net, data, 3, layers=2, config=cfg, indices=range(8), batch_size=4)
+        b = aggregate_correlation_reference(net, data, 3, layers=2, config=cfg, indices=range(8), batch_size=4)
+        assert a.layers == ["relu_a", "relu_b"]
+        for name in a.layers:
+            assert (a.values[name] - b.values[name]).abs().max() < 1e-12
 
 
 class SkipNet(nn.Module):

@@ -57,7 +57,8 @@ def capped(max_steps: int | None) -> Iterator[None]:
 
 
 def limit(batches: Iterable[T]) -> Iterable[T]:
-    """The first ``cap`` items of ``batches`` under a cap, all of them otherwise (for evaluation loops)."""
+    """The first ``cap`` items of ``batches`` under a cap, all of them otherwise (for a pass whose outputs are
+    not kept per item, e.g. a BatchNorm recalibration)."""
     return batches if _cap is None else itertools.islice(batches, _cap)
 
 
@@ -72,5 +73,5 @@ def describe() -> str:
     if _cap is None:
         return ""
     return (f"This run is step-capped (max_steps={_cap}): every training stage stopped after {_cap} optimizer "
-            f"step(s), and evaluation sets the chapter cuts hold {_cap} batch(es). Its numbers only show that the "
+            f"step(s), and every evaluation set was cut to {_cap} batch(es). Its numbers only show that the "
             "pipeline runs at these settings; they are not results.")
